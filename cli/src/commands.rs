@@ -1,0 +1,210 @@
+//! What each subcommand does: validate the input, call the libraries, report.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use runledger_engine::journal::write_atomically;
+use runledger_engine::keyfile;
+use runledger_verifier::checkpoint::Checkpoint;
+use runledger_verifier::keys::{PrivateKey, TrustedKeys};
+use runledger_verifier::merkle;
+use runledger_verifier::proof;
+use runledger_verifier::source::{self, Format};
+use runledger_verifier::verify::{verify, Options};
+
+use crate::cli::{Command, KeysCommand};
+use crate::exit::Exit;
+
+/// Runs one subcommand.
+pub fn run(command: Command) -> Result<Exit> {
+    match command {
+        Command::Keys(KeysCommand::Generate { out, name }) => keys_generate(&out, name),
+        Command::Export { journal, jsonl } => export(&journal, &jsonl),
+        Command::Checkpoint { journal, key, out } => checkpoint(&journal, key, out),
+        Command::Prove {
+            journal,
+            seq,
+            out,
+            key,
+        } => prove(&journal, seq, &out, key),
+        Command::Sim(cmd) => Ok(match runledger_sim::cli::run(cmd)? {
+            0 => Exit::Ok,
+            1 => Exit::Failed,
+            _ => Exit::BadInput,
+        }),
+    }
+}
+
+fn keys_generate(out: &Path, name: Option<String>) -> Result<Exit> {
+    let name = match name {
+        Some(n) => n,
+        None => out
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("operator")
+            .to_string(),
+    };
+    let (key, pub_path) = keyfile::generate(out, &name)
+        .with_context(|| format!("failed to generate key {}", out.display()))?;
+    println!(
+        "wrote private key {} (owner-only) and trusted-keys line {}\nkey {} id {}",
+        out.display(),
+        pub_path.display(),
+        key.name,
+        key.id()
+    );
+    Ok(Exit::Ok)
+}
+
+fn export(journal: &Path, out: &Path) -> Result<Exit> {
+    let format = source::detect(journal)?;
+    if format != Format::Sqlite {
+        bail!("{} is not a SQLite journal", journal.display());
+    }
+    let tmp = {
+        let mut t = out.as_os_str().to_owned();
+        t.push(".tmp");
+        PathBuf::from(t)
+    };
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    let mut count = 0u64;
+    let mut write_err = None;
+    source::for_each_record(journal, Format::Sqlite, |record| {
+        match w.write_all(&source::jsonl_line(&record.event, &record.sig)) {
+            Ok(()) => {
+                count += 1;
+                true
+            }
+            Err(e) => {
+                write_err = Some(e);
+                false
+            }
+        }
+    })?;
+    if let Some(e) = write_err {
+        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+    }
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, out)?;
+    println!(
+        "exported {count} events from {} to {}",
+        journal.display(),
+        out.display()
+    );
+    Ok(Exit::Ok)
+}
+
+/// The key given, or `operator.key` beside the journal.
+fn signing_key(journal: &Path, key: Option<PathBuf>) -> Result<PrivateKey> {
+    let path = match key {
+        Some(k) => k,
+        None => {
+            let beside = journal
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("operator.key");
+            if !beside.exists() {
+                bail!(
+                    "no signing key: give --key K (no {} beside the journal)",
+                    beside.display()
+                );
+            }
+            beside
+        }
+    };
+    Ok(keyfile::load(&path)?)
+}
+
+/// Reads every event's leaf hash after verifying the journal under the signing key, so that
+/// the key never signs a tree over a journal it would not vouch for.
+fn verified_leaves(journal: &Path, key: &PrivateKey) -> Result<(String, Vec<merkle::Hash>)> {
+    let mut trusted = TrustedKeys::default();
+    trusted.insert(key.name.clone(), key.key.verifying_key());
+    let report = verify(journal, &trusted, &Options::default())?;
+    if !report.holds() {
+        bail!(
+            "refusing to sign: journal {} does not verify under key {}: {}",
+            journal.display(),
+            key.name,
+            report.verdict_text
+        );
+    }
+    let mut leaves = Vec::new();
+    source::for_each_record(journal, Format::Sqlite, |r| {
+        leaves.push(merkle::leaf_hash(&r.event));
+        true
+    })?;
+    let id = report.journal.journal_id.unwrap_or_default();
+    Ok((id, leaves))
+}
+
+fn checkpoint(journal: &Path, key: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit> {
+    let key = signing_key(journal, key)?;
+    let (id, leaves) = verified_leaves(journal, &key)?;
+    let cp = Checkpoint {
+        origin: format!("runledger/{id}"),
+        size: leaves.len() as u64,
+        root: merkle::root_from_leaves(&leaves),
+        extensions: Vec::new(),
+    };
+    let text = cp.sign(&key.name, &key.key)?;
+    match out {
+        Some(path) => {
+            write_atomically(&path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "wrote checkpoint of {} events to {}",
+                cp.size,
+                path.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(Exit::Ok)
+}
+
+fn prove(journal: &Path, seq: u64, out: &Path, key: Option<PathBuf>) -> Result<Exit> {
+    let key = signing_key(journal, key)?;
+    let (id, leaves) = verified_leaves(journal, &key)?;
+    if seq >= leaves.len() as u64 {
+        bail!(
+            "journal {} has no seq {seq} (it ends at seq {})",
+            journal.display(),
+            leaves.len().saturating_sub(1)
+        );
+    }
+    let mut record = None;
+    source::for_each_record(journal, Format::Sqlite, |r| {
+        if r.position == source::Position::Row(seq as i64) {
+            record = Some(r);
+            return false;
+        }
+        true
+    })?;
+    let record = record.with_context(|| format!("seq {seq} not found"))?;
+    let cp = Checkpoint {
+        origin: format!("runledger/{id}"),
+        size: leaves.len() as u64,
+        root: merkle::root_from_leaves(&leaves),
+        extensions: Vec::new(),
+    };
+    let path = merkle::inclusion_proof(&leaves, seq)?;
+    let text = proof::write_proof(
+        &record.event,
+        &record.sig,
+        &path,
+        &cp.sign(&key.name, &key.key)?,
+        cp.size,
+    );
+    write_atomically(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote inclusion proof of seq {seq} in the {}-event tree to {}",
+        cp.size,
+        out.display()
+    );
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,453 @@
+//! The journal writer: the only code that appends to a journal (SPEC §3.1).
+//!
+//! Each append encodes the event with the verifier's canonical encoder, hashes and signs it,
+//! and commits one SQLite row in WAL mode with `synchronous=FULL`; it returns only once the
+//! row is durable, so an intent is on disk before its action starts. One writer at a time:
+//! opening takes an exclusive lock on `<journal>.lock`, released by the OS if the process
+//! dies. This module never updates or deletes a row — triggers refuse it anyway.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use runledger_verifier::checkpoint::Checkpoint;
+use runledger_verifier::event::{Body, Event, JournalOpened, Seal, ZERO_HASH_HEX};
+use runledger_verifier::keys::PrivateKey;
+use runledger_verifier::merkle::{Frontier, Hash};
+use runledger_verifier::signing::{self, hex};
+use runledger_verifier::source::{self, SQLITE_APPLICATION_ID, SQLITE_SCHEMA, SQLITE_USER_VERSION};
+use rusqlite::{params, Connection, OpenFlags};
+
+use crate::clock::{Clock, SystemClock};
+
+/// Why a journal could not be created, opened or appended to.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Another process holds the journal.
+    #[error("journal {path} is in use by another runledger process (lock {lock} is held); wait for it to finish or stop it")]
+    Locked {
+        /// The journal.
+        path: String,
+        /// The lock file.
+        lock: String,
+    },
+    /// `create` on a path that exists.
+    #[error("journal {0} already exists; use `runledger resume` to continue it")]
+    Exists(String),
+    /// `open` on a path that does not exist.
+    #[error("journal {0} does not exist")]
+    Missing(String),
+    /// The private key is not the one the journal was opened with.
+    #[error("key {given} is not the key of journal {path} ({expected}); resume with the key that started it")]
+    WrongKey {
+        /// The journal.
+        path: String,
+        /// Key id recorded in journal.opened.
+        expected: String,
+        /// Key id of the key given.
+        given: String,
+    },
+    /// The journal's content is not what this writer wrote.
+    #[error("journal {path} is damaged at seq {seq}: {reason}; run runledger-verify on it")]
+    Damaged {
+        /// The journal.
+        path: String,
+        /// First seq at fault.
+        seq: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An event could not be encoded.
+    #[error("cannot encode event seq {seq}: {reason}")]
+    Encode {
+        /// Its seq.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+    /// SQLite or the file system failed; nothing was appended.
+    #[error("cannot write journal {path} at seq {seq}: {source}")]
+    Storage {
+        /// The journal.
+        path: String,
+        /// The seq being written.
+        seq: u64,
+        /// The error.
+        source: rusqlite::Error,
+    },
+    /// I/O on the lock file or journal file.
+    #[error("cannot open journal {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Reading the existing events failed.
+    #[error(transparent)]
+    Source(#[from] source::SourceError),
+}
+
+/// An event that is durable in the journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// Its seq.
+    pub seq: u64,
+    /// Its leaf hash.
+    pub leaf_hash: Hash,
+    /// Its timestamp.
+    pub at: String,
+}
+
+/// The one writer of a journal.
+pub struct Journal {
+    conn: Connection,
+    _lock: File,
+    path: PathBuf,
+    key: PrivateKey,
+    key_id: String,
+    journal_id: String,
+    next_seq: u64,
+    prev: Hash,
+    frontier: Frontier,
+    last_at: Option<String>,
+    clock: Box<dyn Clock>,
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+fn take_lock(path: &Path) -> Result<File, JournalError> {
+    let lock = lock_path(path);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|source| JournalError::Io {
+            path: lock.display().to_string(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(JournalError::Locked {
+            path: path.display().to_string(),
+            lock: lock.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(JournalError::Io {
+            path: lock.display().to_string(),
+            source,
+        }),
+    }
+}
+
+fn storage(path: &Path, seq: u64) -> impl Fn(rusqlite::Error) -> JournalError + '_ {
+    move |source| JournalError::Storage {
+        path: path.display().to_string(),
+        seq,
+        source,
+    }
+}
+
+impl Journal {
+    /// Creates a journal at `path` and appends `journal.opened`.
+    pub fn create(
+        path: &Path,
+        key: PrivateKey,
+        engine_version: &str,
+    ) -> Result<Journal, JournalError> {
+        Journal::create_with_clock(path, key, engine_version, Box::new(SystemClock))
+    }
+
+    /// [`Journal::create`] with a clock of the caller's (tests, fixtures).
+    pub fn create_with_clock(
+        path: &Path,
+        key: PrivateKey,
+        engine_version: &str,
+        clock: Box<dyn Clock>,
+    ) -> Result<Journal, JournalError> {
+        let journal_id = uuid::Uuid::new_v4().to_string();
+        Journal::create_with_id(path, key, engine_version, clock, journal_id)
+    }
+
+    /// [`Journal::create_with_clock`] with a fixed journal id (fixtures and test vectors).
+    pub fn create_with_id(
+        path: &Path,
+        key: PrivateKey,
+        engine_version: &str,
+        clock: Box<dyn Clock>,
+        journal_id: String,
+    ) -> Result<Journal, JournalError> {
+        let lock = take_lock(path)?;
+        if path.exists() {
+            return Err(JournalError::Exists(path.display().to_string()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(storage(path, 0))?;
+        configure(&conn).map_err(storage(path, 0))?;
+        conn.execute_batch(&format!(
+            "PRAGMA application_id = {SQLITE_APPLICATION_ID}; PRAGMA user_version = {SQLITE_USER_VERSION};
+             BEGIN; {SQLITE_SCHEMA} COMMIT;"
+        ))
+        .map_err(storage(path, 0))?;
+        let key_id = key.id();
+        let public_key = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(key.key.verifying_key().as_bytes())
+        };
+        let mut journal = Journal {
+            conn,
+            _lock: lock,
+            path: path.to_path_buf(),
+            key,
+            key_id,
+            journal_id: journal_id.clone(),
+            next_seq: 0,
+            prev: [0u8; 32],
+            frontier: Frontier::new(),
+            last_at: None,
+            clock,
+        };
+        journal.append(
+            None,
+            Body::JournalOpened(JournalOpened {
+                journal_id,
+                engine_version: engine_version.to_string(),
+                public_key,
+            }),
+        )?;
+        Ok(journal)
+    }
+
+    /// Opens an existing journal for appending with the key that created it.
+    ///
+    /// Rebuilds the chain state from the stored rows (checking seq order, leaf hashes and the
+    /// chain); a full verification is the caller's job (`runledger resume` runs the verifier).
+    pub fn open(path: &Path, key: PrivateKey) -> Result<Journal, JournalError> {
+        Journal::open_with_clock(path, key, Box::new(SystemClock))
+    }
+
+    /// [`Journal::open`] with a clock of the caller's.
+    pub fn open_with_clock(
+        path: &Path,
+        key: PrivateKey,
+        clock: Box<dyn Clock>,
+    ) -> Result<Journal, JournalError> {
+        if !path.exists() {
+            return Err(JournalError::Missing(path.display().to_string()));
+        }
+        let lock = take_lock(path)?;
+        let damaged = |seq: u64, reason: String| JournalError::Damaged {
+            path: path.display().to_string(),
+            seq,
+            reason,
+        };
+        let mut next_seq = 0u64;
+        let mut prev = [0u8; 32];
+        let mut frontier = Frontier::new();
+        let mut last_at = None;
+        let mut journal_id = None;
+        let mut opened_key = None;
+        let mut problem = None;
+        source::for_each_record(path, source::Format::Sqlite, |record| {
+            let leaf = signing::event_leaf_hash(&record.event);
+            let event = match Event::from_canonical_bytes(&record.event) {
+                Ok(e) => e,
+                Err(e) => {
+                    problem = Some(damaged(next_seq, e.to_string()));
+                    return false;
+                }
+            };
+            let expected_prev = if next_seq == 0 {
+                ZERO_HASH_HEX.to_string()
+            } else {
+                hex(&prev)
+            };
+            if event.seq != next_seq || event.prev != expected_prev {
+                problem = Some(damaged(
+                    next_seq,
+                    "events out of sequence or chain broken".into(),
+                ));
+                return false;
+            }
+            if let Body::JournalOpened(o) = &event.body {
+                opened_key = Some(event.key.clone());
+                let _ = o;
+            }
+            journal_id.get_or_insert(event.journal.clone());
+            prev = leaf;
+            frontier.push(leaf);
+            last_at = Some(event.at);
+            next_seq += 1;
+            true
+        })?;
+        if let Some(p) = problem {
+            return Err(p);
+        }
+        let (Some(journal_id), Some(expected)) = (journal_id, opened_key) else {
+            return Err(damaged(0, "no journal.opened event".into()));
+        };
+        let given = key.id();
+        if given != expected {
+            return Err(JournalError::WrongKey {
+                path: path.display().to_string(),
+                expected,
+                given,
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(storage(path, next_seq))?;
+        configure(&conn).map_err(storage(path, next_seq))?;
+        Ok(Journal {
+            conn,
+            _lock: lock,
+            path: path.to_path_buf(),
+            key,
+            key_id: given,
+            journal_id,
+            next_seq,
+            prev,
+            frontier,
+            last_at,
+            clock,
+        })
+    }
+
+    /// Appends one event and returns once it is durable. On error nothing was appended and
+    /// the writer's state is unchanged: the caller must not act.
+    pub fn append(&mut self, run: Option<&str>, body: Body) -> Result<Appended, JournalError> {
+        let seq = self.next_seq;
+        let now = self.clock.now();
+        // Timestamps never go backwards, even if the wall clock does.
+        let at = match &self.last_at {
+            Some(last) if *last > now => last.clone(),
+            _ => now,
+        };
+        let event = Event {
+            journal: self.journal_id.clone(),
+            seq,
+            prev: if seq == 0 {
+                ZERO_HASH_HEX.to_string()
+            } else {
+                hex(&self.prev)
+            },
+            at: at.clone(),
+            run: run.map(str::to_string),
+            key: self.key_id.clone(),
+            body,
+        };
+        let bytes = event
+            .to_canonical_bytes()
+            .map_err(|e| JournalError::Encode {
+                seq,
+                reason: e.to_string(),
+            })?;
+        let leaf = signing::event_leaf_hash(&bytes);
+        let sig = signing::sign_leaf(&self.key.key, &leaf);
+        self.conn
+            .execute(
+                "INSERT INTO events (seq, event, leaf_hash, sig) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    seq as i64,
+                    bytes,
+                    leaf.as_slice(),
+                    sig.to_bytes().as_slice()
+                ],
+            )
+            .map_err(storage(&self.path, seq))?;
+        self.prev = leaf;
+        self.frontier.push(leaf);
+        self.last_at = Some(at.clone());
+        self.next_seq += 1;
+        Ok(Appended {
+            seq,
+            leaf_hash: leaf,
+            at,
+        })
+    }
+
+    /// The seal for a `run.finished` appended next: every event so far.
+    pub fn seal(&self) -> Seal {
+        Seal {
+            size: self.next_seq,
+            root: hex(&self.frontier.root()),
+        }
+    }
+
+    /// The signed checkpoint text of the journal as it stands.
+    pub fn checkpoint_text(&self) -> String {
+        let cp = Checkpoint {
+            origin: format!("runledger/{}", self.journal_id),
+            size: self.next_seq,
+            root: self.frontier.root(),
+            extensions: Vec::new(),
+        };
+        cp.sign(&self.key.name, &self.key.key)
+            .expect("a key name from a parsed key file is a valid note name")
+    }
+
+    /// Writes the signed checkpoint to `path` atomically (temp file, fsync, rename).
+    pub fn write_checkpoint(&self, path: &Path) -> std::io::Result<()> {
+        write_atomically(path, self.checkpoint_text().as_bytes())
+    }
+
+    /// Journal id.
+    pub fn journal_id(&self) -> &str {
+        &self.journal_id
+    }
+
+    /// Number of events (the next seq).
+    pub fn len(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// True before journal.opened is written (never, for a created journal).
+    pub fn is_empty(&self) -> bool {
+        self.next_seq == 0
+    }
+
+    /// The journal's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    // WAL with synchronous=FULL: a commit returns after the WAL is fsynced.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(rusqlite::Error::InvalidParameterName(format!(
+            "journal_mode is {mode}, WAL required"
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    Ok(())
+}
+
+/// Writes a file so that readers see either the old or the new content, never a mix.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! The runledger journal format and its verification.
+//!
+//! This crate is the format in code — event types, the canonical encoding, hashing, the
+//! signing message, the Merkle tree, checkpoints and proofs — and the verifier built on it.
+//! The engine writes journals through it, so there is one encoder; auditors trust this crate
+//! alone. It does no networking and runs no async runtime. The normative description is
+//! `docs/journal-format.md`.
+#![deny(missing_docs)]
+
+pub mod canonical;
+pub mod checkpoint;
+pub mod event;
+pub mod keys;
+pub mod merkle;
+pub mod note;
+pub mod proof;
+pub mod report;
+pub mod signing;
+pub mod source;
+pub mod verify;
+
+pub use keys::TrustedKeys;
+pub use report::{Report, Verdict};
+pub use verify::{verify, Options, VerifyError};

@@ -1,0 +1,490 @@
+//! The verification report: what `runledger-verify` prints, as data (`--json`, following
+//! `schemas/verify-report.schema.json`) and as a human summary.
+//!
+//! This module owns the report's shape and its rendering; it never decides a verdict.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The report of one verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Report {
+    /// Report format identifier, `runledger-verify-report/v1`.
+    pub format: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The verdict as one sentence.
+    pub verdict_text: String,
+    /// The journal examined.
+    pub journal: JournalSummary,
+    /// Every check by name, in the order they are listed in docs/journal-format.md.
+    pub checks: Vec<CheckResult>,
+    /// The first failure, when the verdict is `invalid` or `could_not_check`.
+    pub failure: Option<Failure>,
+    /// Where the journal ends and why it is open, for `valid_open`.
+    pub open: Option<OpenTail>,
+    /// Runs in the journal (at most [`MAX_RUN_ROWS`]).
+    pub runs: Vec<RunRow>,
+    /// Runs not listed because of the cap.
+    pub runs_omitted: u64,
+    /// Steps, one row per intent (at most [`MAX_STEP_ROWS`]).
+    pub steps: Vec<StepRow>,
+    /// Step rows not listed because of the cap.
+    pub steps_omitted: u64,
+    /// Backup files named by intents (at most [`MAX_FILE_ROWS`]).
+    pub backup_files: Vec<BackupFileRow>,
+    /// Backup file rows not listed because of the cap.
+    pub backup_files_omitted: u64,
+    /// The checkpoints given with `--checkpoint`.
+    pub checkpoints: Vec<CheckpointRow>,
+    /// Requirements given on the command line and whether they hold.
+    pub requirements: Vec<Requirement>,
+}
+
+/// Caps that keep the report (and memory) bounded whatever the journal's length.
+pub const MAX_STEP_ROWS: usize = 10_000;
+/// See [`MAX_STEP_ROWS`].
+pub const MAX_RUN_ROWS: usize = 1_000;
+/// See [`MAX_STEP_ROWS`].
+pub const MAX_FILE_ROWS: usize = 10_000;
+
+/// The verdicts, from strongest to weakest. Never a bare "pass".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every check holds and a trusted checkpoint covers the whole journal.
+    ValidAnchored,
+    /// Every check holds and the last event is a `run.finished` whose seal matches.
+    ValidSealed,
+    /// Every check holds, but the last run is in flight or the tail is not sealed.
+    ValidOpen,
+    /// A check failed: tampering or inconsistency.
+    Invalid,
+    /// The journal or an input could not be read or is of an unknown version.
+    CouldNotCheck,
+}
+
+impl Verdict {
+    /// Words for humans.
+    pub fn words(self) -> &'static str {
+        match self {
+            Verdict::ValidAnchored => "VALID AND ANCHORED",
+            Verdict::ValidSealed => "VALID AND SEALED",
+            Verdict::ValidOpen => "VALID BUT OPEN",
+            Verdict::Invalid => "INVALID",
+            Verdict::CouldNotCheck => "COULD NOT CHECK",
+        }
+    }
+}
+
+/// The journal as a whole.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct JournalSummary {
+    /// Path given.
+    pub path: String,
+    /// `sqlite` or `jsonl`.
+    pub format: String,
+    /// Journal id (from seq 0), if read.
+    pub journal_id: Option<String>,
+    /// Number of events that passed every per-event check.
+    pub events: u64,
+    /// Seq of the last such event.
+    pub last_seq: Option<u64>,
+    /// RFC 9162 root over those events, lowercase hex.
+    pub root: String,
+    /// Keys that signed events.
+    pub signers: Vec<SignerRow>,
+}
+
+/// A key that signed events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SignerRow {
+    /// Key id.
+    pub key_id: String,
+    /// Name in the trusted-keys file.
+    pub name: String,
+    /// Events signed.
+    pub events: u64,
+}
+
+/// Names of the checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// The journal and the inputs can be read.
+    Readable,
+    /// Every event is canonical JSON under the profile.
+    CanonicalForm,
+    /// Every event has the fields its kind requires.
+    EventForm,
+    /// Seq 0, 1, 2, … without gap, repeat or reorder (and SQLite rows agree).
+    Sequence,
+    /// The stored leaf hash column equals the hash of the stored bytes (SQLite).
+    StoredHash,
+    /// Every event is signed by a trusted key, strictly verified.
+    Signatures,
+    /// Every `prev` is the leaf hash of the event before.
+    Chain,
+    /// The journal id never changes.
+    JournalId,
+    /// Timestamps never go backwards.
+    Timestamps,
+    /// Every intent has exactly one outcome or reconciliation, or is in flight.
+    IntentPairing,
+    /// Events of a run agree with its embedded runbook.
+    Runbook,
+    /// Each `run.finished` seal matches the events before it.
+    Seal,
+    /// Each given checkpoint is trusted and consistent with the journal.
+    Checkpoints,
+    /// Each backup file named is present with its recorded sha256 (`--backups`).
+    BackupFiles,
+}
+
+impl Check {
+    /// Every check in report order.
+    pub const ALL: [Check; 14] = [
+        Check::Readable,
+        Check::CanonicalForm,
+        Check::EventForm,
+        Check::Sequence,
+        Check::StoredHash,
+        Check::Signatures,
+        Check::Chain,
+        Check::JournalId,
+        Check::Timestamps,
+        Check::IntentPairing,
+        Check::Runbook,
+        Check::Seal,
+        Check::Checkpoints,
+        Check::BackupFiles,
+    ];
+
+    /// The check's name as written in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::Readable => "readable",
+            Check::CanonicalForm => "canonical_form",
+            Check::EventForm => "event_form",
+            Check::Sequence => "sequence",
+            Check::StoredHash => "stored_hash",
+            Check::Signatures => "signatures",
+            Check::Chain => "chain",
+            Check::JournalId => "journal_id",
+            Check::Timestamps => "timestamps",
+            Check::IntentPairing => "intent_pairing",
+            Check::Runbook => "runbook",
+            Check::Seal => "seal",
+            Check::Checkpoints => "checkpoints",
+            Check::BackupFiles => "backup_files",
+        }
+    }
+}
+
+/// Status of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Held for every event examined.
+    Passed,
+    /// Failed; see `failure`.
+    Failed,
+    /// Not evaluated because an earlier failure stopped verification.
+    NotReached,
+    /// Not asked for (e.g. no `--backups`), or nothing to check.
+    Skipped,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckResult {
+    /// The check.
+    pub check: Check,
+    /// Its status.
+    pub status: CheckStatus,
+    /// A short note (what was counted or why skipped).
+    pub detail: String,
+}
+
+/// The first failure found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Failure {
+    /// The check that failed.
+    pub check: Check,
+    /// The first failing seq, when one can be named.
+    pub seq: Option<u64>,
+    /// Where in the file (`row N`, `line N`), or which input.
+    pub position: Option<String>,
+    /// What is wrong, one line.
+    pub reason: String,
+    /// What was expected, when there is one value to compare.
+    pub expected: Option<String>,
+    /// What was found.
+    pub found: Option<String>,
+}
+
+/// Why a valid journal is open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OpenTail {
+    /// Seq of the last event.
+    pub ends_at_seq: u64,
+    /// The run in flight, if any.
+    pub run_in_flight: Option<String>,
+    /// Intents without outcome at the end.
+    pub intents_in_flight: Vec<String>,
+    /// One sentence.
+    pub reason: String,
+}
+
+/// A run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunRow {
+    /// Run id.
+    pub run_id: String,
+    /// Runbook name.
+    pub runbook: String,
+    /// Runbook version.
+    pub version: String,
+    /// Runbook sha256.
+    pub runbook_sha256: String,
+    /// `user@host`.
+    pub operator: String,
+    /// Time of `run.started`.
+    pub started_at: String,
+    /// Time of `run.finished`, if any.
+    pub finished_at: Option<String>,
+    /// `succeeded`, `failed`, `aborted` or `in_flight`.
+    pub status: String,
+    /// Number of `run.resumed` events.
+    pub resumes: u64,
+    /// Seq of `run.started`.
+    pub started_seq: u64,
+}
+
+/// A step attempt (one intent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StepRow {
+    /// Run id.
+    pub run_id: String,
+    /// Step id (or `<step>/<file>`).
+    pub step: String,
+    /// Attempt.
+    pub attempt: u64,
+    /// Action kind.
+    pub action: String,
+    /// Seq of the intent.
+    pub intent_seq: u64,
+    /// Time of the intent.
+    pub started_at: String,
+    /// Time of the outcome or reconciliation.
+    pub ended_at: Option<String>,
+    /// `succeeded`, `failed`, `reconciled: <verdict>` or `in_flight`.
+    pub status: String,
+    /// Duration from the outcome.
+    pub duration_us: Option<u64>,
+}
+
+/// A backup file named in the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BackupFileRow {
+    /// Path as recorded.
+    pub path: String,
+    /// Size as recorded.
+    pub size: u64,
+    /// sha256 as recorded.
+    pub sha256: String,
+    /// Seq of the first intent naming it.
+    pub first_seq: u64,
+    /// With `--backups`: `present`, `missing` or `mismatch`.
+    pub check: Option<String>,
+}
+
+/// A checkpoint given to the verifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CheckpointRow {
+    /// File it came from.
+    pub path: String,
+    /// Signer name, if a trusted signature was found.
+    pub signer: Option<String>,
+    /// Tree size.
+    pub size: u64,
+    /// Root, lowercase hex.
+    pub root: String,
+    /// `consistent`, or why not.
+    pub status: String,
+}
+
+/// A requirement from the command line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Requirement {
+    /// `sealed` or `anchored`.
+    pub name: String,
+    /// Whether it holds.
+    pub holds: bool,
+}
+
+impl Report {
+    /// Whether the verification succeeded: a valid verdict that meets every requirement.
+    pub fn holds(&self) -> bool {
+        matches!(
+            self.verdict,
+            Verdict::ValidAnchored | Verdict::ValidSealed | Verdict::ValidOpen
+        ) && self.requirements.iter().all(|r| r.holds)
+    }
+
+    /// The human summary.
+    pub fn render_human(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let _ = writeln!(s, "{}: {}", self.verdict.words(), self.verdict_text);
+        for r in &self.requirements {
+            if !r.holds {
+                let _ = writeln!(s, "REQUIREMENT NOT MET: --require-{}", r.name);
+            }
+        }
+        if let Some(f) = &self.failure {
+            let at = match (f.seq, &f.position) {
+                (Some(seq), Some(p)) => format!("seq {seq} ({p})"),
+                (Some(seq), None) => format!("seq {seq}"),
+                (None, Some(p)) => p.clone(),
+                (None, None) => "-".into(),
+            };
+            let _ = writeln!(s, "first failure: {at}: [{}] {}", f.check.name(), f.reason);
+            if let Some(e) = &f.expected {
+                let _ = writeln!(s, "  expected: {e}");
+            }
+            if let Some(found) = &f.found {
+                let _ = writeln!(s, "  found:    {found}");
+            }
+        }
+        let j = &self.journal;
+        let _ = writeln!(s);
+        let _ = writeln!(s, "journal   {} ({})", j.path, j.format);
+        let _ = writeln!(
+            s,
+            "id        {}",
+            j.journal_id.as_deref().unwrap_or("(unread)")
+        );
+        let _ = writeln!(
+            s,
+            "events    {} verified{}",
+            j.events,
+            j.last_seq
+                .map(|q| format!(", last seq {q}"))
+                .unwrap_or_default()
+        );
+        let _ = writeln!(s, "root      {}", j.root);
+        for k in &j.signers {
+            let _ = writeln!(s, "signer    {} {} ({} events)", k.name, k.key_id, k.events);
+        }
+        if !self.runs.is_empty() {
+            let _ = writeln!(s, "\nruns");
+            for r in &self.runs {
+                let _ = writeln!(
+                    s,
+                    "  {}  {} {} (sha256 {})  by {}  {} → {}  {}{}",
+                    r.run_id,
+                    r.runbook,
+                    r.version,
+                    short(&r.runbook_sha256),
+                    r.operator,
+                    r.started_at,
+                    r.finished_at.as_deref().unwrap_or("…"),
+                    r.status,
+                    if r.resumes > 0 {
+                        format!(", resumed {}×", r.resumes)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            if self.runs_omitted > 0 {
+                let _ = writeln!(s, "  … {} more runs", self.runs_omitted);
+            }
+        }
+        if !self.steps.is_empty() {
+            let _ = writeln!(s, "\nsteps");
+            let _ = writeln!(
+                s,
+                "  {:>6}  {:<27}  {:>12}  {:<20}  step",
+                "seq", "started", "duration", "status"
+            );
+            for st in &self.steps {
+                let _ = writeln!(
+                    s,
+                    "  {:>6}  {:<27}  {:>12}  {:<20}  {} (attempt {}, {})",
+                    st.intent_seq,
+                    st.started_at,
+                    st.duration_us
+                        .map(format_duration)
+                        .unwrap_or_else(|| "-".into()),
+                    st.status,
+                    st.step,
+                    st.attempt,
+                    st.action
+                );
+            }
+            if self.steps_omitted > 0 {
+                let _ = writeln!(s, "  … {} more step attempts", self.steps_omitted);
+            }
+        }
+        if !self.backup_files.is_empty() {
+            let _ = writeln!(s, "\nbackup files");
+            for f in &self.backup_files {
+                let _ = writeln!(
+                    s,
+                    "  {}  {:>12} B  {}{}",
+                    f.sha256,
+                    f.size,
+                    f.path,
+                    f.check
+                        .as_ref()
+                        .map(|c| format!("  [{c}]"))
+                        .unwrap_or_default()
+                );
+            }
+            if self.backup_files_omitted > 0 {
+                let _ = writeln!(s, "  … {} more files", self.backup_files_omitted);
+            }
+        }
+        if !self.checkpoints.is_empty() {
+            let _ = writeln!(s, "\ncheckpoints");
+            for c in &self.checkpoints {
+                let _ = writeln!(
+                    s,
+                    "  {}  size {}  signed by {}  {}",
+                    c.path,
+                    c.size,
+                    c.signer.as_deref().unwrap_or("(no trusted signature)"),
+                    c.status
+                );
+            }
+        }
+        let _ = writeln!(s, "\nchecks");
+        for c in &self.checks {
+            let mark = match c.status {
+                CheckStatus::Passed => "ok     ",
+                CheckStatus::Failed => "FAILED ",
+                CheckStatus::NotReached => "not run",
+                CheckStatus::Skipped => "skipped",
+            };
+            let _ = writeln!(s, "  {mark}  {:<15} {}", c.check.name(), c.detail);
+        }
+        s
+    }
+}
+
+fn short(hex: &str) -> &str {
+    hex.get(..12).unwrap_or(hex)
+}
+
+/// `1.234 s`, `12.3 ms`, `456 µs`.
+pub fn format_duration(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{}.{:03} s", us / 1_000_000, (us % 1_000_000) / 1000)
+    } else if us >= 1000 {
+        format!("{}.{} ms", us / 1000, (us % 1000) / 100)
+    } else {
+        format!("{us} µs")
+    }
+}

@@ -1,0 +1,1152 @@
+//! Verification of a whole journal (SPEC §4, docs/journal-format.md §9).
+//!
+//! `Verifier` takes untrusted records one at a time, in order, and keeps only what the checks
+//! need: the previous leaf hash, the Merkle frontier, the current run's in-flight intents and
+//! the report's capped rows. It stops at the first failure, which it names by seq, check,
+//! expected and found. It never trusts a field before the event carrying it has been checked
+//! to be canonical, in sequence and signed by a trusted key.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::VerifyingKey;
+use sha2::{Digest, Sha256};
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::event::{Body, Event, EventError, FileRef, ReconcileVerdict, ZERO_HASH_HEX};
+use crate::keys::TrustedKeys;
+use crate::merkle::{Frontier, Hash};
+use crate::report::*;
+use crate::signing::{self, hex};
+use crate::source::{self, Format, Position, RawRecord, SourceError};
+
+/// What to verify beyond the journal itself.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Checkpoints to hold the journal against: (file name for reports, note text).
+    pub checkpoints: Vec<(String, String)>,
+    /// Directory holding the backup files the journal names.
+    pub backups: Option<PathBuf>,
+    /// Fail unless the journal is sealed or anchored.
+    pub require_sealed: bool,
+    /// Fail unless a trusted checkpoint covers the whole journal.
+    pub require_anchor: bool,
+}
+
+/// Why verification could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The journal could not be read as a journal.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A checkpoint file is not a signed checkpoint.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Verifies the journal at `path` (SQLite or JSONL, detected from its first bytes).
+///
+/// `Err` means the verdict is *could not check* (exit 2): nothing was proven either way.
+pub fn verify(
+    path: &Path,
+    trusted: &TrustedKeys,
+    options: &Options,
+) -> Result<Report, VerifyError> {
+    let format = source::detect(path)?;
+    let mut verifier = Verifier::new(path.display().to_string(), format, trusted, options)?;
+    let walk = source::for_each_record(path, format, |record| verifier.push(record));
+    match walk {
+        Ok(()) => {}
+        Err(SourceError::Record { position, reason }) => {
+            verifier.fail_container(position, reason);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(verifier.finish())
+}
+
+/// A checkpoint parsed and held against the journal as it streams by.
+struct HeldCheckpoint {
+    path: String,
+    checkpoint: Checkpoint,
+    signer: Option<String>,
+    /// Some(true) when the root at its size matched, Some(false) when it did not.
+    matched: Option<bool>,
+}
+
+/// State of the run in progress.
+struct RunState {
+    id: String,
+    /// Step id → (position in the runbook, action).
+    steps: HashMap<String, (usize, String)>,
+    last_index: Option<usize>,
+    /// (step unit, attempt) → in-flight intent.
+    in_flight: BTreeMap<(String, u64), InFlight>,
+    /// Step unit → last attempt seen.
+    attempts: HashMap<String, u64>,
+    last_resume_seq: Option<u64>,
+    row: Option<usize>,
+}
+
+struct InFlight {
+    seq: u64,
+    leaf: Hash,
+    row: Option<usize>,
+}
+
+/// The streaming verifier.
+pub struct Verifier<'a> {
+    trusted: &'a TrustedKeys,
+    options: &'a Options,
+    summary: JournalSummary,
+    next_seq: u64,
+    prev: Hash,
+    frontier: Frontier,
+    last_at: Option<String>,
+    checkpoints: Vec<HeldCheckpoint>,
+    run: Option<RunState>,
+    run_ids: HashSet<String>,
+    last_was_sealed: bool,
+    signers: BTreeMap<String, u64>,
+    runs: Vec<RunRow>,
+    runs_omitted: u64,
+    steps: Vec<StepRow>,
+    steps_omitted: u64,
+    files: BTreeMap<(String, String), BackupFileRow>,
+    files_omitted: u64,
+    failure: Option<Failure>,
+    could_not_check: bool,
+}
+
+type Fail = Box<Failure>;
+
+fn fail(check: Check, seq: Option<u64>, reason: impl Into<String>) -> Fail {
+    Box::new(Failure {
+        check,
+        seq,
+        position: None,
+        reason: reason.into(),
+        expected: None,
+        found: None,
+    })
+}
+
+fn mismatch(
+    check: Check,
+    seq: u64,
+    reason: impl Into<String>,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Fail {
+    Box::new(Failure {
+        check,
+        seq: Some(seq),
+        position: None,
+        reason: reason.into(),
+        expected: Some(expected.into()),
+        found: Some(found.into()),
+    })
+}
+
+/// The step id of a step unit: `copy/mgc_1.trn` belongs to step `copy`.
+pub fn step_of(unit: &str) -> &str {
+    unit.split_once('/').map_or(unit, |(step, _)| step)
+}
+
+#[derive(serde::Deserialize)]
+struct RunbookSteps {
+    #[serde(default)]
+    steps: Vec<RunbookStep>,
+}
+
+#[derive(serde::Deserialize)]
+struct RunbookStep {
+    id: String,
+    action: String,
+}
+
+impl<'a> Verifier<'a> {
+    /// A verifier for one journal; parses and authenticates the checkpoints given.
+    pub fn new(
+        path: String,
+        format: Format,
+        trusted: &'a TrustedKeys,
+        options: &'a Options,
+    ) -> Result<Verifier<'a>, VerifyError> {
+        let mut checkpoints = Vec::new();
+        for (cp_path, text) in &options.checkpoints {
+            let signed = checkpoint::parse_signed(text).map_err(|e| VerifyError::Checkpoint {
+                path: cp_path.clone(),
+                reason: e.to_string(),
+            })?;
+            let signer = signed.note.signatures.iter().find_map(|sig| {
+                let key = trusted.by_note_name(&sig.name, sig.key_hash)?;
+                signed.note.verify(&key.name, &key.key).ok()?;
+                Some(key.name.clone())
+            });
+            checkpoints.push(HeldCheckpoint {
+                path: cp_path.clone(),
+                checkpoint: signed.checkpoint,
+                signer,
+                matched: None,
+            });
+        }
+        Ok(Verifier {
+            trusted,
+            options,
+            summary: JournalSummary {
+                path,
+                format: format.as_str().into(),
+                ..JournalSummary::default()
+            },
+            next_seq: 0,
+            prev: [0u8; 32],
+            frontier: Frontier::new(),
+            last_at: None,
+            checkpoints,
+            run: None,
+            run_ids: HashSet::new(),
+            last_was_sealed: false,
+            signers: BTreeMap::new(),
+            runs: Vec::new(),
+            runs_omitted: 0,
+            steps: Vec::new(),
+            steps_omitted: 0,
+            files: BTreeMap::new(),
+            files_omitted: 0,
+            failure: None,
+            could_not_check: false,
+        })
+    }
+
+    /// Checks the next record. Returns false once a check has failed (the walk can stop).
+    pub fn push(&mut self, record: RawRecord) -> bool {
+        if self.failure.is_some() {
+            return false;
+        }
+        let position = record.position;
+        match self.check_record(record) {
+            Ok(()) => true,
+            Err(mut f) => {
+                f.position = Some(position.to_string());
+                self.failure = Some(*f);
+                false
+            }
+        }
+    }
+
+    /// Records a failure of the container (a JSONL line that is not a record).
+    pub fn fail_container(&mut self, position: Position, reason: String) {
+        if self.failure.is_none() {
+            let mut f = fail(Check::CanonicalForm, Some(self.next_seq), reason);
+            f.position = Some(position.to_string());
+            self.failure = Some(*f);
+        }
+    }
+
+    fn check_record(&mut self, record: RawRecord) -> Result<(), Fail> {
+        let seq = self.next_seq;
+        let event = Event::from_canonical_bytes(&record.event).map_err(|e| match e {
+            EventError::Canonical(c) => fail(Check::CanonicalForm, Some(seq), c.to_string()),
+            EventError::UnsupportedVersion(_) => {
+                self.could_not_check = true;
+                fail(Check::EventForm, Some(seq), e.to_string())
+            }
+            other => fail(Check::EventForm, Some(seq), other.to_string()),
+        })?;
+
+        // Sequence: the event's own seq, and for SQLite the row it sits in.
+        if event.seq != seq {
+            let what = if event.seq < seq {
+                "repeated or reordered event"
+            } else {
+                "missing event(s) or reordered event"
+            };
+            return Err(mismatch(
+                Check::Sequence,
+                seq,
+                format!("{what}: expected seq {seq}, found seq {}", event.seq),
+                seq.to_string(),
+                event.seq.to_string(),
+            ));
+        }
+        if let Position::Row(row) = record.position {
+            if row != seq as i64 {
+                return Err(mismatch(
+                    Check::Sequence,
+                    seq,
+                    format!("row {row} holds event seq {seq}"),
+                    seq.to_string(),
+                    row.to_string(),
+                ));
+            }
+        }
+
+        let leaf = signing::event_leaf_hash(&record.event);
+        if let Some(stored) = &record.stored_leaf_hash {
+            if stored.as_slice() != leaf {
+                return Err(mismatch(
+                    Check::StoredHash,
+                    seq,
+                    "stored leaf_hash column differs from the hash of the stored event",
+                    hex(&leaf),
+                    hex(stored),
+                ));
+            }
+        }
+
+        let Some(key) = self.trusted.get(&event.key) else {
+            return Err(mismatch(
+                Check::Signatures,
+                seq,
+                format!("signed by untrusted key {}", event.key),
+                "a key in the trusted-keys file",
+                event.key.clone(),
+            ));
+        };
+        if let Err(e) = signing::verify_leaf(&key.key, &leaf, &record.sig) {
+            return Err(fail(
+                Check::Signatures,
+                Some(seq),
+                format!("{e} ({})", key.name),
+            ));
+        }
+        let key_name = key.name.clone();
+
+        let expected_prev = if seq == 0 {
+            ZERO_HASH_HEX.to_string()
+        } else {
+            hex(&self.prev)
+        };
+        if event.prev != expected_prev {
+            return Err(mismatch(
+                Check::Chain,
+                seq,
+                format!(
+                    "chain break at seq {seq}: prev is not the leaf hash of seq {}",
+                    seq.saturating_sub(1)
+                ),
+                expected_prev,
+                event.prev.clone(),
+            ));
+        }
+
+        match &self.summary.journal_id {
+            None => self.summary.journal_id = Some(event.journal.clone()),
+            Some(id) if *id != event.journal => {
+                return Err(mismatch(
+                    Check::JournalId,
+                    seq,
+                    "journal id changed",
+                    id.clone(),
+                    event.journal.clone(),
+                ))
+            }
+            Some(_) => {}
+        }
+
+        if let Some(last) = &self.last_at {
+            if event.at < *last {
+                return Err(mismatch(
+                    Check::Timestamps,
+                    seq,
+                    "timestamp goes backwards",
+                    format!("at or after {last}"),
+                    event.at.clone(),
+                ));
+            }
+        }
+
+        self.check_semantics(&event, &leaf)?;
+
+        // Everything about this event holds: fold it in.
+        *self.signers.entry(event.key.clone()).or_insert(0) += 1;
+        let _ = key_name;
+        self.last_at = Some(event.at);
+        self.prev = leaf;
+        self.frontier.push(leaf);
+        self.next_seq += 1;
+        self.summary.events = self.next_seq;
+        self.summary.last_seq = Some(seq);
+        let size = self.frontier.size();
+        let root = self.frontier.root();
+        for cp in &mut self.checkpoints {
+            if cp.checkpoint.size == size {
+                cp.matched = Some(cp.checkpoint.root == root);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_semantics(&mut self, event: &Event, leaf: &Hash) -> Result<(), Fail> {
+        let seq = event.seq;
+        self.last_was_sealed = false;
+        if seq == 0 {
+            let Body::JournalOpened(opened) = &event.body else {
+                return Err(fail(
+                    Check::EventForm,
+                    Some(0),
+                    format!("seq 0 is {}, expected journal.opened", event.body.kind()),
+                ));
+            };
+            if opened.journal_id != event.journal {
+                return Err(mismatch(
+                    Check::JournalId,
+                    0,
+                    "journal.opened names another journal id",
+                    event.journal.clone(),
+                    opened.journal_id.clone(),
+                ));
+            }
+            let key = decode_public_key(&opened.public_key).ok_or_else(|| {
+                fail(
+                    Check::EventForm,
+                    Some(0),
+                    "public_key is not a base64 Ed25519 key",
+                )
+            })?;
+            if signing::key_id(&key) != event.key {
+                return Err(mismatch(
+                    Check::Signatures,
+                    0,
+                    "journal.opened's public key is not the key that signed it",
+                    event.key.clone(),
+                    signing::key_id(&key),
+                ));
+            }
+            return Ok(());
+        }
+        let run_id = event.run.clone().unwrap_or_default();
+        match &event.body {
+            Body::JournalOpened(_) => Err(fail(
+                Check::EventForm,
+                Some(seq),
+                "journal.opened after seq 0",
+            )),
+            Body::RunStarted(started) => {
+                if let Some(run) = &self.run {
+                    return Err(fail(
+                        Check::IntentPairing,
+                        Some(seq),
+                        format!("run {run_id} started while run {} has not finished", run.id),
+                    ));
+                }
+                if started.run_id != run_id {
+                    return Err(mismatch(
+                        Check::EventForm,
+                        seq,
+                        "run.started names another run id",
+                        run_id,
+                        started.run_id.clone(),
+                    ));
+                }
+                if !self.run_ids.insert(run_id.clone()) {
+                    return Err(fail(
+                        Check::IntentPairing,
+                        Some(seq),
+                        format!("run id {run_id} started twice"),
+                    ));
+                }
+                let actual = signing::sha256_hex(started.runbook.source.as_bytes());
+                if actual != started.runbook.sha256 {
+                    return Err(mismatch(
+                        Check::Runbook,
+                        seq,
+                        "embedded runbook source does not match its sha256",
+                        started.runbook.sha256.clone(),
+                        actual,
+                    ));
+                }
+                let parsed: RunbookSteps =
+                    toml::from_str(&started.runbook.source).map_err(|e| {
+                        fail(
+                            Check::Runbook,
+                            Some(seq),
+                            format!(
+                                "embedded runbook is not readable TOML: {}",
+                                first_line(&e.to_string())
+                            ),
+                        )
+                    })?;
+                let mut steps = HashMap::new();
+                for (i, step) in parsed.steps.into_iter().enumerate() {
+                    if steps.insert(step.id.clone(), (i, step.action)).is_some() {
+                        return Err(fail(
+                            Check::Runbook,
+                            Some(seq),
+                            format!("embedded runbook declares step {:?} twice", step.id),
+                        ));
+                    }
+                }
+                let row = if self.runs.len() < MAX_RUN_ROWS {
+                    self.runs.push(RunRow {
+                        run_id: run_id.clone(),
+                        runbook: started.runbook.name.clone(),
+                        version: started.runbook.version.clone(),
+                        runbook_sha256: started.runbook.sha256.clone(),
+                        operator: format!("{}@{}", started.operator.user, started.operator.host),
+                        started_at: event.at.clone(),
+                        finished_at: None,
+                        status: "in_flight".into(),
+                        resumes: 0,
+                        started_seq: seq,
+                    });
+                    Some(self.runs.len() - 1)
+                } else {
+                    self.runs_omitted += 1;
+                    None
+                };
+                self.run = Some(RunState {
+                    id: run_id,
+                    steps,
+                    last_index: None,
+                    in_flight: BTreeMap::new(),
+                    attempts: HashMap::new(),
+                    last_resume_seq: None,
+                    row,
+                });
+                Ok(())
+            }
+            body => {
+                let Some(run) = self.run.as_mut() else {
+                    return Err(fail(
+                        Check::IntentPairing,
+                        Some(seq),
+                        format!("{} for run {run_id}, which is not in progress", body.kind()),
+                    ));
+                };
+                if run.id != run_id {
+                    return Err(mismatch(
+                        Check::IntentPairing,
+                        seq,
+                        format!("{} names another run than the one in progress", body.kind()),
+                        run.id.clone(),
+                        run_id,
+                    ));
+                }
+                self.check_run_event(event, leaf)
+            }
+        }
+    }
+
+    fn check_run_event(&mut self, event: &Event, leaf: &Hash) -> Result<(), Fail> {
+        let seq = event.seq;
+        let run = self
+            .run
+            .as_mut()
+            .expect("caller checked the run is in progress");
+        let known_step = |run: &RunState, unit: &str| -> Result<(usize, String), Fail> {
+            run.steps.get(step_of(unit)).cloned().ok_or_else(|| {
+                fail(
+                    Check::Runbook,
+                    Some(seq),
+                    format!("step {:?} is not in the run's runbook", step_of(unit)),
+                )
+            })
+        };
+        match &event.body {
+            Body::Observation(obs) => {
+                if let Some(step) = &obs.step {
+                    known_step(run, step)?;
+                }
+            }
+            Body::StepIntent(intent) => {
+                let (index, action) = known_step(run, &intent.step)?;
+                if action != intent.action {
+                    return Err(mismatch(
+                        Check::Runbook,
+                        seq,
+                        format!(
+                            "step {:?} intends another action than the runbook's",
+                            intent.step
+                        ),
+                        action,
+                        intent.action.clone(),
+                    ));
+                }
+                if let Some(last) = run.last_index {
+                    if index < last {
+                        return Err(fail(
+                            Check::Runbook,
+                            Some(seq),
+                            format!(
+                                "step {:?} runs after a later step of the runbook (order not respected)",
+                                intent.step
+                            ),
+                        ));
+                    }
+                }
+                let expected_attempt = run.attempts.get(&intent.step).copied().unwrap_or(0) + 1;
+                if intent.attempt != expected_attempt {
+                    return Err(mismatch(
+                        Check::IntentPairing,
+                        seq,
+                        format!("step {:?} attempt out of order", intent.step),
+                        expected_attempt.to_string(),
+                        intent.attempt.to_string(),
+                    ));
+                }
+                run.last_index = Some(index);
+                run.attempts.insert(intent.step.clone(), intent.attempt);
+                let row = if self.steps.len() < MAX_STEP_ROWS {
+                    self.steps.push(StepRow {
+                        run_id: run.id.clone(),
+                        step: intent.step.clone(),
+                        attempt: intent.attempt,
+                        action: intent.action.clone(),
+                        intent_seq: seq,
+                        started_at: event.at.clone(),
+                        ended_at: None,
+                        status: "in_flight".into(),
+                        duration_us: None,
+                    });
+                    Some(self.steps.len() - 1)
+                } else {
+                    self.steps_omitted += 1;
+                    None
+                };
+                run.in_flight.insert(
+                    (intent.step.clone(), intent.attempt),
+                    InFlight {
+                        seq,
+                        leaf: *leaf,
+                        row,
+                    },
+                );
+                for input in &intent.inputs {
+                    note_file(&mut self.files, &mut self.files_omitted, input, seq);
+                }
+            }
+            Body::StepOutcome(outcome) => {
+                let flight =
+                    take_in_flight(run, &outcome.step, outcome.attempt, seq, "step.outcome")?;
+                if let Some(row) = flight.row.and_then(|r| self.steps.get_mut(r)) {
+                    row.ended_at = Some(event.at.clone());
+                    row.status = serde_json::to_value(outcome.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    row.duration_us = Some(outcome.duration_us);
+                }
+            }
+            Body::StepReconciled(rec) => {
+                let in_doubt_before_resume = run
+                    .in_flight
+                    .get(&(rec.step.clone(), rec.attempt))
+                    .zip(run.last_resume_seq)
+                    .is_some_and(|(f, resumed)| f.seq < resumed);
+                let flight = take_in_flight(run, &rec.step, rec.attempt, seq, "step.reconciled")?;
+                if !in_doubt_before_resume {
+                    return Err(fail(
+                        Check::IntentPairing,
+                        Some(seq),
+                        format!(
+                            "step.reconciled for {:?} attempt {} without a run.resumed after its intent (seq {})",
+                            rec.step, rec.attempt, flight.seq
+                        ),
+                    ));
+                }
+                if let Some(row) = flight.row.and_then(|r| self.steps.get_mut(r)) {
+                    row.ended_at = Some(event.at.clone());
+                    row.status = format!(
+                        "reconciled: {}",
+                        match rec.verdict {
+                            ReconcileVerdict::Applied => "applied",
+                            ReconcileVerdict::NotApplied => "not_applied",
+                            ReconcileVerdict::OperatorDecided => "operator_decided",
+                        }
+                    );
+                }
+            }
+            Body::Approval(approval) => {
+                known_step(run, &approval.step)?;
+                if let Some(target) = &approval.intent {
+                    let found = run
+                        .in_flight
+                        .values()
+                        .find(|f| f.seq == target.seq)
+                        .ok_or_else(|| {
+                            fail(
+                                Check::IntentPairing,
+                                Some(seq),
+                                format!(
+                                    "approval names seq {}, which is not an intent in flight",
+                                    target.seq
+                                ),
+                            )
+                        })?;
+                    if hex(&found.leaf) != target.leaf_hash {
+                        return Err(mismatch(
+                            Check::IntentPairing,
+                            seq,
+                            format!("approval names seq {} with another leaf hash", target.seq),
+                            hex(&found.leaf),
+                            target.leaf_hash.clone(),
+                        ));
+                    }
+                }
+            }
+            Body::RunResumed(resumed) => {
+                let expected: Vec<(String, u64, u64)> = run
+                    .in_flight
+                    .iter()
+                    .map(|((s, a), f)| (s.clone(), *a, f.seq))
+                    .collect();
+                let mut found: Vec<(String, u64, u64)> = resumed
+                    .in_doubt
+                    .iter()
+                    .map(|d| (d.step.clone(), d.attempt, d.intent_seq))
+                    .collect();
+                found.sort();
+                if expected != found {
+                    return Err(mismatch(
+                        Check::IntentPairing,
+                        seq,
+                        "run.resumed lists other in-doubt intents than those without outcome",
+                        describe_units(&expected),
+                        describe_units(&found),
+                    ));
+                }
+                run.last_resume_seq = Some(seq);
+                if let Some(row) = run.row.and_then(|r| self.runs.get_mut(r)) {
+                    row.resumes += 1;
+                }
+            }
+            Body::RunFinished(finished) => {
+                if let Some(((step, attempt), f)) = run.in_flight.iter().next() {
+                    return Err(fail(
+                        Check::IntentPairing,
+                        Some(seq),
+                        format!(
+                            "run finished with step {step:?} attempt {attempt} (intent seq {}) neither completed nor reconciled",
+                            f.seq
+                        ),
+                    ));
+                }
+                if finished.sealed.size != seq {
+                    return Err(mismatch(
+                        Check::Seal,
+                        seq,
+                        "seal does not cover every event before run.finished",
+                        seq.to_string(),
+                        finished.sealed.size.to_string(),
+                    ));
+                }
+                let root = hex(&self.frontier.root());
+                if finished.sealed.root != root {
+                    return Err(mismatch(
+                        Check::Seal,
+                        seq,
+                        "seal root differs from the tree of the events before it",
+                        root,
+                        finished.sealed.root.clone(),
+                    ));
+                }
+                if let Some(row) = run.row.and_then(|r| self.runs.get_mut(r)) {
+                    row.finished_at = Some(event.at.clone());
+                    row.status = serde_json::to_value(finished.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                }
+                self.run = None;
+                self.last_was_sealed = true;
+            }
+            Body::JournalOpened(_) | Body::RunStarted(_) => {
+                unreachable!("handled by check_semantics")
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends verification: checkpoints, backup files, the verdict.
+    pub fn finish(mut self) -> Report {
+        let total = self.next_seq;
+        if self.failure.is_none() {
+            self.check_checkpoints(total);
+        }
+        let backups_checked = self.failure.is_none() && self.options.backups.is_some();
+        if backups_checked {
+            self.check_backups();
+        }
+
+        let anchored = self.failure.is_none()
+            && self.checkpoints.iter().any(|c| {
+                c.signer.is_some() && c.checkpoint.size == total && c.matched == Some(true)
+            });
+        let verdict = match (&self.failure, self.could_not_check) {
+            (Some(_), true) => Verdict::CouldNotCheck,
+            (Some(_), false) => Verdict::Invalid,
+            (None, _) if total == 0 => Verdict::ValidOpen,
+            (None, _) if anchored => Verdict::ValidAnchored,
+            (None, _) if self.last_was_sealed => Verdict::ValidSealed,
+            (None, _) => Verdict::ValidOpen,
+        };
+        let open = (verdict == Verdict::ValidOpen).then(|| self.open_tail(total));
+        let verdict_text = match verdict {
+            Verdict::ValidAnchored => format!(
+                "{total} events, every check holds, and a trusted checkpoint covers all of them"
+            ),
+            Verdict::ValidSealed => format!(
+                "{total} events, every check holds, and the last run's seal covers every event before it"
+            ),
+            Verdict::ValidOpen => format!(
+                "{total} events, every check holds, but the journal is open: {}",
+                open.as_ref().map(|o| o.reason.as_str()).unwrap_or("")
+            ),
+            Verdict::Invalid | Verdict::CouldNotCheck => {
+                let f = self.failure.as_ref().expect("a failure");
+                match f.seq {
+                    Some(seq) => format!("seq {seq}: {}", f.reason),
+                    None => f.reason.clone(),
+                }
+            }
+        };
+
+        let mut requirements = Vec::new();
+        if self.options.require_sealed {
+            requirements.push(Requirement {
+                name: "sealed".into(),
+                holds: matches!(verdict, Verdict::ValidSealed | Verdict::ValidAnchored),
+            });
+        }
+        if self.options.require_anchor {
+            requirements.push(Requirement {
+                name: "anchor".into(),
+                holds: verdict == Verdict::ValidAnchored,
+            });
+        }
+
+        let checks = self.check_results(backups_checked);
+        self.summary.root = hex(&self.frontier.root());
+        self.summary.signers = self
+            .signers
+            .iter()
+            .map(|(id, n)| SignerRow {
+                key_id: id.clone(),
+                name: self
+                    .trusted
+                    .get(id)
+                    .map(|k| k.name.clone())
+                    .unwrap_or_default(),
+                events: *n,
+            })
+            .collect();
+        let checkpoints = self
+            .checkpoints
+            .iter()
+            .map(|c| CheckpointRow {
+                path: c.path.clone(),
+                signer: c.signer.clone(),
+                size: c.checkpoint.size,
+                root: hex(&c.checkpoint.root),
+                status: checkpoint_status(c, total),
+            })
+            .collect();
+        Report {
+            format: "runledger-verify-report/v1".into(),
+            verdict,
+            verdict_text,
+            journal: self.summary,
+            checks,
+            failure: self.failure,
+            open,
+            runs: self.runs,
+            runs_omitted: self.runs_omitted,
+            steps: self.steps,
+            steps_omitted: self.steps_omitted,
+            backup_files: self.files.into_values().collect(),
+            backup_files_omitted: self.files_omitted,
+            checkpoints,
+            requirements,
+        }
+    }
+
+    fn check_checkpoints(&mut self, total: u64) {
+        let journal_id = self.summary.journal_id.clone().unwrap_or_default();
+        let origin = format!("runledger/{journal_id}");
+        for cp in &self.checkpoints {
+            let at = |reason: String| {
+                let mut f = fail(Check::Checkpoints, None, reason);
+                f.position = Some(cp.path.clone());
+                f
+            };
+            let failure = if cp.signer.is_none() {
+                Some(at(format!(
+                    "checkpoint {} carries no valid signature by a trusted key",
+                    cp.path
+                )))
+            } else if cp.checkpoint.origin != origin {
+                let mut f = at(format!("checkpoint {} is for another log", cp.path));
+                f.expected = Some(origin.clone());
+                f.found = Some(cp.checkpoint.origin.clone());
+                Some(f)
+            } else if cp.checkpoint.size > total {
+                let mut f = at(format!(
+                    "journal truncated: checkpoint {} covers {} events but the journal has {total}{}",
+                    cp.path,
+                    cp.checkpoint.size,
+                    if total > 0 { format!(" (ends at seq {})", total - 1) } else { String::new() }
+                ));
+                f.seq = Some(total);
+                f.expected = Some(format!("{} events", cp.checkpoint.size));
+                f.found = Some(format!("{total} events"));
+                Some(f)
+            } else if cp.matched != Some(true)
+                && !(cp.checkpoint.size == 0 && cp.checkpoint.root == crate::merkle::empty_root())
+            {
+                let mut f = at(format!(
+                    "journal rewritten: its first {} events (seq 0..{}) are not the ones checkpoint {} committed to",
+                    cp.checkpoint.size,
+                    cp.checkpoint.size.saturating_sub(1),
+                    cp.path
+                ));
+                f.seq = cp.checkpoint.size.checked_sub(1);
+                f.expected = Some(format!("root {}", hex(&cp.checkpoint.root)));
+                f.found = Some("a journal prefix with another root".into());
+                Some(f)
+            } else {
+                None
+            };
+            if let Some(f) = failure {
+                self.failure = Some(*f);
+                return;
+            }
+        }
+    }
+
+    fn check_backups(&mut self) {
+        let Some(dir) = self.options.backups.clone() else {
+            return;
+        };
+        for row in self.files.values_mut() {
+            let name = row.path.rsplit(['/', '\\']).next().unwrap_or(&row.path);
+            let path = dir.join(name);
+            let result = match hash_file(&path) {
+                Err(_) => Err((
+                    "missing",
+                    format!("backup file {name} is missing from {}", dir.display()),
+                    None,
+                )),
+                Ok((size, sha)) if sha != row.sha256 || size != row.size => Err((
+                    "mismatch",
+                    format!(
+                        "backup file {} differs from the one the journal recorded",
+                        path.display()
+                    ),
+                    Some(format!("size {size}, sha256 {sha}")),
+                )),
+                Ok(_) => Ok(()),
+            };
+            match result {
+                Ok(()) => row.check = Some("present".into()),
+                Err((status, reason, found)) => {
+                    row.check = Some(status.into());
+                    if self.failure.is_none() {
+                        self.failure = Some(Failure {
+                            check: Check::BackupFiles,
+                            seq: Some(row.first_seq),
+                            position: Some(path.display().to_string()),
+                            reason,
+                            expected: Some(format!("size {}, sha256 {}", row.size, row.sha256)),
+                            found,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn open_tail(&self, total: u64) -> OpenTail {
+        let ends_at_seq = total.saturating_sub(1);
+        match &self.run {
+            Some(run) => {
+                let intents: Vec<String> = run
+                    .in_flight
+                    .iter()
+                    .map(|((s, a), f)| format!("{s} attempt {a} (intent seq {})", f.seq))
+                    .collect();
+                OpenTail {
+                    ends_at_seq,
+                    run_in_flight: Some(run.id.clone()),
+                    reason: if intents.is_empty() {
+                        format!("run {} is in flight; the journal ends at seq {ends_at_seq}", run.id)
+                    } else {
+                        format!(
+                            "run {} is in flight with {} intent(s) without outcome; the journal ends at seq {ends_at_seq}",
+                            run.id,
+                            intents.len()
+                        )
+                    },
+                    intents_in_flight: intents,
+                }
+            }
+            None => OpenTail {
+                ends_at_seq,
+                run_in_flight: None,
+                intents_in_flight: Vec::new(),
+                reason: format!(
+                    "no sealed run.finished at the end; the journal ends at seq {ends_at_seq} (a cut tail cannot be ruled out without a checkpoint)"
+                ),
+            },
+        }
+    }
+
+    fn check_results(&self, backups_checked: bool) -> Vec<CheckResult> {
+        let failed = self.failure.as_ref().map(|f| f.check);
+        let per_event_stop = self.failure.is_some()
+            && !matches!(failed, Some(Check::Checkpoints | Check::BackupFiles));
+        Check::ALL
+            .iter()
+            .map(|&check| {
+                let (status, detail) = if Some(check) == failed {
+                    (CheckStatus::Failed, String::new())
+                } else {
+                    match check {
+                        Check::Checkpoints if self.checkpoints.is_empty() => {
+                            (CheckStatus::Skipped, "no --checkpoint given".into())
+                        }
+                        Check::BackupFiles if self.options.backups.is_none() => {
+                            (CheckStatus::Skipped, "no --backups given".into())
+                        }
+                        Check::BackupFiles if !backups_checked => {
+                            (CheckStatus::NotReached, String::new())
+                        }
+                        Check::StoredHash if self.summary.format == "jsonl" => {
+                            (CheckStatus::Skipped, "JSONL stores no leaf hash".into())
+                        }
+                        Check::Checkpoints if per_event_stop => {
+                            (CheckStatus::NotReached, String::new())
+                        }
+                        Check::Readable => (CheckStatus::Passed, String::new()),
+                        _ if per_event_stop => (
+                            CheckStatus::NotReached,
+                            format!("held for seq 0..{}", self.next_seq),
+                        ),
+                        Check::Checkpoints => (
+                            CheckStatus::Passed,
+                            format!("{} checkpoint(s)", self.checkpoints.len()),
+                        ),
+                        Check::BackupFiles => {
+                            (CheckStatus::Passed, format!("{} file(s)", self.files.len()))
+                        }
+                        _ => (CheckStatus::Passed, format!("{} events", self.next_seq)),
+                    }
+                };
+                CheckResult {
+                    check,
+                    status,
+                    detail,
+                }
+            })
+            .collect()
+    }
+}
+
+fn checkpoint_status(c: &HeldCheckpoint, total: u64) -> String {
+    if c.signer.is_none() {
+        "no trusted signature".into()
+    } else if c.checkpoint.size > total {
+        "covers more events than the journal has".into()
+    } else if c.matched == Some(true)
+        || (c.checkpoint.size == 0 && c.checkpoint.root == crate::merkle::empty_root())
+    {
+        if c.checkpoint.size == total {
+            "consistent, covers the whole journal".into()
+        } else {
+            "consistent (a prefix of the journal)".into()
+        }
+    } else if c.matched == Some(false) {
+        "root differs from the journal's prefix".into()
+    } else {
+        "not reached".into()
+    }
+}
+
+fn take_in_flight(
+    run: &mut RunState,
+    step: &str,
+    attempt: u64,
+    seq: u64,
+    kind: &str,
+) -> Result<InFlight, Fail> {
+    run.in_flight
+        .remove(&(step.to_string(), attempt))
+        .ok_or_else(|| {
+            fail(
+                Check::IntentPairing,
+                Some(seq),
+                format!("{kind} for step {step:?} attempt {attempt} without an intent in flight"),
+            )
+        })
+}
+
+fn note_file(
+    files: &mut BTreeMap<(String, String), BackupFileRow>,
+    omitted: &mut u64,
+    input: &FileRef,
+    seq: u64,
+) {
+    let key = (input.path.clone(), input.sha256.clone());
+    if files.contains_key(&key) {
+        return;
+    }
+    if files.len() >= MAX_FILE_ROWS {
+        *omitted += 1;
+        return;
+    }
+    files.insert(
+        key,
+        BackupFileRow {
+            path: input.path.clone(),
+            size: input.size,
+            sha256: input.sha256.clone(),
+            first_seq: seq,
+            check: None,
+        },
+    );
+}
+
+fn describe_units(units: &[(String, u64, u64)]) -> String {
+    if units.is_empty() {
+        return "none".into();
+    }
+    units
+        .iter()
+        .map(|(s, a, q)| format!("{s}#{a}@{q}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+fn decode_public_key(b64: &str) -> Option<VerifyingKey> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    VerifyingKey::from_bytes(&bytes.try_into().ok()?).ok()
+}
+
+/// Size and lowercase hex SHA-256 of a file, read in one streaming pass.
+pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        hasher.update(&buf[..n]);
+    }
+    Ok((size, hex(&hasher.finalize())))
+}
