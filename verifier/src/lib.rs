@@ -15,6 +15,7 @@ pub mod merkle;
 pub mod note;
 pub mod proof;
 pub mod report;
+pub mod schema;
 pub mod signing;
 pub mod source;
 pub mod verify;

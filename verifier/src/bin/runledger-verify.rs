@@ -81,6 +81,14 @@ fn main() -> ExitCode {
     ExitCode::from(run())
 }
 
+
+/// Writes to standard output; a closed pipe (`| head`) is not an error worth a panic.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn run() -> u8 {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -116,18 +124,18 @@ fn run_proof(args: &Args, path: &PathBuf, trusted: Result<TrustedKeys, String>) 
     });
     let report = ProofReport::from_result(&result);
     if args.json {
-        println!(
-            "{}",
+        emit(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&report).expect("report serialises")
-        );
+        ));
     } else {
         match &result {
-            Ok(p) => println!("PROVEN: {}", proof::describe(p)),
-            Err(e) => println!(
-                "{}: {}: {e}",
+            Ok(p) => emit(&format!("PROVEN: {}\n", proof::describe(p))),
+            Err(e) => emit(&format!(
+                "{}: {}: {e}\n",
                 report.verdict.to_uppercase().replace('_', " "),
                 path.display()
-            ),
+            )),
         }
     }
     match result {
@@ -164,12 +172,12 @@ fn run_journal(args: &Args, trusted: Result<TrustedKeys, String>) -> u8 {
     });
     let report = report.unwrap_or_else(|reason| could_not_check(&journal, reason));
     if args.json {
-        println!(
-            "{}",
+        emit(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&report).expect("report serialises")
-        );
+        ));
     } else {
-        print!("{}", report.render_human());
+        emit(&report.render_human());
     }
     match report.verdict {
         Verdict::CouldNotCheck => EXIT_COULD_NOT_CHECK,
