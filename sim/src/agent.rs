@@ -18,11 +18,19 @@ pub const RUNS_MS: &str = "agent_job_runs_ms";
 pub const DEADLINE: &str = "agent_job_deadline_ms";
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Ends the running execution of a job: returns false if it was not running.
-pub fn stop_job(conn: &mut Connection, instance: &str, job_id: &str, by_session: Option<i64>, command: &str) -> rusqlite::Result<bool> {
+pub fn stop_job(
+    conn: &mut Connection,
+    instance: &str,
+    job_id: &str,
+    by_session: Option<i64>,
+    command: &str,
+) -> rusqlite::Result<bool> {
     let tx = state::write_tx(conn)?;
     let running: Option<(i64, String)> = tx
         .query_row(
@@ -35,10 +43,22 @@ pub fn stop_job(conn: &mut Connection, instance: &str, job_id: &str, by_session:
     let Some((rowid, name)) = running else {
         return Ok(false);
     };
-    tx.execute("UPDATE sysjobactivity SET stop_execution_date = ?2 WHERE rowid = ?1", params![rowid, state::now_sql()])?;
+    tx.execute(
+        "UPDATE sysjobactivity SET stop_execution_date = ?2 WHERE rowid = ?1",
+        params![rowid, state::now_sql()],
+    )?;
     tx.execute("DELETE FROM requests WHERE instance = ?1 AND session_id IN (SELECT session_id FROM sessions WHERE instance = ?1 AND kind = 'agent')", [instance])?;
-    tx.execute("DELETE FROM sessions WHERE instance = ?1 AND kind = 'agent'", [instance])?;
-    state::record(&tx, instance, by_session, command, &format!("job {name} stopped; its RESTORE LOG request ended without applying a file"))?;
+    tx.execute(
+        "DELETE FROM sessions WHERE instance = ?1 AND kind = 'agent'",
+        [instance],
+    )?;
+    state::record(
+        &tx,
+        instance,
+        by_session,
+        command,
+        &format!("job {name} stopped; its RESTORE LOG request ended without applying a file"),
+    )?;
     tx.commit()?;
     Ok(true)
 }
@@ -53,7 +73,10 @@ pub fn tick(conn: &mut Connection) -> rusqlite::Result<()> {
         Some(d) => d.parse::<i64>().unwrap_or(0),
         None => {
             let d = now_ms() + runs.parse::<i64>().unwrap_or(0);
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![DEADLINE, d.to_string()])?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![DEADLINE, d.to_string()],
+            )?;
             d
         }
     };
@@ -68,7 +91,13 @@ pub fn tick(conn: &mut Connection) -> rusqlite::Result<()> {
         rows.collect::<Result<_, _>>()?
     };
     for (instance, job) in running {
-        stop_job(conn, &instance, &job, None, "SQL Server Agent: job step completed")?;
+        stop_job(
+            conn,
+            &instance,
+            &job,
+            None,
+            "SQL Server Agent: job step completed",
+        )?;
     }
     conn.execute("DELETE FROM meta WHERE key = ?1", [RUNS_MS])?;
     Ok(())

@@ -38,24 +38,37 @@ pub fn establish(
         )
         .optional()?;
     let Some((name, st, model, family)) = row else {
-        return Err(MirrorError::Principal(format!("database {db} does not exist on {p_fqdn}")));
+        return Err(MirrorError::Principal(format!(
+            "database {db} does not exist on {p_fqdn}"
+        )));
     };
     if st != "ONLINE" || model != "FULL" {
         return Err(MirrorError::Principal(format!(
             "database {name} on {p_fqdn} is {st} with recovery model {model}; mirroring needs an ONLINE database in FULL recovery"
         )));
     }
-    let existing: i64 = tx.query_row("SELECT COUNT(*) FROM databases WHERE instance = ?1 AND name = ?2", params![m_instance, name], |r| r.get(0))?;
+    let existing: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM databases WHERE instance = ?1 AND name = ?2",
+        params![m_instance, name],
+        |r| r.get(0),
+    )?;
     if existing > 0 {
         if !drop_existing {
             return Err(MirrorError::MirrorHasDatabase(format!(
                 "database {name} already exists on the mirror {m_fqdn}; use -DropExistingDatabasesOnMirror to replace it"
             )));
         }
-        tx.execute("DELETE FROM databases WHERE instance = ?1 AND name = ?2", params![m_instance, name])?;
+        tx.execute(
+            "DELETE FROM databases WHERE instance = ?1 AND name = ?2",
+            params![m_instance, name],
+        )?;
     }
     let guid = uuid::Uuid::new_v4().to_string().to_uppercase();
-    let next_id: i64 = tx.query_row("SELECT COALESCE(MAX(database_id), 4) + 1 FROM databases WHERE instance = ?1", [m_instance], |r| r.get(0))?;
+    let next_id: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(database_id), 4) + 1 FROM databases WHERE instance = ?1",
+        [m_instance],
+        |r| r.get(0),
+    )?;
     tx.execute(
         "INSERT INTO databases (instance, database_id, name, state_desc, create_date, family_guid, mirroring_guid,
            mirroring_role_desc, mirroring_state_desc, mirroring_partner_name, mirroring_partner_instance,
@@ -74,13 +87,21 @@ pub fn establish(
 }
 
 fn p_instance_name(tx: &Transaction<'_>, instance: &str) -> rusqlite::Result<String> {
-    tx.query_row("SELECT server_name FROM instances WHERE name = ?1", [instance], |r| r.get(0))
+    tx.query_row(
+        "SELECT server_name FROM instances WHERE name = ?1",
+        [instance],
+        |r| r.get(0),
+    )
 }
 
 /// Removes mirroring of `db` on `instance` and on its partner.
 pub fn remove_partner(tx: &Transaction<'_>, instance: &str, db: &str) -> rusqlite::Result<()> {
     let guid: Option<String> = tx
-        .query_row("SELECT mirroring_guid FROM databases WHERE instance = ?1 AND name = ?2", params![instance, db], |r| r.get(0))
+        .query_row(
+            "SELECT mirroring_guid FROM databases WHERE instance = ?1 AND name = ?2",
+            params![instance, db],
+            |r| r.get(0),
+        )
         .optional()?
         .flatten();
     let clear = "UPDATE databases SET mirroring_guid = NULL, mirroring_role_desc = NULL, mirroring_state_desc = NULL,

@@ -111,12 +111,29 @@ pub fn start(dir: &Path) -> Result<ServerHandle, SimError> {
         tx.commit()?;
     }
     agent::tick(&mut conn)?;
-    let pace = state::meta(&conn, "pace_ms")?.and_then(|p| p.parse().ok()).unwrap_or(0);
-    let first_spid: i64 = conn.query_row("SELECT MAX(51, COALESCE(MAX(session_id), 0) + 1) FROM sessions", [], |r| r.get(0))?;
+    let pace = state::meta(&conn, "pace_ms")?
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    let first_spid: i64 = conn.query_row(
+        "SELECT MAX(51, COALESCE(MAX(session_id), 0) + 1) FROM sessions",
+        [],
+        |r| r.get(0),
+    )?;
     let instances: Vec<(InstanceInfo, String, u16)> = {
-        let mut stmt = conn.prepare("SELECT name, server_name, login, password, host, port FROM instances ORDER BY name")?;
+        let mut stmt = conn.prepare(
+            "SELECT name, server_name, login, password, host, port FROM instances ORDER BY name",
+        )?;
         let rows = stmt.query_map([], |r| {
-            Ok((InstanceInfo { name: r.get(0)?, server_name: r.get(1)?, login: r.get(2)?, password: r.get(3)? }, r.get(4)?, r.get(5)?))
+            Ok((
+                InstanceInfo {
+                    name: r.get(0)?,
+                    server_name: r.get(1)?,
+                    login: r.get(2)?,
+                    password: r.get(3)?,
+                },
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?;
         rows.collect::<Result<_, _>>()?
     };
@@ -129,7 +146,11 @@ pub fn start(dir: &Path) -> Result<ServerHandle, SimError> {
     });
     let mut listeners = Vec::new();
     for (info, host, port) in instances {
-        let listener = TcpListener::bind((host.as_str(), port)).map_err(|e| SimError::Listen { instance: info.name.clone(), port, source: e })?;
+        let listener = TcpListener::bind((host.as_str(), port)).map_err(|e| SimError::Listen {
+            instance: info.name.clone(),
+            port,
+            source: e,
+        })?;
         listeners.push((info, listener));
     }
     let mut addrs = Vec::new();
@@ -138,17 +159,25 @@ pub fn start(dir: &Path) -> Result<ServerHandle, SimError> {
         addrs.push((info.name.clone(), listener.local_addr()?));
         let shared = shared.clone();
         let info = Arc::new(info);
-        threads.push(std::thread::spawn(move || accept_loop(listener, info, shared)));
+        threads.push(std::thread::spawn(move || {
+            accept_loop(listener, info, shared)
+        }));
     }
     let ticker = shared.clone();
     threads.push(std::thread::spawn(move || {
-        let Ok(mut conn) = state::open(&ticker.db_path) else { return };
+        let Ok(mut conn) = state::open(&ticker.db_path) else {
+            return;
+        };
         while !ticker.stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(100));
             let _ = agent::tick(&mut conn);
         }
     }));
-    Ok(ServerHandle { shared, addrs, threads })
+    Ok(ServerHandle {
+        shared,
+        addrs,
+        threads,
+    })
 }
 
 fn accept_loop(listener: TcpListener, info: Arc<InstanceInfo>, shared: Arc<Shared>) {
@@ -198,17 +227,33 @@ enum Msg {
     Closed,
 }
 
-fn serve_connection(mut stream: TcpStream, info: &InstanceInfo, shared: &Arc<Shared>) -> io::Result<()> {
-    let Some((ty, payload)) = read_message(&mut stream)? else { return Ok(()) };
+fn serve_connection(
+    mut stream: TcpStream,
+    info: &InstanceInfo,
+    shared: &Arc<Shared>,
+) -> io::Result<()> {
+    let Some((ty, payload)) = read_message(&mut stream)? else {
+        return Ok(());
+    };
     if ty != PacketType::PreLogin || login::parse_prelogin(&payload).is_err() {
         return Ok(());
     }
-    write_message(&mut stream, PacketType::TabularResult, 0, 4096, &login::prelogin_response())?;
-    let Some((ty, payload)) = read_message(&mut stream)? else { return Ok(()) };
+    write_message(
+        &mut stream,
+        PacketType::TabularResult,
+        0,
+        4096,
+        &login::prelogin_response(),
+    )?;
+    let Some((ty, payload)) = read_message(&mut stream)? else {
+        return Ok(());
+    };
     if ty != PacketType::Login7 {
         return Ok(());
     }
-    let Ok(login) = login::parse_login7(&payload) else { return Ok(()) };
+    let Ok(login) = login::parse_login7(&payload) else {
+        return Ok(());
+    };
     let conn = state::open(&shared.db_path).map_err(io::Error::other)?;
     state::create_session_views(&conn, &info.name).map_err(io::Error::other)?;
     if let Err(msg) = check_login(&conn, info, &login) {
@@ -220,7 +265,11 @@ fn serve_connection(mut stream: TcpStream, info: &InstanceInfo, shared: &Arc<Sha
         write_message(&mut stream, PacketType::TabularResult, 0, 4096, &w.buf)?;
         return Ok(());
     }
-    let database = if login.database.is_empty() { "master".to_string() } else { login.database.clone() };
+    let database = if login.database.is_empty() {
+        "master".to_string()
+    } else {
+        login.database.clone()
+    };
     let spid = {
         let mut next = shared.next_spid.lock().expect("spid lock");
         let s = *next;
@@ -243,9 +292,21 @@ fn serve_connection(mut stream: TcpStream, info: &InstanceInfo, shared: &Arc<Sha
     };
     let mut w = TokenWriter::default();
     w.env_database(&database, "master");
-    w.message(5701, 2, 0, &format!("Changed database context to '{database}'."), &info.server_name);
+    w.message(
+        5701,
+        2,
+        0,
+        &format!("Changed database context to '{database}'."),
+        &info.server_name,
+    );
     w.env_collation();
-    w.message(5703, 1, 0, "Changed language setting to us_english.", &info.server_name);
+    w.message(
+        5703,
+        1,
+        0,
+        "Changed language setting to us_english.",
+        &info.server_name,
+    );
     w.login_ack(tds_version);
     w.env_packet_size(packet_size as u32, 4096);
     if login.has_feature_ext && tds_version >= 0x7400_0004 {
@@ -253,11 +314,28 @@ fn serve_connection(mut stream: TcpStream, info: &InstanceInfo, shared: &Arc<Sha
     }
     w.done(DoneKind::Done, 0, 0, 0);
     let spid16 = spid as u16;
-    write_message(&mut stream, PacketType::TabularResult, spid16, packet_size, &w.buf)?;
+    write_message(
+        &mut stream,
+        PacketType::TabularResult,
+        spid16,
+        packet_size,
+        &w.buf,
+    )?;
 
-    let ctl = Arc::new(ConnCtl { attention: AtomicBool::new(false), killed: AtomicBool::new(false), stream: stream.try_clone()? });
-    shared.conns.lock().expect("conns lock").insert((info.name.clone(), spid), ctl.clone());
-    let host = ConnHost { shared: shared.clone(), ctl: ctl.clone() };
+    let ctl = Arc::new(ConnCtl {
+        attention: AtomicBool::new(false),
+        killed: AtomicBool::new(false),
+        stream: stream.try_clone()?,
+    });
+    shared
+        .conns
+        .lock()
+        .expect("conns lock")
+        .insert((info.name.clone(), spid), ctl.clone());
+    let host = ConnHost {
+        shared: shared.clone(),
+        ctl: ctl.clone(),
+    };
     let mut session = Session {
         conn,
         instance: info.name.clone(),
@@ -300,14 +378,23 @@ fn serve_connection(mut stream: TcpStream, info: &InstanceInfo, shared: &Arc<Sha
                     if ctl.attention.swap(false, Ordering::SeqCst) {
                         let mut w = TokenWriter::default();
                         w.done(DoneKind::Done, done::ATTN, 0, 0);
-                        write_message(&mut stream, PacketType::TabularResult, spid16, packet_size, &w.buf)?;
+                        write_message(
+                            &mut stream,
+                            PacketType::TabularResult,
+                            spid16,
+                            packet_size,
+                            &w.buf,
+                        )?;
                     }
                 }
                 Msg::Request(ty, payload) => {
                     let (outputs, in_rpc) = match ty {
                         PacketType::SqlBatch => {
                             let body = rpc::skip_all_headers(&payload);
-                            let units: Vec<u16> = body.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+                            let units: Vec<u16> = body
+                                .chunks_exact(2)
+                                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                                .collect();
                             (session.batch(&String::from_utf16_lossy(&units)), false)
                         }
                         PacketType::Rpc => match rpc::parse(rpc::skip_all_headers(&payload)) {
@@ -325,38 +412,89 @@ fn serve_connection(mut stream: TcpStream, info: &InstanceInfo, shared: &Arc<Sha
                         return Ok(());
                     }
                     let bytes = encode(&outputs, in_rpc, &info.server_name);
-                    write_message(&mut stream, PacketType::TabularResult, spid16, packet_size, &bytes)?;
+                    write_message(
+                        &mut stream,
+                        PacketType::TabularResult,
+                        spid16,
+                        packet_size,
+                        &bytes,
+                    )?;
                 }
             }
         }
         Ok(())
     })();
-    shared.conns.lock().expect("conns lock").remove(&(info.name.clone(), spid));
-    let _ = session.conn.execute("DELETE FROM requests WHERE instance = ?1 AND session_id = ?2", params![info.name, spid]);
-    let _ = session.conn.execute("DELETE FROM sessions WHERE instance = ?1 AND session_id = ?2 AND kind = 'client'", params![info.name, spid]);
+    shared
+        .conns
+        .lock()
+        .expect("conns lock")
+        .remove(&(info.name.clone(), spid));
+    let _ = session.conn.execute(
+        "DELETE FROM requests WHERE instance = ?1 AND session_id = ?2",
+        params![info.name, spid],
+    );
+    let _ = session.conn.execute(
+        "DELETE FROM sessions WHERE instance = ?1 AND session_id = ?2 AND kind = 'client'",
+        params![info.name, spid],
+    );
     let _ = stream.shutdown(Shutdown::Both);
     result
 }
 
 fn protocol_error(what: &str) -> Output {
-    Output::Message(crate::sql::error::SqlMessage { number: 4002, state: 1, class: 16, text: format!("The incoming tabular data stream (TDS) protocol stream is incorrect: {what}.") })
+    Output::Message(crate::sql::error::SqlMessage {
+        number: 4002,
+        state: 1,
+        class: 16,
+        text: format!(
+            "The incoming tabular data stream (TDS) protocol stream is incorrect: {what}."
+        ),
+    })
 }
 
 type LoginError = Vec<(i32, u8, u8, String)>;
 
-fn check_login(conn: &rusqlite::Connection, info: &InstanceInfo, login: &Login7) -> Result<(), LoginError> {
+fn check_login(
+    conn: &rusqlite::Connection,
+    info: &InstanceInfo,
+    login: &Login7,
+) -> Result<(), LoginError> {
     if login.integrated_security {
         return Err(vec![(18452, 1, 14, "Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication.".into())]);
     }
     if !login.user_name.eq_ignore_ascii_case(&info.login) || login.password != info.password {
-        return Err(vec![(18456, 1, 14, format!("Login failed for user '{}'.", login.user_name))]);
+        return Err(vec![(
+            18456,
+            1,
+            14,
+            format!("Login failed for user '{}'.", login.user_name),
+        )]);
     }
     if !login.database.is_empty() {
-        let state: Option<String> = conn.query_row("SELECT state_desc FROM sys_databases WHERE name = ?1", [&login.database], |r| r.get(0)).ok();
+        let state: Option<String> = conn
+            .query_row(
+                "SELECT state_desc FROM sys_databases WHERE name = ?1",
+                [&login.database],
+                |r| r.get(0),
+            )
+            .ok();
         if state.as_deref() != Some("ONLINE") {
             return Err(vec![
-                (4060, 1, 11, format!("Cannot open database \"{}\" requested by the login. The login failed.", login.database)),
-                (18456, 1, 14, format!("Login failed for user '{}'.", login.user_name)),
+                (
+                    4060,
+                    1,
+                    11,
+                    format!(
+                        "Cannot open database \"{}\" requested by the login. The login failed.",
+                        login.database
+                    ),
+                ),
+                (
+                    18456,
+                    1,
+                    14,
+                    format!("Login failed for user '{}'.", login.user_name),
+                ),
             ]);
         }
     }
@@ -367,10 +505,19 @@ fn check_login(conn: &rusqlite::Connection, info: &InstanceInfo, login: &Login7)
 fn encode(outputs: &[Output], in_rpc: bool, server: &str) -> Vec<u8> {
     let mut w = TokenWriter::default();
     let mut outputs: Vec<Output> = outputs.to_vec();
-    if !matches!(outputs.last(), Some(Output::Done { .. } | Output::Cancelled)) {
-        outputs.push(Output::Done { rows: None, error: false, proc: in_rpc });
+    if !matches!(
+        outputs.last(),
+        Some(Output::Done { .. } | Output::Cancelled)
+    ) {
+        outputs.push(Output::Done {
+            rows: None,
+            error: false,
+            proc: in_rpc,
+        });
     }
-    let last_done = outputs.iter().rposition(|o| matches!(o, Output::Done { .. } | Output::Cancelled));
+    let last_done = outputs
+        .iter()
+        .rposition(|o| matches!(o, Output::Done { .. } | Output::Cancelled));
     for (i, o) in outputs.iter().enumerate() {
         let more = if Some(i) == last_done { 0 } else { done::MORE };
         match o {
@@ -396,7 +543,12 @@ fn encode(outputs: &[Output], in_rpc: bool, server: &str) -> Vec<u8> {
                 if rows.is_some() {
                     status |= done::COUNT;
                 }
-                w.done(kind, status, if rows.is_some() { 0xC1 } else { 0 }, rows.unwrap_or(0));
+                w.done(
+                    kind,
+                    status,
+                    if rows.is_some() { 0xC1 } else { 0 },
+                    rows.unwrap_or(0),
+                );
             }
             Output::Cancelled => w.done(DoneKind::Done, done::ATTN, 0, 0),
         }

@@ -125,7 +125,12 @@ impl SqlError {
 
     /// 2812: unknown stored procedure.
     pub fn no_procedure(name: &str) -> SqlError {
-        SqlError::new(2812, 16, 62, format!("Could not find stored procedure '{name}'."))
+        SqlError::new(
+            2812,
+            16,
+            62,
+            format!("Could not find stored procedure '{name}'."),
+        )
     }
 
     /// 911: unknown database.

@@ -157,11 +157,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, LexError> {
             };
             Tok::Punct(p)
         };
-        out.push(Token {
-            tok,
-            start,
-            end: i,
-        });
+        out.push(Token { tok, start, end: i });
     }
     Ok(out)
 }

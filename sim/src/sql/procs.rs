@@ -15,8 +15,17 @@ use super::session::{Output, Session};
 use crate::state;
 
 /// Calls a procedure; returns its return code.
-pub fn call(s: &mut Session, name: &[String], args: &[(Option<String>, Lit)], text: &str, out: &mut Vec<Output>) -> Result<i32, SqlError> {
-    let proc_name = name.last().map(|n| n.to_ascii_lowercase()).unwrap_or_default();
+pub fn call(
+    s: &mut Session,
+    name: &[String],
+    args: &[(Option<String>, Lit)],
+    text: &str,
+    out: &mut Vec<Output>,
+) -> Result<i32, SqlError> {
+    let proc_name = name
+        .last()
+        .map(|n| n.to_ascii_lowercase())
+        .unwrap_or_default();
     let db = match name.len() {
         3 => name[0].to_ascii_lowercase(),
         _ => s.database.to_ascii_lowercase(),
@@ -24,7 +33,11 @@ pub fn call(s: &mut Session, name: &[String], args: &[(Option<String>, Lit)], te
     let written = name.join(".");
     match proc_name.as_str() {
         "sp_delete_log_shipping_secondary_database" => {
-            let a = Args::bind(&proc_name, args, &["@secondary_database", "@ignoreremotemonitor"])?;
+            let a = Args::bind(
+                &proc_name,
+                args,
+                &["@secondary_database", "@ignoreremotemonitor"],
+            )?;
             let db_name = a.required(0)?;
             delete_log_shipping_secondary(s, &db_name, text)
         }
@@ -33,7 +46,23 @@ pub fn call(s: &mut Session, name: &[String], args: &[(Option<String>, Lit)], te
             let a = Args::bind(
                 &proc_name,
                 args,
-                &["@job_id", "@job_name", "@new_name", "@enabled", "@description", "@start_step_id", "@category_name", "@owner_login_name", "@notify_level_eventlog", "@notify_level_email", "@notify_level_page", "@notify_email_operator_name", "@notify_page_operator_name", "@delete_level", "@automatic_post"],
+                &[
+                    "@job_id",
+                    "@job_name",
+                    "@new_name",
+                    "@enabled",
+                    "@description",
+                    "@start_step_id",
+                    "@category_name",
+                    "@owner_login_name",
+                    "@notify_level_eventlog",
+                    "@notify_level_email",
+                    "@notify_level_page",
+                    "@notify_email_operator_name",
+                    "@notify_page_operator_name",
+                    "@delete_level",
+                    "@automatic_post",
+                ],
             )?;
             let job = find_job(s, &a)?;
             let enabled = a.get(3);
@@ -43,13 +72,32 @@ pub fn call(s: &mut Session, name: &[String], args: &[(Option<String>, Lit)], te
                     "UPDATE main.sysjobs SET enabled = ?3, date_modified = ?4 WHERE instance = ?1 AND job_id = ?2",
                     params![s.instance, job.0, (*e != 0) as i64, state::now_sql()],
                 )?;
-                state::record(&tx, &s.instance, Some(s.spid), text, &format!("job {} {}", job.1, if *e != 0 { "enabled" } else { "disabled" }))?;
+                state::record(
+                    &tx,
+                    &s.instance,
+                    Some(s.spid),
+                    text,
+                    &format!(
+                        "job {} {}",
+                        job.1,
+                        if *e != 0 { "enabled" } else { "disabled" }
+                    ),
+                )?;
                 tx.commit()?;
             }
             Ok(0)
         }
         "sp_stop_job" => {
-            let a = Args::bind(&proc_name, args, &["@job_id", "@job_name", "@originating_server", "@server_name"])?;
+            let a = Args::bind(
+                &proc_name,
+                args,
+                &[
+                    "@job_id",
+                    "@job_name",
+                    "@originating_server",
+                    "@server_name",
+                ],
+            )?;
             let job = find_job(s, &a)?;
             if !crate::agent::stop_job(&mut s.conn, &s.instance, &job.0, Some(s.spid), text)? {
                 return Err(SqlError::new(
@@ -74,7 +122,11 @@ pub fn call(s: &mut Session, name: &[String], args: &[(Option<String>, Lit)], te
             }
             let n = rs.rows.len() as u64;
             out.push(Output::Rows(rs));
-            out.push(Output::Done { rows: Some(n), error: false, proc: false });
+            out.push(Output::Done {
+                rows: Some(n),
+                error: false,
+                proc: false,
+            });
             Ok(0)
         }
         _ => Err(SqlError::no_procedure(&written)),
@@ -89,7 +141,11 @@ struct Args {
 }
 
 impl Args {
-    fn bind(proc_name: &str, args: &[(Option<String>, Lit)], names: &[&'static str]) -> Result<Args, SqlError> {
+    fn bind(
+        proc_name: &str,
+        args: &[(Option<String>, Lit)],
+        names: &[&'static str],
+    ) -> Result<Args, SqlError> {
         let mut values = vec![None; names.len()];
         let mut named_seen = false;
         for (i, (name, v)) in args.iter().enumerate() {
@@ -108,7 +164,11 @@ impl Args {
             };
             values[slot] = Some(v.clone());
         }
-        Ok(Args { values, proc_name: proc_name.to_string(), names: names.to_vec() })
+        Ok(Args {
+            values,
+            proc_name: proc_name.to_string(),
+            names: names.to_vec(),
+        })
     }
 
     fn get(&self, i: usize) -> Option<&Lit> {
@@ -117,7 +177,15 @@ impl Args {
 
     fn required(&self, i: usize) -> Result<String, SqlError> {
         self.get(i).and_then(Lit::text).ok_or_else(|| {
-            SqlError::new(201, 16, 4, format!("Procedure or function '{}' expects parameter '{}', which was not supplied.", self.proc_name, self.names[i]))
+            SqlError::new(
+                201,
+                16,
+                4,
+                format!(
+                    "Procedure or function '{}' expects parameter '{}', which was not supplied.",
+                    self.proc_name, self.names[i]
+                ),
+            )
         })
     }
 }
@@ -125,9 +193,20 @@ impl Args {
 /// Finds a job by `@job_id` (slot 0) or `@job_name` (slot 1): (id, name).
 fn find_job(s: &Session, a: &Args) -> Result<(String, String), SqlError> {
     let (col, value, label) = match (a.get(0).and_then(Lit::text), a.get(1).and_then(Lit::text)) {
-        (Some(id), _) => ("job_id", id.trim_matches(|c| c == '{' || c == '}').to_string(), "@job_id"),
+        (Some(id), _) => (
+            "job_id",
+            id.trim_matches(|c| c == '{' || c == '}').to_string(),
+            "@job_id",
+        ),
         (None, Some(name)) => ("name", name, "@job_name"),
-        (None, None) => return Err(SqlError::new(14294, 16, 1, "Supply either @job_id or @job_name to identify the job.")),
+        (None, None) => {
+            return Err(SqlError::new(
+                14294,
+                16,
+                1,
+                "Supply either @job_id or @job_name to identify the job.",
+            ))
+        }
     };
     s.conn
         .query_row(
@@ -136,7 +215,14 @@ fn find_job(s: &Session, a: &Args) -> Result<(String, String), SqlError> {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?
-        .ok_or_else(|| SqlError::new(14262, 16, 1, format!("The specified {label} ('{value}') does not exist.")))
+        .ok_or_else(|| {
+            SqlError::new(
+                14262,
+                16,
+                1,
+                format!("The specified {label} ('{value}') does not exist."),
+            )
+        })
 }
 
 /// Removes the secondary database from log shipping: its configuration and monitor rows, and
@@ -173,10 +259,19 @@ fn delete_log_shipping_secondary(s: &mut Session, db: &str, text: &str) -> Resul
             |r| Ok((r.get(0)?, r.get(1)?)),
         ).optional()?.unwrap_or((None, None));
         for job in [jobs.0, jobs.1].into_iter().flatten() {
-            tx.execute("DELETE FROM main.sysjobs WHERE instance = ?1 AND job_id = ?2", params![instance, job])?;
-            tx.execute("DELETE FROM main.sysjobactivity WHERE instance = ?1 AND job_id = ?2", params![instance, job])?;
+            tx.execute(
+                "DELETE FROM main.sysjobs WHERE instance = ?1 AND job_id = ?2",
+                params![instance, job],
+            )?;
+            tx.execute(
+                "DELETE FROM main.sysjobactivity WHERE instance = ?1 AND job_id = ?2",
+                params![instance, job],
+            )?;
         }
-        tx.execute("DELETE FROM main.log_shipping_secondary WHERE instance = ?1 AND secondary_id = ?2", params![instance, secondary_id])?;
+        tx.execute(
+            "DELETE FROM main.log_shipping_secondary WHERE instance = ?1 AND secondary_id = ?2",
+            params![instance, secondary_id],
+        )?;
         effect.push_str("; deleted the copy and restore jobs and the log_shipping_secondary row");
     }
     state::record(&tx, &instance, Some(spid), text, &effect)?;
@@ -187,21 +282,45 @@ fn delete_log_shipping_secondary(s: &mut Session, db: &str, text: &str) -> Resul
 /// `KILL spid`.
 pub fn kill(s: &mut Session, spid: i64, text: &str) -> Result<(), SqlError> {
     if spid == s.spid {
-        return Err(SqlError::new(6104, 16, 1, "Cannot use KILL to kill your own process."));
+        return Err(SqlError::new(
+            6104,
+            16,
+            1,
+            "Cannot use KILL to kill your own process.",
+        ));
     }
     if spid < 1 {
-        return Err(SqlError::new(6106, 16, 2, format!("Process ID {spid} is not an active process ID.")));
+        return Err(SqlError::new(
+            6106,
+            16,
+            2,
+            format!("Process ID {spid} is not an active process ID."),
+        ));
     }
     if spid <= 50 {
-        return Err(SqlError::new(6107, 14, 1, "Only user processes can be killed."));
+        return Err(SqlError::new(
+            6107,
+            14,
+            1,
+            "Only user processes can be killed.",
+        ));
     }
     let instance = s.instance.clone();
     let kind: Option<(String, Option<String>)> = s
         .conn
-        .query_row("SELECT kind, program_name FROM main.sessions WHERE instance = ?1 AND session_id = ?2", params![instance, spid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT kind, program_name FROM main.sessions WHERE instance = ?1 AND session_id = ?2",
+            params![instance, spid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let Some((kind, program)) = kind else {
-        return Err(SqlError::new(6106, 16, 2, format!("Process ID {spid} is not an active process ID.")));
+        return Err(SqlError::new(
+            6106,
+            16,
+            2,
+            format!("Process ID {spid} is not an active process ID."),
+        ));
     };
     if kind == "agent" {
         let job: Option<String> = s.conn.query_row(
@@ -216,8 +335,14 @@ pub fn kill(s: &mut Session, spid: i64, text: &str) -> Result<(), SqlError> {
     }
     let live = kind == "client" && s.host.kill(&instance, spid);
     let tx = state::write_tx(&mut s.conn)?;
-    tx.execute("DELETE FROM main.sessions WHERE instance = ?1 AND session_id = ?2", params![instance, spid])?;
-    tx.execute("DELETE FROM main.requests WHERE instance = ?1 AND session_id = ?2", params![instance, spid])?;
+    tx.execute(
+        "DELETE FROM main.sessions WHERE instance = ?1 AND session_id = ?2",
+        params![instance, spid],
+    )?;
+    tx.execute(
+        "DELETE FROM main.requests WHERE instance = ?1 AND session_id = ?2",
+        params![instance, spid],
+    )?;
     let effect = format!(
         "killed session {spid} ({}{})",
         program.unwrap_or_default(),
@@ -229,40 +354,83 @@ pub fn kill(s: &mut Session, spid: i64, text: &str) -> Result<(), SqlError> {
 }
 
 /// `ALTER DATABASE db SET …`: refused with 5052 while the database is restoring.
-pub fn alter_database(s: &mut Session, db: &str, rest: &[Token], text: &str) -> Result<(), SqlError> {
+pub fn alter_database(
+    s: &mut Session,
+    db: &str,
+    rest: &[Token],
+    text: &str,
+) -> Result<(), SqlError> {
     let instance = s.instance.clone();
     let row: Option<(String, String)> = s
         .conn
-        .query_row("SELECT name, state_desc FROM main.databases WHERE instance = ?1 AND name = ?2", params![instance, db], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT name, state_desc FROM main.databases WHERE instance = ?1 AND name = ?2",
+            params![instance, db],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     let Some((db, st)) = row else {
         return Err(SqlError::new(5011, 14, 5, format!("User does not have permission to alter database '{db}', the database does not exist, or the database is not in a state that allows access checks.")));
     };
     if st != "ONLINE" {
-        let pretty = st.chars().next().map(|c| c.to_string()).unwrap_or_default() + &st[1..].to_ascii_lowercase();
-        let mut e = SqlError::new(5052, 16, 1, format!("ALTER DATABASE is not permitted while a database is in the {pretty} state."));
-        e.messages.push(super::error::SqlMessage { number: 5069, state: 1, class: 16, text: "ALTER DATABASE statement failed.".into() });
+        let pretty = st.chars().next().map(|c| c.to_string()).unwrap_or_default()
+            + &st[1..].to_ascii_lowercase();
+        let mut e = SqlError::new(
+            5052,
+            16,
+            1,
+            format!("ALTER DATABASE is not permitted while a database is in the {pretty} state."),
+        );
+        e.messages.push(super::error::SqlMessage {
+            number: 5069,
+            state: 1,
+            class: 16,
+            text: "ALTER DATABASE statement failed.".into(),
+        });
         return Err(e);
     }
     let kw = |i: usize, k: &str| rest.get(i).is_some_and(|t| t.is_kw(k));
-    let (column, value) = if kw(0, "SET") && (kw(1, "SINGLE_USER") || kw(1, "MULTI_USER") || kw(1, "RESTRICTED_USER")) {
-        ("user_access_desc", rest[1].ident().unwrap_or("").to_ascii_uppercase())
+    let (column, value) = if kw(0, "SET")
+        && (kw(1, "SINGLE_USER") || kw(1, "MULTI_USER") || kw(1, "RESTRICTED_USER"))
+    {
+        (
+            "user_access_desc",
+            rest[1].ident().unwrap_or("").to_ascii_uppercase(),
+        )
     } else if kw(0, "SET") && kw(1, "PARTNER") && kw(2, "OFF") {
         ("mirroring_role_desc", String::new())
     } else {
-        return Err(SqlError::syntax(rest.first().and_then(Token::ident).unwrap_or("ALTER"), text));
+        return Err(SqlError::syntax(
+            rest.first().and_then(Token::ident).unwrap_or("ALTER"),
+            text,
+        ));
     };
     let tx = state::write_tx(&mut s.conn)?;
     if column == "user_access_desc" {
-        tx.execute("UPDATE main.databases SET user_access_desc = ?3 WHERE instance = ?1 AND name = ?2", params![instance, db, value])?;
+        tx.execute(
+            "UPDATE main.databases SET user_access_desc = ?3 WHERE instance = ?1 AND name = ?2",
+            params![instance, db, value],
+        )?;
         // WITH ROLLBACK IMMEDIATE (or the default wait) ends the other sessions in the database.
         if value != "MULTI_USER" {
             tx.execute("DELETE FROM main.sessions WHERE instance = ?1 AND database_name = ?2 AND session_id <> ?3 AND kind <> 'client'", params![instance, db, s.spid])?;
         }
-        state::record(&tx, &instance, Some(s.spid), text, &format!("{db} set to {value}"))?;
+        state::record(
+            &tx,
+            &instance,
+            Some(s.spid),
+            text,
+            &format!("{db} set to {value}"),
+        )?;
     } else {
         crate::mirroring::remove_partner(&tx, &instance, &db)?;
-        state::record(&tx, &instance, Some(s.spid), text, &format!("mirroring removed from {db}"))?;
+        state::record(
+            &tx,
+            &instance,
+            Some(s.spid),
+            text,
+            &format!("mirroring removed from {db}"),
+        )?;
     }
     tx.commit()?;
     Ok(())

@@ -23,7 +23,9 @@ use crate::state;
 use crate::tds::token::{Column, SqlType, Value};
 
 fn open_error(path: &str, e: &io::Error) -> SqlError {
-    let parent_missing = Path::new(path).parent().is_some_and(|p| !p.as_os_str().is_empty() && !p.exists());
+    let parent_missing = Path::new(path)
+        .parent()
+        .is_some_and(|p| !p.as_os_str().is_empty() && !p.exists());
     let os = if parent_missing {
         "3(The system cannot find the path specified.)"
     } else if e.kind() == io::ErrorKind::PermissionDenied {
@@ -31,7 +33,12 @@ fn open_error(path: &str, e: &io::Error) -> SqlError {
     } else {
         "2(The system cannot find the file specified.)"
     };
-    SqlError::new(3201, 16, 2, format!("Cannot open backup device '{path}'. Operating system error {os}."))
+    SqlError::new(
+        3201,
+        16,
+        2,
+        format!("Cannot open backup device '{path}'. Operating system error {os}."),
+    )
 }
 
 fn media_error(path: &str, db: &str, e: BackupFileError, statement: &str) -> SqlError {
@@ -56,7 +63,8 @@ fn media_error(path: &str, db: &str, e: BackupFileError, statement: &str) -> Sql
 
 /// `RESTORE HEADERONLY`: one row describing the backup set in the file.
 pub fn header_only(path: &str) -> Result<ResultSet, SqlError> {
-    let h = backup_file::read_header(Path::new(path)).map_err(|e| media_error(path, "", e, "RESTORE HEADERONLY"))?;
+    let h = backup_file::read_header(Path::new(path))
+        .map_err(|e| media_error(path, "", e, "RESTORE HEADERONLY"))?;
     let text = |s: &str| Value::Text(s.to_string());
     let int = |n: i128| Value::Int(n);
     let cols: Vec<(&str, SqlType, Value)> = vec![
@@ -67,18 +75,42 @@ pub fn header_only(path: &str) -> Result<ResultSet, SqlError> {
         ("Compressed", SqlType::Bit, int(0)),
         ("Position", SqlType::SmallInt, int(1)),
         ("DeviceType", SqlType::TinyInt, int(2)),
-        ("UserName", SqlType::NVarChar, text("NT SERVICE\\SQLSERVERAGENT")),
+        (
+            "UserName",
+            SqlType::NVarChar,
+            text("NT SERVICE\\SQLSERVERAGENT"),
+        ),
         ("ServerName", SqlType::NVarChar, text(&h.server_name)),
         ("DatabaseName", SqlType::NVarChar, text(&h.database_name)),
         ("DatabaseVersion", SqlType::Int, int(706)),
-        ("DatabaseCreationDate", SqlType::DateTime, text("2014-03-02 09:12:44.000")),
+        (
+            "DatabaseCreationDate",
+            SqlType::DateTime,
+            text("2014-03-02 09:12:44.000"),
+        ),
         ("BackupSize", SqlType::Numeric25, int(h.backup_size as i128)),
         ("FirstLSN", SqlType::Numeric25, int(h.first().0 as i128)),
         ("LastLSN", SqlType::Numeric25, int(h.last().0 as i128)),
-        ("CheckpointLSN", SqlType::Numeric25, int(lsn(&h.checkpoint_lsn))),
-        ("DatabaseBackupLSN", SqlType::Numeric25, int(lsn(&h.database_backup_lsn))),
-        ("BackupStartDate", SqlType::DateTime, text(&h.backup_start_date)),
-        ("BackupFinishDate", SqlType::DateTime, text(&h.backup_finish_date)),
+        (
+            "CheckpointLSN",
+            SqlType::Numeric25,
+            int(lsn(&h.checkpoint_lsn)),
+        ),
+        (
+            "DatabaseBackupLSN",
+            SqlType::Numeric25,
+            int(lsn(&h.database_backup_lsn)),
+        ),
+        (
+            "BackupStartDate",
+            SqlType::DateTime,
+            text(&h.backup_start_date),
+        ),
+        (
+            "BackupFinishDate",
+            SqlType::DateTime,
+            text(&h.backup_finish_date),
+        ),
         ("SortOrder", SqlType::SmallInt, int(52)),
         ("CodePage", SqlType::SmallInt, int(0)),
         ("UnicodeLocaleId", SqlType::Int, int(1033)),
@@ -91,9 +123,21 @@ pub fn header_only(path: &str) -> Result<ResultSet, SqlError> {
         ("MachineName", SqlType::NVarChar, text(&h.machine_name)),
         ("Flags", SqlType::Int, int(512)),
         ("BindingID", SqlType::UniqueIdentifier, text(&h.family_guid)),
-        ("RecoveryForkID", SqlType::UniqueIdentifier, text(&h.recovery_fork_id)),
-        ("Collation", SqlType::NVarChar, text("SQL_Latin1_General_CP1_CI_AS")),
-        ("FamilyGUID", SqlType::UniqueIdentifier, text(&h.family_guid)),
+        (
+            "RecoveryForkID",
+            SqlType::UniqueIdentifier,
+            text(&h.recovery_fork_id),
+        ),
+        (
+            "Collation",
+            SqlType::NVarChar,
+            text("SQL_Latin1_General_CP1_CI_AS"),
+        ),
+        (
+            "FamilyGUID",
+            SqlType::UniqueIdentifier,
+            text(&h.family_guid),
+        ),
         ("HasBulkLoggedData", SqlType::Bit, int(0)),
         ("IsSnapshot", SqlType::Bit, int(0)),
         ("IsReadOnly", SqlType::Bit, int(0)),
@@ -104,19 +148,44 @@ pub fn header_only(path: &str) -> Result<ResultSet, SqlError> {
         ("HasIncompleteMetaData", SqlType::Bit, int(0)),
         ("IsForceOffline", SqlType::Bit, int(0)),
         ("IsCopyOnly", SqlType::Bit, int(0)),
-        ("FirstRecoveryForkID", SqlType::UniqueIdentifier, text(&h.first_recovery_fork_id)),
+        (
+            "FirstRecoveryForkID",
+            SqlType::UniqueIdentifier,
+            text(&h.first_recovery_fork_id),
+        ),
         ("ForkPointLSN", SqlType::Numeric25, Value::Null),
         ("RecoveryModel", SqlType::NVarChar, text("FULL")),
         ("DifferentialBaseLSN", SqlType::Numeric25, Value::Null),
-        ("DifferentialBaseGUID", SqlType::UniqueIdentifier, Value::Null),
-        ("BackupTypeDescription", SqlType::NVarChar, text("Transaction Log")),
+        (
+            "DifferentialBaseGUID",
+            SqlType::UniqueIdentifier,
+            Value::Null,
+        ),
+        (
+            "BackupTypeDescription",
+            SqlType::NVarChar,
+            text("Transaction Log"),
+        ),
         ("BackupSetGUID", SqlType::UniqueIdentifier, Value::Null),
-        ("CompressedBackupSize", SqlType::BigInt, int(h.backup_size as i128)),
+        (
+            "CompressedBackupSize",
+            SqlType::BigInt,
+            int(h.backup_size as i128),
+        ),
         ("Containment", SqlType::TinyInt, int(0)),
     ];
-    let columns = cols.iter().map(|(n, t, _)| Column { name: n.to_string(), ty: *t }).collect();
+    let columns = cols
+        .iter()
+        .map(|(n, t, _)| Column {
+            name: n.to_string(),
+            ty: *t,
+        })
+        .collect();
     let row = cols.into_iter().map(|(_, _, v)| v).collect();
-    Ok(ResultSet { columns, rows: vec![row] })
+    Ok(ResultSet {
+        columns,
+        rows: vec![row],
+    })
 }
 
 fn lsn(s: &str) -> i128 {
@@ -158,7 +227,13 @@ fn exclusive(s: &Session, db: &str, statement: &str) -> Result<(), SqlError> {
         |r| r.get(0),
     )?;
     if users > 0 {
-        return Err(SqlError::new(3101, 16, 1, "Exclusive access could not be obtained because the database is in use.").terminating(statement));
+        return Err(SqlError::new(
+            3101,
+            16,
+            1,
+            "Exclusive access could not be obtained because the database is in use.",
+        )
+        .terminating(statement));
     }
     Ok(())
 }
@@ -170,10 +245,17 @@ fn check_log(s: &Session, db: &str, h: &BackupHeader, statement: &str) -> Result
     if d.state != "RESTORING" {
         return Err(term(SqlError::new(3117, 16, 4, "The log or differential backup cannot be restored because no files are ready to rollforward.")));
     }
-    if !h.database_name.eq_ignore_ascii_case(&d.name) || d.family.as_deref().is_some_and(|f| !f.eq_ignore_ascii_case(&h.family_guid)) {
+    if !h.database_name.eq_ignore_ascii_case(&d.name)
+        || d.family
+            .as_deref()
+            .is_some_and(|f| !f.eq_ignore_ascii_case(&h.family_guid))
+    {
         return Err(term(SqlError::new(3154, 16, 4, format!("The backup set holds a backup of a database other than the existing '{}' database.", d.name))));
     }
-    if d.fork.as_deref().is_some_and(|f| !f.eq_ignore_ascii_case(&h.first_recovery_fork_id)) {
+    if d.fork
+        .as_deref()
+        .is_some_and(|f| !f.eq_ignore_ascii_case(&h.first_recovery_fork_id))
+    {
         return Err(term(SqlError::new(
             4330,
             16,
@@ -194,24 +276,40 @@ fn check_log(s: &Session, db: &str, h: &BackupHeader, statement: &str) -> Result
 }
 
 /// `RESTORE LOG db FROM DISK = path WITH [NO]RECOVERY`.
-pub fn restore_log(s: &mut Session, db: &str, path: &str, recovery: bool, text: &str, out: &mut Vec<Output>) -> Result<(), SqlError> {
+pub fn restore_log(
+    s: &mut Session,
+    db: &str,
+    path: &str,
+    recovery: bool,
+    text: &str,
+    out: &mut Vec<Output>,
+) -> Result<(), SqlError> {
     const STMT: &str = "RESTORE LOG";
     let started = Instant::now();
     let d = database(s, db)?.ok_or_else(|| SqlError::no_database(db).terminating(STMT))?;
     let db = d.name.clone();
     exclusive(s, &db, STMT)?;
-    let h = backup_file::read_verified(Path::new(path)).map_err(|e| media_error(path, &db, e, STMT))?;
+    let h =
+        backup_file::read_verified(Path::new(path)).map_err(|e| media_error(path, &db, e, STMT))?;
     check_log(s, &db, &h, STMT)?;
     claim(s, &db, STMT)?;
-    let result = s.pace().and_then(|()| apply_log(s, &db, path, &h, recovery, text));
+    let result = s
+        .pace()
+        .and_then(|()| apply_log(s, &db, path, &h, recovery, text));
     release(s)?;
     result?;
     let pages = h.backup_size / 8192 + 2;
     let secs = started.elapsed().as_secs_f64().max(0.001);
-    out.push(Output::Message(SqlMessage::info(4035, format!("Processed {pages} pages for database '{db}', file '{db}_log' on file 1."))));
+    out.push(Output::Message(SqlMessage::info(
+        4035,
+        format!("Processed {pages} pages for database '{db}', file '{db}_log' on file 1."),
+    )));
     out.push(Output::Message(SqlMessage::info(
         3014,
-        format!("RESTORE LOG successfully processed {pages} pages in {secs:.3} seconds ({:.3} MB/sec).", pages as f64 * 8192.0 / 1048576.0 / secs),
+        format!(
+            "RESTORE LOG successfully processed {pages} pages in {secs:.3} seconds ({:.3} MB/sec).",
+            pages as f64 * 8192.0 / 1048576.0 / secs
+        ),
     )));
     Ok(())
 }
@@ -226,7 +324,13 @@ fn claim(s: &mut Session, db: &str, statement: &str) -> Result<(), SqlError> {
         |r| r.get(0),
     )?;
     if others > 0 {
-        return Err(SqlError::new(3101, 16, 1, "Exclusive access could not be obtained because the database is in use.").terminating(statement));
+        return Err(SqlError::new(
+            3101,
+            16,
+            1,
+            "Exclusive access could not be obtained because the database is in use.",
+        )
+        .terminating(statement));
     }
     tx.execute(
         "INSERT OR REPLACE INTO main.requests (instance, session_id, command, database_name, status, percent_complete, start_time)
@@ -238,11 +342,21 @@ fn claim(s: &mut Session, db: &str, statement: &str) -> Result<(), SqlError> {
 }
 
 fn release(s: &mut Session) -> Result<(), SqlError> {
-    s.conn.execute("DELETE FROM main.requests WHERE instance = ?1 AND session_id = ?2", params![s.instance, s.spid])?;
+    s.conn.execute(
+        "DELETE FROM main.requests WHERE instance = ?1 AND session_id = ?2",
+        params![s.instance, s.spid],
+    )?;
     Ok(())
 }
 
-fn apply_log(s: &mut Session, db: &str, path: &str, h: &BackupHeader, recovery: bool, text: &str) -> Result<(), SqlError> {
+fn apply_log(
+    s: &mut Session,
+    db: &str,
+    path: &str,
+    h: &BackupHeader,
+    recovery: bool,
+    text: &str,
+) -> Result<(), SqlError> {
     let instance = s.instance.clone();
     let spid = s.spid;
     let login = s.login.clone();
@@ -261,7 +375,10 @@ fn apply_log(s: &mut Session, db: &str, path: &str, h: &BackupHeader, recovery: 
     if h.first() > redo || h.last() <= redo {
         return Err(SqlError::new(4326, 16, 1, format!("The log in this backup set terminates at LSN {}, which is too early to apply to the database. A more recent log backup that includes LSN {redo} can be restored.", h.last())).terminating("RESTORE LOG"));
     }
-    let last = h.last().to_i64().ok_or_else(|| SqlError::internal("LSN beyond 64 bits"))?;
+    let last = h
+        .last()
+        .to_i64()
+        .ok_or_else(|| SqlError::internal("LSN beyond 64 bits"))?;
     let now = state::now_sql();
     if recovery {
         tx.execute(
@@ -275,7 +392,11 @@ fn apply_log(s: &mut Session, db: &str, path: &str, h: &BackupHeader, recovery: 
         )?;
     }
     let next = |table: &str, col: &str| -> rusqlite::Result<i64> {
-        tx.query_row(&format!("SELECT COALESCE(MAX({col}), 0) + 1 FROM main.{table} WHERE instance = ?1"), [&instance], |r| r.get(0))
+        tx.query_row(
+            &format!("SELECT COALESCE(MAX({col}), 0) + 1 FROM main.{table} WHERE instance = ?1"),
+            [&instance],
+            |r| r.get(0),
+        )
     };
     let set_id = next("backupset", "backup_set_id")?;
     let media_id = next("backupmediafamily", "media_set_id")?;
@@ -303,13 +424,23 @@ fn apply_log(s: &mut Session, db: &str, path: &str, h: &BackupHeader, recovery: 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'L', 0, ?7, 0, NULL, 1, NULL, 0)",
         params![instance, history_id, now, db, login, set_id, recovery as i64],
     )?;
-    let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    tx.execute("UPDATE main.backup_files SET restored = 1 WHERE name = ?1", [&name])?;
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    tx.execute(
+        "UPDATE main.backup_files SET restored = 1 WHERE name = ?1",
+        [&name],
+    )?;
     let effect = format!(
         "restored log {name} (LSN {} to {}) into {db}{}",
         h.first(),
         h.last(),
-        if recovery { "; database recovered, now ONLINE" } else { " WITH NORECOVERY; redo_start_lsn now the file's LastLSN" }
+        if recovery {
+            "; database recovered, now ONLINE"
+        } else {
+            " WITH NORECOVERY; redo_start_lsn now the file's LastLSN"
+        }
     );
     state::record(&tx, &instance, Some(spid), text, &effect)?;
     tx.commit()?;
@@ -317,18 +448,35 @@ fn apply_log(s: &mut Session, db: &str, path: &str, h: &BackupHeader, recovery: 
 }
 
 /// `RESTORE DATABASE db WITH RECOVERY` (recovery only).
-pub fn recover(s: &mut Session, db: &str, text: &str, out: &mut Vec<Output>) -> Result<(), SqlError> {
+pub fn recover(
+    s: &mut Session,
+    db: &str,
+    text: &str,
+    out: &mut Vec<Output>,
+) -> Result<(), SqlError> {
     const STMT: &str = "RESTORE DATABASE";
     let d = database(s, db)?.ok_or_else(|| SqlError::no_database(db).terminating(STMT))?;
     let db = d.name.clone();
     exclusive(s, &db, STMT)?;
     if d.state == "ONLINE" {
         // Nothing to roll forward or back: SQL Server reports success without changing anything.
-        out.push(Output::Message(SqlMessage::info(3014, "RESTORE DATABASE successfully processed 0 pages in 0.001 seconds (0.000 MB/sec).")));
+        out.push(Output::Message(SqlMessage::info(
+            3014,
+            "RESTORE DATABASE successfully processed 0 pages in 0.001 seconds (0.000 MB/sec).",
+        )));
         return Ok(());
     }
     if d.state != "RESTORING" {
-        return Err(SqlError::new(3148, 16, 1, format!("This RESTORE statement is invalid in the current context. Database '{db}' is {}.", d.state)).terminating(STMT));
+        return Err(SqlError::new(
+            3148,
+            16,
+            1,
+            format!(
+                "This RESTORE statement is invalid in the current context. Database '{db}' is {}.",
+                d.state
+            ),
+        )
+        .terminating(STMT));
     }
     claim(s, &db, STMT)?;
     let result = s.pace().and_then(|()| {
@@ -348,6 +496,9 @@ pub fn recover(s: &mut Session, db: &str, text: &str, out: &mut Vec<Output>) -> 
     });
     release(s)?;
     result?;
-    out.push(Output::Message(SqlMessage::info(3014, "RESTORE DATABASE successfully processed 0 pages in 0.100 seconds (0.000 MB/sec).")));
+    out.push(Output::Message(SqlMessage::info(
+        3014,
+        "RESTORE DATABASE successfully processed 0 pages in 0.100 seconds (0.000 MB/sec).",
+    )));
     Ok(())
 }

@@ -40,7 +40,10 @@ impl Lit {
             Lit::Int(n) => n.to_string(),
             Lit::Real(f) => f.to_string(),
             Lit::Str(s) => format!("'{}'", s.replace('\'', "''")),
-            Lit::Bytes(b) => format!("X'{}'", b.iter().map(|x| format!("{x:02X}")).collect::<String>()),
+            Lit::Bytes(b) => format!(
+                "X'{}'",
+                b.iter().map(|x| format!("{x:02X}")).collect::<String>()
+            ),
         }
     }
 
@@ -81,13 +84,26 @@ pub struct ResultSet {
 }
 
 const SERVER_VIEWS: &[&str] = &[
-    "databases", "master_files", "database_mirroring", "dm_exec_sessions", "dm_exec_requests",
-    "dm_tran_locks", "server_principals", "sysprocesses",
+    "databases",
+    "master_files",
+    "database_mirroring",
+    "dm_exec_sessions",
+    "dm_exec_requests",
+    "dm_tran_locks",
+    "server_principals",
+    "sysprocesses",
 ];
 const DATABASE_VIEWS: &[&str] = &["database_principals", "objects"];
 const MSDB_TABLES: &[&str] = &[
-    "log_shipping_secondary", "log_shipping_secondary_databases", "log_shipping_monitor_secondary",
-    "sysjobs", "sysjobactivity", "syssessions", "backupset", "backupmediafamily", "restorehistory",
+    "log_shipping_secondary",
+    "log_shipping_secondary_databases",
+    "log_shipping_monitor_secondary",
+    "sysjobs",
+    "sysjobactivity",
+    "syssessions",
+    "backupset",
+    "backupmediafamily",
+    "restorehistory",
 ];
 
 /// Runs a SELECT statement and returns its rows.
@@ -101,7 +117,9 @@ pub fn scalar(conn: &Connection, tokens: &[Token], env: &Env) -> Result<Lit, Sql
     match tokens {
         [t] => match &t.tok {
             Tok::Str(s) => return Ok(Lit::Str(s.clone())),
-            Tok::Num(n) if n.parse::<i64>().is_ok() => return Ok(Lit::Int(n.parse().expect("checked"))),
+            Tok::Num(n) if n.parse::<i64>().is_ok() => {
+                return Ok(Lit::Int(n.parse().expect("checked")))
+            }
             Tok::Var(v) => {
                 return env
                     .vars
@@ -144,7 +162,12 @@ fn query(conn: &Connection, sql: &str) -> Result<ResultSet, SqlError> {
     let decls: Vec<(String, Option<String>)> = stmt
         .columns()
         .iter()
-        .map(|c| (c.name().to_string(), c.decl_type().map(str::to_ascii_uppercase)))
+        .map(|c| {
+            (
+                c.name().to_string(),
+                c.decl_type().map(str::to_ascii_uppercase),
+            )
+        })
         .collect();
     let n = decls.len();
     let mut rows = Vec::new();
@@ -174,7 +197,11 @@ fn query(conn: &Connection, sql: &str) -> Result<ResultSet, SqlError> {
             let plain = name.chars().all(|c| c.is_alphanumeric() || c == '_')
                 && !name.starts_with(|c: char| c.is_ascii_digit());
             Column {
-                name: if decl.is_some() || plain { name } else { String::new() },
+                name: if decl.is_some() || plain {
+                    name
+                } else {
+                    String::new()
+                },
                 ty,
             }
         })
@@ -208,7 +235,9 @@ fn inferred_type<'a>(values: impl Iterator<Item = &'a Value>) -> SqlType {
             Value::Int(n) if n.unsigned_abs() >= 1_000_000_000_000_000 => SqlType::Numeric25,
             Value::Int(n) if i32::try_from(*n).is_ok() => SqlType::Int,
             Value::Int(_) => SqlType::BigInt,
-            Value::Text(t) if uuid::Uuid::parse_str(t).is_ok() && t.len() == 36 => SqlType::UniqueIdentifier,
+            Value::Text(t) if uuid::Uuid::parse_str(t).is_ok() && t.len() == 36 => {
+                SqlType::UniqueIdentifier
+            }
             Value::Text(t) if looks_like_datetime(t) => SqlType::DateTime,
             Value::Text(_) => SqlType::NVarChar,
             Value::Bytes(_) => SqlType::VarBinary,
@@ -216,8 +245,13 @@ fn inferred_type<'a>(values: impl Iterator<Item = &'a Value>) -> SqlType {
         ty = Some(match (ty, this) {
             (None, t) => t,
             (Some(a), b) if a == b => a,
-            (Some(SqlType::Int), SqlType::BigInt) | (Some(SqlType::BigInt), SqlType::Int) => SqlType::BigInt,
-            (Some(SqlType::Numeric25 | SqlType::Int | SqlType::BigInt), SqlType::Numeric25 | SqlType::Int | SqlType::BigInt) => SqlType::Numeric25,
+            (Some(SqlType::Int), SqlType::BigInt) | (Some(SqlType::BigInt), SqlType::Int) => {
+                SqlType::BigInt
+            }
+            (
+                Some(SqlType::Numeric25 | SqlType::Int | SqlType::BigInt),
+                SqlType::Numeric25 | SqlType::Int | SqlType::BigInt,
+            ) => SqlType::Numeric25,
             _ => SqlType::NVarChar,
         });
     }
@@ -232,19 +266,28 @@ fn looks_like_datetime(t: &str) -> bool {
         && b[10] == b' '
         && b[13] == b':'
         && b[16] == b':'
-        && t.chars().filter(|c| c.is_ascii_digit()).count() + 5 + usize::from(t.contains('.')) == t.len()
+        && t.chars().filter(|c| c.is_ascii_digit()).count() + 5 + usize::from(t.contains('.'))
+            == t.len()
 }
 
 fn map_sqlite(e: rusqlite::Error, sql: &str) -> SqlError {
     let msg = e.to_string();
+    // Newer SQLite appends " in <statement> at offset N" to these messages.
+    let first = |rest: &str| rest.split_whitespace().next().unwrap_or("").to_string();
     if let Some(name) = msg.strip_prefix("no such table: ") {
-        return SqlError::invalid_object(name);
+        return SqlError::invalid_object(&first(name));
     }
     if let Some(name) = msg.strip_prefix("no such column: ") {
-        return SqlError::invalid_column(name);
+        return SqlError::invalid_column(&first(name));
     }
-    if let Some(name) = msg.strip_prefix("no such function: ") {
-        return SqlError::new(195, 15, 10, format!("'{name}' is not a recognized built-in function name.")).batch();
+    if let Some(name) = msg.strip_prefix("no such function: ").map(first) {
+        return SqlError::new(
+            195,
+            15,
+            10,
+            format!("'{name}' is not a recognized built-in function name."),
+        )
+        .batch();
     }
     if let Some(rest) = msg.strip_prefix("near \"") {
         let near = rest.split('"').next().unwrap_or("");
@@ -284,7 +327,10 @@ pub fn translate(conn: &Connection, t: &[Token], env: &Env) -> Result<String, Sq
             }
             Tok::Num(n) => out.push(n.clone()),
             Tok::Var(v) => {
-                let value = env.vars.get(&v.to_ascii_lowercase()).ok_or_else(|| SqlError::undeclared(v))?;
+                let value = env
+                    .vars
+                    .get(&v.to_ascii_lowercase())
+                    .ok_or_else(|| SqlError::undeclared(v))?;
                 out.push(value.sql());
             }
             Tok::Global(g) => out.push(global(g, env)?),
@@ -308,7 +354,10 @@ pub fn translate(conn: &Connection, t: &[Token], env: &Env) -> Result<String, Sq
             }
             Tok::Word(w) if w.eq_ignore_ascii_case("WITH") && next_is_paren => {
                 // Table hints such as WITH (NOLOCK) change nothing here.
-                let close = t[i..].iter().position(|x| x.is_punct(")")).map_or(t.len(), |p| i + p);
+                let close = t[i..]
+                    .iter()
+                    .position(|x| x.is_punct(")"))
+                    .map_or(t.len(), |p| i + p);
                 i = close + 1;
                 continue;
             }
@@ -394,23 +443,43 @@ fn matching(t: &[Token], open: usize) -> usize {
     t.len()
 }
 
-fn map_object(conn: &Connection, parts: &[String], prev_from: bool, env: &Env) -> Result<Option<String>, SqlError> {
+fn map_object(
+    conn: &Connection,
+    parts: &[String],
+    prev_from: bool,
+    env: &Env,
+) -> Result<Option<String>, SqlError> {
     let lower: Vec<String> = parts.iter().map(|p| p.to_ascii_lowercase()).collect();
     let written = parts.join(".");
     let (db, schema, obj) = match lower.as_slice() {
-        [obj] if prev_from => (env.database.to_ascii_lowercase(), String::new(), obj.clone()),
-        [schema, obj] if schema == "sys" || schema == "dbo" => (env.database.to_ascii_lowercase(), schema.clone(), obj.clone()),
-        [db, schema, obj] if schema.is_empty() || schema == "sys" || schema == "dbo" => (db.clone(), schema.clone(), obj.clone()),
+        [obj] if prev_from => (
+            env.database.to_ascii_lowercase(),
+            String::new(),
+            obj.clone(),
+        ),
+        [schema, obj] if schema == "sys" || schema == "dbo" => (
+            env.database.to_ascii_lowercase(),
+            schema.clone(),
+            obj.clone(),
+        ),
+        [db, schema, obj] if schema.is_empty() || schema == "sys" || schema == "dbo" => {
+            (db.clone(), schema.clone(), obj.clone())
+        }
         [_, _, _, _] => return Err(SqlError::invalid_object(&written)),
         _ => return Ok(None),
     };
     let obj = obj.as_str();
-    if schema != "dbo" && SERVER_VIEWS.contains(&obj) {
+    // sysprocesses is also reachable as master.dbo.sysprocesses (SQL 2008 R2 scripts).
+    if (schema != "dbo" || obj == "sysprocesses") && SERVER_VIEWS.contains(&obj) {
         return Ok(Some(format!("sys_{obj}")));
     }
     if schema != "dbo" && DATABASE_VIEWS.contains(&obj) {
         let state: Option<String> = conn
-            .query_row("SELECT state_desc FROM sys_databases WHERE name = ?1", [&db], |r| r.get(0))
+            .query_row(
+                "SELECT state_desc FROM sys_databases WHERE name = ?1",
+                [&db],
+                |r| r.get(0),
+            )
             .ok();
         return match state.as_deref() {
             None => Err(SqlError::invalid_object(&written)),
@@ -450,7 +519,10 @@ pub const VERSION: &str = "Microsoft SQL Server 2012 (SP4) (KB4018073) - 11.0.70
 fn function(name: &str, inner: &str, env: &Env) -> Result<String, SqlError> {
     let now = "strftime('%Y-%m-%d %H:%M:%f','now')";
     Ok(match name.to_ascii_uppercase().as_str() {
-        "DB_ID" if inner.trim().is_empty() => format!("(SELECT database_id FROM sys_databases WHERE name = {})", Lit::Str(env.database.into()).sql()),
+        "DB_ID" if inner.trim().is_empty() => format!(
+            "(SELECT database_id FROM sys_databases WHERE name = {})",
+            Lit::Str(env.database.into()).sql()
+        ),
         "DB_ID" => format!("(SELECT database_id FROM sys_databases WHERE name = ({inner}))"),
         "DB_NAME" if inner.trim().is_empty() => Lit::Str(env.database.into()).sql(),
         "DB_NAME" => format!("(SELECT name FROM sys_databases WHERE database_id = ({inner}))"),

@@ -90,7 +90,11 @@ impl<'h> Session<'h> {
         if call.proc_name != "sp_executesql" {
             let e = SqlError::no_procedure(&call.proc_name);
             out.extend(e.messages.into_iter().map(Output::Message));
-            out.push(Output::Done { rows: None, error: true, proc: true });
+            out.push(Output::Done {
+                rows: None,
+                error: true,
+                proc: true,
+            });
             return out;
         }
         let mut vars = HashMap::new();
@@ -106,14 +110,30 @@ impl<'h> Session<'h> {
             }
         }
         self.run(&stmt, &mut vars, &mut out);
+        if matches!(out.last(), Some(Output::Cancelled)) {
+            return out;
+        }
         out.push(Output::ReturnStatus(0));
-        out.push(Output::Done { rows: None, error: false, proc: true });
+        out.push(Output::Done {
+            rows: None,
+            error: false,
+            proc: true,
+        });
         out
     }
 
     fn run(&mut self, sql: &str, vars: &mut HashMap<String, Lit>, out: &mut Vec<Output>) {
         let parsed = lex(sql)
-            .map_err(|e| SqlError::syntax(sql.get(e.at..).unwrap_or("").split_whitespace().next().unwrap_or(""), sql))
+            .map_err(|e| {
+                SqlError::syntax(
+                    sql.get(e.at..)
+                        .unwrap_or("")
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or(""),
+                    sql,
+                )
+            })
             .and_then(|tokens| parse_batch(sql, &tokens));
         let statements = match parsed {
             Ok(s) => s,
@@ -155,13 +175,22 @@ impl<'h> Session<'h> {
         }
     }
 
-    fn statement(&mut self, p: &Parsed, vars: &mut HashMap<String, Lit>, out: &mut Vec<Output>) -> Result<(), SqlError> {
+    fn statement(
+        &mut self,
+        p: &Parsed,
+        vars: &mut HashMap<String, Lit>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), SqlError> {
         match &p.statement {
             Statement::Select(tokens) => {
                 let rs = select::run(&self.conn, tokens, &self.env(vars))?;
                 let n = rs.rows.len() as u64;
                 out.push(Output::Rows(rs));
-                out.push(Output::Done { rows: Some(n), error: false, proc: false });
+                out.push(Output::Done {
+                    rows: Some(n),
+                    error: false,
+                    proc: false,
+                });
             }
             Statement::Declare(decls) => {
                 for (name, _ty, init) in decls {
@@ -182,22 +211,41 @@ impl<'h> Session<'h> {
             Statement::SetOption => {}
             Statement::Print(expr) => {
                 let v = select::scalar(&self.conn, expr, &self.env(vars))?;
-                out.push(Output::Message(SqlMessage { number: 0, state: 1, class: 0, text: v.text().unwrap_or_default() }));
+                out.push(Output::Message(SqlMessage {
+                    number: 0,
+                    state: 1,
+                    class: 0,
+                    text: v.text().unwrap_or_default(),
+                }));
             }
             Statement::Use(db) => {
                 let state: Option<String> = self
                     .conn
-                    .query_row("SELECT state_desc FROM sys_databases WHERE name = ?1", [db], |r| r.get(0))
+                    .query_row(
+                        "SELECT state_desc FROM sys_databases WHERE name = ?1",
+                        [db],
+                        |r| r.get(0),
+                    )
                     .ok();
                 match state.as_deref() {
                     None => return Err(SqlError::no_database(db)),
                     Some("ONLINE") => {}
                     Some(_) => return Err(SqlError::restoring(db)),
                 }
-                let real: String = self.conn.query_row("SELECT name FROM sys_databases WHERE name = ?1", [db], |r| r.get(0))?;
+                let real: String = self.conn.query_row(
+                    "SELECT name FROM sys_databases WHERE name = ?1",
+                    [db],
+                    |r| r.get(0),
+                )?;
                 let old = std::mem::replace(&mut self.database, real.clone());
-                out.push(Output::Database { new: real.clone(), old });
-                out.push(Output::Message(SqlMessage::info(5701, format!("Changed database context to '{real}'."))));
+                out.push(Output::Database {
+                    new: real.clone(),
+                    old,
+                });
+                out.push(Output::Message(SqlMessage::info(
+                    5701,
+                    format!("Changed database context to '{real}'."),
+                )));
             }
             Statement::Exec { rc, name, args } => {
                 if let Some(v) = rc {
@@ -211,7 +259,9 @@ impl<'h> Session<'h> {
                         let v = match a.value.as_slice() {
                             // A bare word is a string, as T-SQL allows for procedure arguments.
                             [t] => match &t.tok {
-                                Tok::Word(w) if !w.eq_ignore_ascii_case("NULL") => Lit::Str(w.clone()),
+                                Tok::Word(w) if !w.eq_ignore_ascii_case("NULL") => {
+                                    Lit::Str(w.clone())
+                                }
                                 Tok::Quoted(w) => Lit::Str(w.clone()),
                                 _ => select::scalar(&self.conn, &a.value, &self.env(vars))?,
                             },
@@ -234,31 +284,54 @@ impl<'h> Session<'h> {
                     out.extend(e.messages.into_iter().map(Output::Message));
                 }
                 out.push(Output::ReturnStatus(code));
-                out.push(Output::Done { rows: None, error: failed, proc: true });
+                out.push(Output::Done {
+                    rows: None,
+                    error: failed,
+                    proc: true,
+                });
             }
             Statement::RestoreHeaderOnly(path) => {
                 let path = self.path(path, vars)?;
                 let rs = restore::header_only(&path)?;
                 let n = rs.rows.len() as u64;
                 out.push(Output::Rows(rs));
-                out.push(Output::Done { rows: Some(n), error: false, proc: false });
+                out.push(Output::Done {
+                    rows: Some(n),
+                    error: false,
+                    proc: false,
+                });
             }
             Statement::RestoreVerifyOnly(path) => {
                 let path = self.path(path, vars)?;
                 restore::verify_only(&path)?;
-                out.push(Output::Message(SqlMessage::info(3262, "The backup set on file 1 is valid.")));
-                out.push(Output::Done { rows: None, error: false, proc: false });
+                out.push(Output::Message(SqlMessage::info(
+                    3262,
+                    "The backup set on file 1 is valid.",
+                )));
+                out.push(Output::Done {
+                    rows: None,
+                    error: false,
+                    proc: false,
+                });
             }
             Statement::RestoreLog { db, path, recovery } => {
                 let db = self.name(db, vars)?;
                 let path = self.path(path, vars)?;
                 restore::restore_log(self, &db, &path, *recovery, &p.text, out)?;
-                out.push(Output::Done { rows: None, error: false, proc: false });
+                out.push(Output::Done {
+                    rows: None,
+                    error: false,
+                    proc: false,
+                });
             }
             Statement::RestoreRecovery(db) => {
                 let db = self.name(db, vars)?;
                 restore::recover(self, &db, &p.text, out)?;
-                out.push(Output::Done { rows: None, error: false, proc: false });
+                out.push(Output::Done {
+                    rows: None,
+                    error: false,
+                    proc: false,
+                });
             }
             Statement::Kill(target) => {
                 let v = select::scalar(&self.conn, target, &self.env(vars))?;
@@ -266,31 +339,54 @@ impl<'h> Session<'h> {
                     return Err(SqlError::syntax(&v.text().unwrap_or_default(), &p.text));
                 };
                 procs::kill(self, spid, &p.text)?;
-                out.push(Output::Done { rows: None, error: false, proc: false });
+                out.push(Output::Done {
+                    rows: None,
+                    error: false,
+                    proc: false,
+                });
             }
             Statement::AlterDatabase(db, rest) => {
                 procs::alter_database(self, db, rest, &p.text)?;
-                out.push(Output::Done { rows: None, error: false, proc: false });
+                out.push(Output::Done {
+                    rows: None,
+                    error: false,
+                    proc: false,
+                });
             }
         }
         Ok(())
     }
 
-    fn path(&self, tokens: &[super::lexer::Token], vars: &HashMap<String, Lit>) -> Result<String, SqlError> {
+    fn path(
+        &self,
+        tokens: &[super::lexer::Token],
+        vars: &HashMap<String, Lit>,
+    ) -> Result<String, SqlError> {
         select::scalar(&self.conn, tokens, &self.env(vars))?
             .text()
             .ok_or_else(|| SqlError::new(3201, 16, 1, "Cannot open backup device ''. Operating system error 2(The system cannot find the file specified.)."))
     }
 
-    fn name(&self, tokens: &[super::lexer::Token], vars: &HashMap<String, Lit>) -> Result<String, SqlError> {
+    fn name(
+        &self,
+        tokens: &[super::lexer::Token],
+        vars: &HashMap<String, Lit>,
+    ) -> Result<String, SqlError> {
         match tokens.first().and_then(|t| t.ident()) {
             Some(n) => Ok(n.to_string()),
-            None => Ok(select::scalar(&self.conn, tokens, &self.env(vars))?.text().unwrap_or_default()),
+            None => Ok(select::scalar(&self.conn, tokens, &self.env(vars))?
+                .text()
+                .unwrap_or_default()),
         }
     }
 
     /// Appends the history row of a state change inside `tx`.
-    pub fn record(&self, tx: &rusqlite::Transaction<'_>, command: &str, effect: &str) -> Result<(), SqlError> {
+    pub fn record(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        command: &str,
+        effect: &str,
+    ) -> Result<(), SqlError> {
         state::record(tx, &self.instance, Some(self.spid), command, effect)?;
         Ok(())
     }
@@ -321,7 +417,11 @@ fn interrupted() -> SqlError {
 
 fn fail(out: &mut Vec<Output>, e: SqlError) {
     out.extend(e.messages.into_iter().map(Output::Message));
-    out.push(Output::Done { rows: None, error: true, proc: false });
+    out.push(Output::Done {
+        rows: None,
+        error: true,
+        proc: false,
+    });
 }
 
 /// Reads a T-SQL literal produced by the RPC decoder.
@@ -338,11 +438,17 @@ fn literal_value(text: &str) -> Lit {
                     .filter_map(|i| u8::from_str_radix(n.get(i..i + 2)?, 16).ok())
                     .collect(),
             ),
-            Tok::Num(n) => n.parse().map(Lit::Int).unwrap_or_else(|_| n.parse().map(Lit::Real).unwrap_or(Lit::Str(n.clone()))),
+            Tok::Num(n) => n
+                .parse()
+                .map(Lit::Int)
+                .unwrap_or_else(|_| n.parse().map(Lit::Real).unwrap_or(Lit::Str(n.clone()))),
             _ => Lit::Null,
         },
         [sign, n] if sign.is_punct("-") => match &n.tok {
-            Tok::Num(n) => n.parse::<i64>().map(|v| Lit::Int(-v)).unwrap_or_else(|_| n.parse::<f64>().map(|v| Lit::Real(-v)).unwrap_or(Lit::Null)),
+            Tok::Num(n) => n
+                .parse::<i64>()
+                .map(|v| Lit::Int(-v))
+                .unwrap_or_else(|_| n.parse::<f64>().map(|v| Lit::Real(-v)).unwrap_or(Lit::Null)),
             _ => Lit::Null,
         },
         _ => Lit::Null,

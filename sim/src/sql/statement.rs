@@ -71,10 +71,36 @@ pub struct Parsed {
 }
 
 const STARTERS: &[&str] = &[
-    "SELECT", "EXEC", "EXECUTE", "DECLARE", "SET", "RESTORE", "KILL", "USE", "ALTER", "PRINT",
-    "INSERT", "UPDATE", "DELETE", "DROP", "CREATE", "BACKUP", "WAITFOR", "DBCC", "TRUNCATE",
-    "RAISERROR", "RETURN", "IF", "WHILE", "BEGIN", "COMMIT", "ROLLBACK", "GRANT", "REVOKE",
-    "MERGE", "THROW",
+    "SELECT",
+    "EXEC",
+    "EXECUTE",
+    "DECLARE",
+    "SET",
+    "RESTORE",
+    "KILL",
+    "USE",
+    "ALTER",
+    "PRINT",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "DROP",
+    "CREATE",
+    "BACKUP",
+    "WAITFOR",
+    "DBCC",
+    "TRUNCATE",
+    "RAISERROR",
+    "RETURN",
+    "IF",
+    "WHILE",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "GRANT",
+    "REVOKE",
+    "MERGE",
+    "THROW",
 ];
 
 /// Cuts a batch into statements and recognises each one.
@@ -123,7 +149,9 @@ fn split(tokens: &[Token]) -> Vec<std::ops::Range<usize>> {
                 || first.is_kw("WITH")))
             || (t.is_kw("SET") && (first.is_kw("ALTER") || first.is_kw("UPDATE")))
             || (t.is_kw("EXEC") && first.is_kw("INSERT"))
-            || (t.is_kw("DATABASE") && first.is_kw("RESTORE"));
+            || (t.is_kw("DATABASE") && first.is_kw("RESTORE"))
+            // `… WITH ROLLBACK IMMEDIATE` is an option, not a ROLLBACK statement.
+            || prev.is_kw("WITH");
         if !continues {
             ranges.push(start..i);
             start = i;
@@ -136,9 +164,7 @@ fn split(tokens: &[Token]) -> Vec<std::ops::Range<usize>> {
 fn word_at(t: &[Token], i: usize) -> String {
     t.get(i)
         .map(|t| match &t.tok {
-            Tok::Word(w) | Tok::Quoted(w) | Tok::Var(w) | Tok::Global(w) | Tok::Num(w) => {
-                w.clone()
-            }
+            Tok::Word(w) | Tok::Quoted(w) | Tok::Var(w) | Tok::Global(w) | Tok::Num(w) => w.clone(),
             Tok::Str(s) => format!("'{s}'"),
             Tok::Punct(p) => p.clone(),
         })
@@ -163,7 +189,10 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
             let eq = part.iter().position(|x| x.is_punct("="));
             let ty_end = eq.unwrap_or(part.len());
             let ty: Vec<String> = (1..ty_end).map(|i| word_at(part, i)).collect();
-            if ty.is_empty() || ty[0].eq_ignore_ascii_case("TABLE") || ty[0].eq_ignore_ascii_case("CURSOR") {
+            if ty.is_empty()
+                || ty[0].eq_ignore_ascii_case("TABLE")
+                || ty[0].eq_ignore_ascii_case("CURSOR")
+            {
                 return Err(bad(1));
             }
             let init = eq.map(|e| part[e + 1..].to_vec());
@@ -179,11 +208,27 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
             return Ok(Statement::SetVar(v.to_ascii_lowercase(), t[3..].to_vec()));
         }
         let known = [
-            "NOCOUNT", "TEXTSIZE", "ANSI_NULLS", "ANSI_WARNINGS", "ANSI_PADDING", "QUOTED_IDENTIFIER",
-            "ARITHABORT", "CONCAT_NULL_YIELDS_NULL", "ANSI_NULL_DFLT_ON", "LOCK_TIMEOUT",
-            "XACT_ABORT", "DATEFORMAT", "LANGUAGE", "IMPLICIT_TRANSACTIONS", "DEADLOCK_PRIORITY",
-            "CURSOR_CLOSE_ON_COMMIT", "NUMERIC_ROUNDABORT", "DATEFIRST", "TRANSACTION",
-            "ROWCOUNT", "STATISTICS",
+            "NOCOUNT",
+            "TEXTSIZE",
+            "ANSI_NULLS",
+            "ANSI_WARNINGS",
+            "ANSI_PADDING",
+            "QUOTED_IDENTIFIER",
+            "ARITHABORT",
+            "CONCAT_NULL_YIELDS_NULL",
+            "ANSI_NULL_DFLT_ON",
+            "LOCK_TIMEOUT",
+            "XACT_ABORT",
+            "DATEFORMAT",
+            "LANGUAGE",
+            "IMPLICIT_TRANSACTIONS",
+            "DEADLOCK_PRIORITY",
+            "CURSOR_CLOSE_ON_COMMIT",
+            "NUMERIC_ROUNDABORT",
+            "DATEFIRST",
+            "TRANSACTION",
+            "ROWCOUNT",
+            "STATISTICS",
         ];
         if t.len() >= 2 && known.iter().any(|k| t[1].is_kw(k)) {
             return Ok(Statement::SetOption);
@@ -193,7 +238,10 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
     if kw(0, "EXEC") || kw(0, "EXECUTE") {
         let mut i = 1;
         let mut rc = None;
-        if let (Some(Tok::Var(v)), true) = (t.get(1).map(|x| &x.tok), t.get(2).is_some_and(|x| x.is_punct("="))) {
+        if let (Some(Tok::Var(v)), true) = (
+            t.get(1).map(|x| &x.tok),
+            t.get(2).is_some_and(|x| x.is_punct("=")),
+        ) {
             rc = Some(v.to_ascii_lowercase());
             i = 3;
         }
@@ -215,7 +263,10 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
         if i < t.len() {
             for part in split_commas(&t[i..]) {
                 let mut part = part.to_vec();
-                if part.last().is_some_and(|x| x.is_kw("OUTPUT") || x.is_kw("OUT")) {
+                if part
+                    .last()
+                    .is_some_and(|x| x.is_kw("OUTPUT") || x.is_kw("OUT"))
+                {
                     part.pop();
                 }
                 let arg = match (part.first().map(|x| &x.tok), part.get(1)) {
@@ -223,7 +274,10 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
                         name: Some(n.to_ascii_lowercase()),
                         value: part[2..].to_vec(),
                     },
-                    _ => Arg { name: None, value: part },
+                    _ => Arg {
+                        name: None,
+                        value: part,
+                    },
                 };
                 if arg.value.is_empty() {
                     return Err(bad(i));
@@ -240,13 +294,28 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
             .map(|p| word_at(p, 0).to_ascii_uppercase())
             .collect();
         let from_disk = |at: usize| -> Result<Vec<Token>, SqlError> {
-            if kw(at, "FROM") && kw(at + 1, "DISK") && t.get(at + 2).is_some_and(|x| x.is_punct("=")) && at + 3 < with {
+            if kw(at, "FROM")
+                && kw(at + 1, "DISK")
+                && t.get(at + 2).is_some_and(|x| x.is_punct("="))
+                && at + 3 < with
+            {
                 Ok(t[at + 3..with].to_vec())
             } else {
                 Err(bad(at))
             }
         };
-        let allowed = ["FILE", "NORECOVERY", "RECOVERY", "STATS", "CHECKSUM", "NOUNLOAD", "NOREWIND", "BUFFERCOUNT", "MAXTRANSFERSIZE", "BLOCKSIZE"];
+        let allowed = [
+            "FILE",
+            "NORECOVERY",
+            "RECOVERY",
+            "STATS",
+            "CHECKSUM",
+            "NOUNLOAD",
+            "NOREWIND",
+            "BUFFERCOUNT",
+            "MAXTRANSFERSIZE",
+            "BLOCKSIZE",
+        ];
         if let Some(o) = options.iter().position(|o| !allowed.contains(&o.as_str())) {
             return Err(SqlError::syntax(&options[o], text));
         }
@@ -261,9 +330,16 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
             if kw(1, "LOG") {
                 let path = from_disk(3)?;
                 let recovery = !options.iter().any(|o| o == "NORECOVERY");
-                return Ok(Statement::RestoreLog { db: vec![db], path, recovery });
+                return Ok(Statement::RestoreLog {
+                    db: vec![db],
+                    path,
+                    recovery,
+                });
             }
-            if with == 3 && options.iter().any(|o| o == "RECOVERY") && !options.iter().any(|o| o == "NORECOVERY") {
+            if with == 3
+                && options.iter().any(|o| o == "RECOVERY")
+                && !options.iter().any(|o| o == "NORECOVERY")
+            {
                 return Ok(Statement::RestoreRecovery(vec![db]));
             }
             return Err(bad(3));
@@ -325,11 +401,22 @@ mod tests {
 
     #[test]
     fn statements_split_without_semicolons() {
-        let s = parse("DECLARE @rc int\nEXEC @rc = master.dbo.sp_x @secondary_database = N'mgc'\nSELECT @rc").unwrap();
+        let s = parse(
+            "DECLARE @rc int\nEXEC @rc = master.dbo.sp_x @secondary_database = N'mgc'\nSELECT @rc",
+        )
+        .unwrap();
         assert_eq!(s.len(), 3);
-        assert!(matches!(&s[1], Statement::Exec { rc: Some(r), name, args } if r == "@rc" && name.len() == 3 && args.len() == 1));
+        assert!(
+            matches!(&s[1], Statement::Exec { rc: Some(r), name, args } if r == "@rc" && name.len() == 3 && args.len() == 1)
+        );
         let s = parse("RESTORE LOG [mgc] FROM DISK = N'x.trn' WITH FILE = 1, NORECOVERY, STATS = 10; RESTORE DATABASE mgc WITH RECOVERY").unwrap();
-        assert!(matches!(&s[0], Statement::RestoreLog { recovery: false, .. }));
+        assert!(matches!(
+            &s[0],
+            Statement::RestoreLog {
+                recovery: false,
+                ..
+            }
+        ));
         assert!(matches!(&s[1], Statement::RestoreRecovery(_)));
     }
 

@@ -23,7 +23,9 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Creates the per-connection views for one instance.
 pub fn create_session_views(conn: &Connection, instance: &str) -> rusqlite::Result<()> {
-    debug_assert!(instance.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+    debug_assert!(instance
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     conn.execute_batch(&schema::SESSION_VIEWS.replace("{I}", instance))
 }
 

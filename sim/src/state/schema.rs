@@ -6,7 +6,10 @@
 //! layer turns a result column's declared type into its TDS type, and SQLite's affinity rules
 //! still store them sensibly (NVARCHAR → text, INT → integer, NUMERIC(25,0) → integer; every
 //! LSN the simulator makes fits in 64 bits). Text compares case-insensitively, as under SQL
-//! Server's default collation.
+//! Server's default collation. Views select stored columns directly wherever a client reads
+//! a typed value (an LSN, a GUID), because SQLite only reports the declared type of a plain
+//! column: the code that changes a database's state keeps such columns NULL when SQL Server
+//! shows NULL (e.g. `redo_start_lsn` once the database is ONLINE).
 
 /// Tables and indexes, created once by `init`.
 pub const TABLES: &str = r#"
@@ -125,16 +128,14 @@ CREATE TEMP VIEW sys_databases AS SELECT name, database_id,
 CREATE TEMP VIEW sys_master_files AS
   SELECT database_id, 1 AS file_id, 'ROWS' AS type_desc, name AS name,
     'D:\Data\' || name || '.mdf' AS physical_name, state_desc,
-    CASE WHEN state_desc IN ('RESTORING','RECOVERY_PENDING') THEN redo_start_lsn END AS redo_start_lsn,
-    CASE WHEN state_desc IN ('RESTORING','RECOVERY_PENDING') THEN redo_start_fork_guid END AS redo_start_fork_guid
+    redo_start_lsn, redo_start_fork_guid
   FROM main.databases WHERE instance = '{I}'
   UNION ALL
   SELECT database_id, 2, 'LOG', name || '_log', 'L:\Log\' || name || '_log.ldf', state_desc,
-    CASE WHEN state_desc IN ('RESTORING','RECOVERY_PENDING') THEN redo_start_lsn END,
-    CASE WHEN state_desc IN ('RESTORING','RECOVERY_PENDING') THEN redo_start_fork_guid END
+    redo_start_lsn, redo_start_fork_guid
   FROM main.databases WHERE instance = '{I}';
 CREATE TEMP VIEW sys_database_mirroring AS SELECT database_id,
-  CASE WHEN mirroring_role_desc IS NOT NULL THEN mirroring_guid END AS mirroring_guid,
+  mirroring_guid,
   CASE mirroring_state_desc WHEN 'SUSPENDED' THEN 0 WHEN 'DISCONNECTED' THEN 1
     WHEN 'SYNCHRONIZING' THEN 2 WHEN 'PENDING_FAILOVER' THEN 3 WHEN 'SYNCHRONIZED' THEN 4 END
     AS mirroring_state,

@@ -81,7 +81,6 @@ fn main() -> ExitCode {
     ExitCode::from(run())
 }
 
-
 /// Writes to standard output; a closed pipe (`| head`) is not an error worth a panic.
 fn emit(text: &str) {
     use std::io::Write as _;

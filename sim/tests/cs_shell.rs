@@ -1,0 +1,152 @@
+//! Promise: the simulated Lync Management Shell runs the failover's cmdlets with their real
+//! parameters against the same state as the SQL instances, and fails (exit 1, error text) on
+//! bad parameters or an unreachable Central Management Store.
+
+mod common;
+
+use common::*;
+use runledger_sim::shell::run_line;
+use runledger_sim::Scenario;
+
+fn ok(dc: &Dc, line: &str) -> String {
+    let out = run_line(dc.path(), line).unwrap();
+    assert_eq!(out.exit_code, 0, "{line}: {}", out.stderr);
+    out.stdout
+}
+
+fn fails(dc: &Dc, line: &str) -> String {
+    let out = run_line(dc.path(), line).unwrap();
+    assert_eq!(out.exit_code, 1, "{line} should fail: {}", out.stdout);
+    out.stderr
+}
+
+#[test]
+fn pool_state_and_active_servers() {
+    let dc = Dc::new(Scenario::Normal);
+    assert!(ok(&dc, "Get-CsPersistentChatState").contains("PoolState : Normal"));
+    for identity in [
+        "service:pchat.contoso.local",
+        "PersistentChatServer:pchat.contoso.local",
+        "\"service: pchat.contoso.local\"",
+    ] {
+        ok(
+            &dc,
+            &format!("Get-CsPersistentChatState -Identity {identity}"),
+        );
+    }
+    assert!(fails(
+        &dc,
+        "Get-CsPersistentChatState -Identity service:other.contoso.local"
+    )
+    .contains("does not exist"));
+    ok(&dc, "Set-CsPersistentChatState -Identity \"service:pchat.contoso.local\" -PoolState FailedOver -Confirm:$false");
+    assert!(ok(
+        &dc,
+        "Get-CsPersistentChatState -Identity PersistentChatServer:pchat.contoso.local"
+    )
+    .contains("FailedOver"));
+    assert!(fails(
+        &dc,
+        "Set-CsPersistentChatState -Identity service:pchat.contoso.local -PoolState Broken"
+    )
+    .contains("Normal, FailedOver"));
+    ok(
+        &dc,
+        "Set-CsPersistentChatActiveServer -Identity global -ActiveServers $null",
+    );
+    ok(&dc, "Set-CsPersistentChatActiveServer -Identity global -ActiveServers @{Replace=\"pcdr01.contoso.local\",\"pcdr02.contoso.local\"}");
+    assert!(ok(&dc, "Get-CsService -PersistentChatServer")
+        .contains("{pcdr01.contoso.local, pcdr02.contoso.local}"));
+    assert!(fails(
+        &dc,
+        "Set-CsPersistentChatActiveServer -ActiveServers nothere.contoso.local"
+    )
+    .contains("nothere.contoso.local"));
+    assert!(fails(&dc, "Set-CsPersistentChatState -Bogus 1")
+        .contains("A parameter cannot be found that matches parameter name 'Bogus'"));
+    assert!(fails(&dc, "Get-CsNothing").contains("is not recognized"));
+    let status = runledger_sim::status(dc.path()).unwrap();
+    assert_eq!(status.pool.pool_state, "FailedOver");
+    assert_eq!(
+        status.pool.active_servers,
+        ["pcdr01.contoso.local", "pcdr02.contoso.local"]
+    );
+    let shell: Vec<&str> = status
+        .history
+        .iter()
+        .filter(|h| h.system == "cs-shell")
+        .map(|h| h.command.as_str())
+        .collect();
+    assert_eq!(shell.len(), 3);
+    let replication = ok(&dc, "Get-CsManagementStoreReplicationStatus");
+    assert!(replication.contains("UpToDate") && replication.contains("pcdr01.contoso.local"));
+}
+
+#[test]
+fn install_cs_mirror_database_establishes_mirroring_seen_in_sys_database_mirroring() {
+    let dc = Dc::new(Scenario::Normal);
+    let line = "Install-CsMirrorDatabase -DatabaseType PersistentChat -FileShare \\\\pcsqldr01\\mirror -SqlServerFqdn pcsqldr01.contoso.local -Confirm:$false";
+    assert!(fails(&dc, "Install-CsMirrorDatabase -DatabaseType PersistentChat -FileShare \\\\fs\\m -SqlServerFqdn pcsqldr01.contoso.local -MirrorSqlServerFqdn pcsqldr02.contoso.local").contains("MirrorSqlServerFqdn"));
+    assert!(
+        fails(&dc, line).contains("RESTORING"),
+        "mgc must be ONLINE first"
+    );
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        batch(&mut c, "RESTORE DATABASE mgc WITH RECOVERY")
+            .await
+            .unwrap();
+    });
+    assert!(ok(&dc, line).contains("successfully established"));
+    assert!(fails(&dc, line).contains("-DropExistingDatabasesOnMirror"));
+    ok(&dc, &format!("{line} -DropExistingDatabasesOnMirror"));
+    let probe = "SELECT mirroring_role_desc, mirroring_state_desc, mirroring_partner_instance FROM sys.database_mirroring WHERE database_id = DB_ID(N'mgc')";
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let r = batch(&mut c, probe).await.unwrap();
+        assert_eq!(r[0][0].get::<&str, _>(0), Some("PRINCIPAL"));
+        assert_eq!(r[0][0].get::<&str, _>(1), Some("SYNCHRONIZED"));
+        assert_eq!(r[0][0].get::<&str, _>(2), Some("PCSQLDR02"));
+        let mut m = connect(dc.bak_m()).await;
+        let r = batch(
+            &mut m,
+            &format!("SELECT state_desc FROM sys.databases WHERE name = N'mgc'; {probe}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r[0][0].get::<&str, _>(0), Some("RESTORING"));
+        assert_eq!(r[1][0].get::<&str, _>(0), Some("MIRROR"));
+    });
+}
+
+#[test]
+fn an_unreachable_cms_fails_every_cmdlet_but_the_local_store() {
+    let dc = Dc::new(Scenario::CmsUnreachable);
+    for line in [
+        "Get-CsPersistentChatState",
+        "Set-CsPersistentChatState -Identity service:pchat.contoso.local -PoolState FailedOver",
+        "Set-CsPersistentChatActiveServer -ActiveServers $null",
+        "Get-CsService -PersistentChatServer",
+        "Get-CsManagementStoreReplicationStatus",
+        "Install-CsMirrorDatabase -DatabaseType PersistentChat -FileShare \\\\fs\\m -SqlServerFqdn pcsqldr01.contoso.local",
+    ] {
+        assert!(fails(&dc, line).contains("Central Management Store"), "{line}");
+    }
+    assert!(ok(&dc, "Get-CsPersistentChatState -LocalStore").contains("Normal"));
+    assert!(runledger_sim::status(dc.path()).unwrap().history.is_empty());
+}
+
+#[test]
+fn lines_on_stdin_run_one_by_one_and_a_failure_sets_the_exit_code() {
+    let dc = Dc::new(Scenario::Normal);
+    let input = "Get-CsPersistentChatState\n\nSet-CsPersistentChatState -PoolState FailedOver\nSet-CsPersistentChatState -Nope\n";
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let code =
+        runledger_sim::shell::run_lines(dc.path(), input.as_bytes(), &mut out, &mut err).unwrap();
+    assert_eq!(code, 1);
+    assert!(String::from_utf8(err).unwrap().contains("'Nope'"));
+    assert_eq!(
+        runledger_sim::status(dc.path()).unwrap().pool.pool_state,
+        "FailedOver"
+    );
+}

@@ -1,0 +1,329 @@
+//! Promise: the simulator keeps SQL Server's rules (domain.md §4.3) with SQL Server's error
+//! numbers: each rule has a test that triggers it.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use runledger_sim::{InitOptions, Scenario};
+use tiberius::numeric::Numeric;
+
+/// Files of the data center in LSN order: (path in dest, first, last), copying missing ones.
+fn chain(dc: &Dc) -> Vec<(PathBuf, u128, u128)> {
+    let status = runledger_sim::status(dc.path()).unwrap();
+    status
+        .files
+        .iter()
+        .filter(|f| f.in_share || f.in_dest)
+        .map(|f| {
+            let dest = dc.dest().join(&f.name);
+            if !dest.exists() {
+                std::fs::copy(dc.share().join(&f.name), &dest).unwrap();
+            }
+            (
+                dest,
+                f.first_lsn.parse().unwrap(),
+                f.last_lsn.parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn redo(c: &mut Sql) -> Option<u128> {
+    let r = batch(c, "SELECT redo_start_lsn FROM sys.master_files WHERE database_id = DB_ID(N'mgc') AND file_id = 1").await.unwrap();
+    r[0][0].get::<Numeric, _>(0).map(|n| n.value() as u128)
+}
+
+fn restore(path: &std::path::Path) -> String {
+    format!(
+        "RESTORE LOG [mgc] FROM DISK = N'{}' WITH FILE = 1, NORECOVERY",
+        path.display()
+    )
+}
+
+#[test]
+fn a_log_already_applied_is_4326_and_a_gap_is_4305() {
+    let dc = Dc::with(InitOptions {
+        scenario: Scenario::LsnGap,
+        logs: 8,
+        ..InitOptions::default()
+    });
+    let files = chain(&dc);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let applied = files
+            .iter()
+            .find(|(_, _, last)| *last <= files[1].2)
+            .unwrap();
+        let (n, text) = error(&mut c, &restore(&applied.0)).await;
+        assert_eq!(n, 4326, "{text}");
+        assert!(text.contains("too early"), "{text}");
+        let mut gap_seen = false;
+        for (path, first, last) in &files {
+            let r = redo(&mut c).await.unwrap();
+            if *last <= r {
+                continue;
+            }
+            if *first > r {
+                let (n, text) = error(&mut c, &restore(path)).await;
+                assert_eq!(n, 4305, "{text}");
+                assert!(
+                    text.contains(&format!("begins at LSN {first}"))
+                        && text.contains(&format!("includes LSN {r}")),
+                    "{text}"
+                );
+                assert_eq!(
+                    redo(&mut c).await,
+                    Some(r),
+                    "a refused restore changes nothing"
+                );
+                gap_seen = true;
+                break;
+            }
+            batch(&mut c, &restore(path)).await.unwrap();
+        }
+        assert!(gap_seen, "the lsn-gap scenario has a gap");
+    });
+}
+
+#[test]
+fn recovery_makes_the_database_online_and_then_a_log_restore_is_3117() {
+    let dc = Dc::new(Scenario::Normal);
+    let files = chain(&dc);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let before: i32 = batch(&mut c, "SELECT COUNT(*) FROM msdb.dbo.restorehistory")
+            .await
+            .unwrap()[0][0]
+            .get(0)
+            .unwrap();
+        let r = redo(&mut c).await.unwrap();
+        let next = files.iter().find(|(_, f, l)| *f <= r && r < *l).unwrap();
+        batch(&mut c, &restore(&next.0)).await.unwrap();
+        let after: i32 = batch(&mut c, "SELECT COUNT(*) FROM msdb.dbo.restorehistory")
+            .await
+            .unwrap()[0][0]
+            .get(0)
+            .unwrap();
+        assert_eq!(after, before + 1, "one restorehistory row per restore");
+        let bs = batch(
+            &mut c,
+            "SELECT TOP 1 type, last_lsn FROM msdb.dbo.backupset ORDER BY backup_set_id DESC",
+        )
+        .await
+        .unwrap();
+        assert_eq!(bs[0][0].get::<&str, _>(0), Some("L"));
+        batch(&mut c, "RESTORE DATABASE mgc WITH RECOVERY")
+            .await
+            .unwrap();
+        let r = batch(
+            &mut c,
+            "SELECT state_desc FROM sys.databases WHERE name = 'mgc'",
+        )
+        .await
+        .unwrap();
+        assert_eq!(r[0][0].get::<&str, _>(0), Some("ONLINE"));
+        assert_eq!(redo(&mut c).await, None, "RECOVERY clears redo_start_lsn");
+        let later = files.iter().find(|(_, _, l)| *l > next.2).unwrap();
+        let (n, text) = error(&mut c, &restore(&later.0)).await;
+        assert_eq!(n, 3117, "{text}");
+        // Recovering again changes nothing and is not an error.
+        batch(&mut c, "RESTORE DATABASE [mgc] WITH RECOVERY")
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn another_session_on_the_database_is_3101_until_it_is_killed() {
+    let dc = Dc::new(Scenario::SessionsHoldingDb);
+    let files = chain(&dc);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let r = redo(&mut c).await.unwrap();
+        let next = files.iter().find(|(_, f, l)| *f <= r && r < *l).unwrap();
+        let (n, text) = error(&mut c, &restore(&next.0)).await;
+        assert_eq!(n, 3101, "{text}");
+        let (n, _) = error(&mut c, "RESTORE DATABASE mgc WITH RECOVERY").await;
+        assert_eq!(n, 3101);
+        let sessions = batch(&mut c, "SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(N'mgc') AND session_id <> @@SPID ORDER BY session_id").await.unwrap();
+        let ids: Vec<i16> = sessions[0].iter().map(|r| r.get::<i16, _>(0).unwrap()).collect();
+        assert_eq!(ids, vec![61, 64]);
+        let locks = batch(&mut c, "SELECT request_session_id, request_mode FROM sys.dm_tran_locks WHERE resource_type = 'DATABASE' AND resource_database_id = DB_ID(N'mgc')").await.unwrap();
+        assert_eq!(locks[0].len(), 2);
+        let (n, _) = error(&mut c, "KILL @@SPID").await;
+        assert_eq!(n, 6104);
+        let (n, _) = error(&mut c, "KILL 99").await;
+        assert_eq!(n, 6106);
+        let (n, _) = error(&mut c, "KILL 12").await;
+        assert_eq!(n, 6107);
+        batch(&mut c, "KILL 61; KILL 64").await.unwrap();
+        batch(&mut c, &restore(&next.0)).await.unwrap();
+        let history = runledger_sim::status(dc.path()).unwrap().history;
+        assert_eq!(history.iter().map(|h| h.command.as_str()).collect::<Vec<_>>()[..2], ["KILL 61", "KILL 64"]);
+    });
+}
+
+#[test]
+fn alter_database_on_a_restoring_database_is_5052() {
+    let dc = Dc::new(Scenario::Normal);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let (n, text) = error(
+            &mut c,
+            "ALTER DATABASE mgc SET SINGLE_USER WITH ROLLBACK IMMEDIATE",
+        )
+        .await;
+        assert_eq!(n, 5052);
+        assert!(text.contains("Restoring state"), "{text}");
+        let (n, _) = error(&mut c, "USE mgc").await;
+        assert_eq!(n, 927);
+        let (n, _) = error(&mut c, "SELECT TOP 1 name FROM mgc.sys.objects").await;
+        assert_eq!(n, 927);
+    });
+}
+
+#[test]
+fn a_backup_file_whose_bytes_changed_is_rejected() {
+    let dc = Dc::new(Scenario::CorruptFile);
+    let status = runledger_sim::status(dc.path()).unwrap();
+    let corrupt = status
+        .files
+        .iter()
+        .find(|f| f.note.is_some())
+        .unwrap()
+        .name
+        .clone();
+    let files = chain(&dc);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let path = dc.dest().join(&corrupt);
+        // The header still reads, as SQL Server's HEADERONLY does not read the payload…
+        let h = batch(
+            &mut c,
+            &format!("RESTORE HEADERONLY FROM DISK = N'{}'", path.display()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(h[0].len(), 1);
+        // …but the restore of the changed file is refused, once the chain reaches it.
+        for (p, _, last) in &files {
+            let r = redo(&mut c).await.unwrap();
+            if *last <= r {
+                continue;
+            }
+            if *p == path {
+                let (n, text) = error(&mut c, &restore(p)).await;
+                assert_eq!(n, 3183, "{text}");
+                let (n, _) = error(
+                    &mut c,
+                    &format!("RESTORE VERIFYONLY FROM DISK = N'{}'", p.display()),
+                )
+                .await;
+                assert_eq!(n, 3183);
+                break;
+            }
+            batch(&mut c, &restore(p)).await.unwrap();
+        }
+        // A changed header byte: even HEADERONLY refuses the media (3241); a cut file is 3203.
+        let other = &files.last().unwrap().0;
+        let mut bytes = std::fs::read(other).unwrap();
+        std::fs::write(other, &bytes[..bytes.len() - 5]).unwrap();
+        let (n, _) = error(&mut c, &restore(other)).await;
+        assert_eq!(n, 3203);
+        bytes[30] ^= 1;
+        std::fs::write(other, &bytes).unwrap();
+        let (n, text) = error(
+            &mut c,
+            &format!("RESTORE HEADERONLY FROM DISK = N'{}'", other.display()),
+        )
+        .await;
+        assert_eq!(n, 3241, "{text}");
+        let (n, _) = error(
+            &mut c,
+            &format!(
+                "RESTORE HEADERONLY FROM DISK = N'{}'",
+                dc.dest().join("nope.trn").display()
+            ),
+        )
+        .await;
+        assert_eq!(n, 3201);
+    });
+}
+
+#[test]
+fn a_running_restore_job_holds_the_database_until_it_is_stopped() {
+    let dc = Dc::new(Scenario::RestoreJobRunning);
+    let files = chain(&dc);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let running = batch(&mut c, "SELECT j.name FROM msdb.dbo.sysjobactivity AS a JOIN msdb.dbo.sysjobs AS j ON j.job_id = a.job_id
+            WHERE a.session_id = (SELECT MAX(session_id) FROM msdb.dbo.syssessions) AND a.start_execution_date IS NOT NULL AND a.stop_execution_date IS NULL").await.unwrap();
+        assert_eq!(first_text(&running, "name").as_deref(), Some("LSRestore_PCSQL01_mgc"));
+        let req = batch(&mut c, "SELECT session_id, command FROM sys.dm_exec_requests WHERE command LIKE 'RESTORE%'").await.unwrap();
+        assert_eq!(req[0][0].get::<&str, _>(1), Some("RESTORE LOG"));
+        let r = redo(&mut c).await.unwrap();
+        let next = files.iter().find(|(_, f, l)| *f <= r && r < *l).unwrap();
+        let (n, _) = error(&mut c, &restore(&next.0)).await;
+        assert_eq!(n, 3101);
+        batch(&mut c, "EXEC msdb.dbo.sp_update_job @job_name = N'LSRestore_PCSQL01_mgc', @enabled = 0").await.unwrap();
+        let (n, _) = error(&mut c, &restore(&next.0)).await;
+        assert_eq!(n, 3101, "disabling a job does not stop its running execution");
+        batch(&mut c, "EXEC msdb.dbo.sp_stop_job @job_name = N'LSRestore_PCSQL01_mgc'").await.unwrap();
+        batch(&mut c, &restore(&next.0)).await.unwrap();
+        let (n, _) = error(&mut c, "EXEC msdb.dbo.sp_stop_job @job_name = N'LSRestore_PCSQL01_mgc'").await;
+        assert_eq!(n, 22022);
+    });
+}
+
+#[test]
+fn an_unreachable_share_cannot_be_read() {
+    let dc = Dc::new(Scenario::ShareUnreachable);
+    let status = runledger_sim::status(dc.path()).unwrap();
+    let name = &status.files.iter().find(|f| !f.in_dest).unwrap().name;
+    assert!(!dc.share().exists());
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let (n, text) = error(
+            &mut c,
+            &format!(
+                "RESTORE HEADERONLY FROM DISK = N'{}'",
+                dc.share().join(name).display()
+            ),
+        )
+        .await;
+        assert_eq!(n, 3201);
+        assert!(text.contains("error 3"), "{text}");
+    });
+}
+
+#[test]
+fn the_missing_file_scenario_leaves_a_hole_in_the_share() {
+    let dc = Dc::new(Scenario::MissingFile);
+    let status = runledger_sim::status(dc.path()).unwrap();
+    let missing = status.files.iter().find(|f| f.note.is_some()).unwrap();
+    assert!(!missing.in_share && !missing.in_dest);
+    assert!(!dc.share().join(&missing.name).exists());
+    assert!(status.files.iter().filter(|f| f.in_share).count() == status.files.len() - 1);
+}
+
+#[test]
+fn the_running_restore_job_ends_by_itself_soon_after_serve_starts() {
+    let dc = Dc::new(Scenario::RestoreJobRunning);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let probe = "SELECT COUNT(*) FROM msdb.dbo.sysjobactivity WHERE start_execution_date IS NOT NULL AND stop_execution_date IS NULL";
+        let start = std::time::Instant::now();
+        loop {
+            let n: i32 = batch(&mut c, probe).await.unwrap()[0][0].get(0).unwrap();
+            if n == 0 {
+                break;
+            }
+            assert!(start.elapsed() < std::time::Duration::from_secs(15), "the job never finished");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let r = batch(&mut c, "SELECT COUNT(*) FROM master.dbo.sysprocesses WHERE program_name LIKE 'SQLAgent%'").await.unwrap();
+        assert_eq!(r[0][0].get::<i32, _>(0), Some(0));
+    });
+}
