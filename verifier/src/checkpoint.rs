@@ -172,8 +172,9 @@ impl Checkpoint {
         })
     }
 
-    /// Signs the checkpoint with `key` under the key name `name` (which should
-    /// be the origin) and returns the signed note text.
+    /// Signs the checkpoint with `key` under the key name `name` and returns the signed note
+    /// text. runledger signs under the key's own name (its trusted-keys name), not the origin,
+    /// so that a verifier finds the key by the name it already trusts.
     pub fn sign(&self, name: &str, key: &SigningKey) -> Result<String, CheckpointError> {
         if !is_valid_line(&self.origin) {
             return Err(CheckpointError::InvalidOrigin {

@@ -18,6 +18,20 @@ pub const FORMAT_VERSION: u64 = 1;
 /// 64 `0` characters: the `prev` of event 0.
 pub const ZERO_HASH_HEX: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Reads a field that must be present but may be `null`: serde would otherwise take a
+/// missing `Option` as `None`, and two byte strings would then mean one event.
+fn nullable<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d)
+}
+
+/// The largest event the writer appends, in canonical bytes: far above any real event (a
+/// runbook source, a share listing), far below the JSONL line limit.
+pub const MAX_EVENT_BYTES: usize = 8 << 20;
+
 /// The envelope every event shares. `body` is kept as JSON until its kind is known.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,6 +47,8 @@ pub struct Envelope {
     /// UTC time, RFC 3339 with exactly six fractional digits and `Z`.
     pub at: String,
     /// Run id, or null for journal-level events.
+    #[serde(deserialize_with = "nullable")]
+    #[schemars(required)]
     pub run: Option<String>,
     /// Event kind.
     pub kind: Kind,
@@ -173,7 +189,6 @@ pub struct Target {
     /// Where it is reached: `host:port` for SQL, the command line for a shell.
     pub endpoint: String,
     /// Further non-secret settings (auth method, encryption, database).
-    #[serde(default)]
     pub settings: BTreeMap<String, String>,
 }
 
@@ -182,6 +197,8 @@ pub struct Target {
 #[serde(deny_unknown_fields)]
 pub struct Observation {
     /// The step that made the observation, or null for preflight facts of the run.
+    #[serde(deserialize_with = "nullable")]
+    #[schemars(required)]
     pub step: Option<String>,
     /// What was observed, e.g. `share_listing`, `backup_header`, `database_state`.
     pub name: String,
@@ -314,6 +331,8 @@ pub struct Approval {
     /// What the operator was shown or said.
     pub text: String,
     /// The intent approved, when the approval is about one.
+    #[serde(deserialize_with = "nullable")]
+    #[schemars(required)]
     pub intent: Option<IntentRef>,
 }
 
@@ -549,8 +568,22 @@ impl Event {
         Ok(event)
     }
 
-    /// Checks the envelope fields' forms (hex lengths, timestamp form, run presence).
+    /// Checks the envelope fields' forms (hex lengths, timestamp form, run presence) and the
+    /// hashes named in the body.
     pub fn check_fields(&self) -> Result<(), EventError> {
+        match &self.body {
+            Body::StepIntent(i) => {
+                for f in &i.inputs {
+                    check_hex32("inputs.sha256", &f.sha256)?;
+                }
+            }
+            Body::Approval(Approval {
+                intent: Some(r), ..
+            }) => check_hex32("intent.leaf_hash", &r.leaf_hash)?,
+            Body::RunFinished(f) => check_hex32("sealed.root", &f.sealed.root)?,
+            Body::RunStarted(r) => check_hex32("runbook.sha256", &r.runbook.sha256)?,
+            _ => {}
+        }
         check_hex32("prev", &self.prev)?;
         check_hex32("key", &self.key)?;
         check_id("journal", &self.journal)?;

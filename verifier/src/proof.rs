@@ -165,8 +165,11 @@ pub fn verify_proof(text: &[u8], trusted: &TrustedKeys) -> Result<ProvenEvent, P
         return Err(malformed(format!("format is not {PROOF_FORMAT}")));
     }
     let event_bytes = take("event")?;
-    let event =
-        Event::from_canonical_bytes(event_bytes).map_err(|e| invalid(format!("event: {e}")))?;
+    let event = Event::from_canonical_bytes(event_bytes).map_err(|e| match e {
+        // Another format version is not a forgery: it cannot be checked here.
+        crate::event::EventError::UnsupportedVersion(_) => malformed(format!("event: {e}")),
+        e => invalid(format!("event: {e}")),
+    })?;
     let sig = B64
         .decode(as_string("sig")?)
         .map_err(|e| malformed(format!("`sig` is not base64: {e}")))?;

@@ -317,7 +317,7 @@ pub struct CheckpointRow {
 /// A requirement from the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Requirement {
-    /// `sealed` or `anchored`.
+    /// `sealed` or `anchor` (as in `--require-sealed`, `--require-anchor`).
     pub name: String,
     /// Whether it holds.
     pub holds: bool,

@@ -680,6 +680,22 @@ impl<'a> Verifier<'a> {
                                 ),
                             )
                         })?;
+                    if let Some(((step, _), _)) =
+                        run.in_flight.iter().find(|(_, f)| f.seq == target.seq)
+                    {
+                        if step_of(step) != step_of(&approval.step) {
+                            return Err(mismatch(
+                                Check::IntentPairing,
+                                seq,
+                                format!(
+                                    "approval of step {:?} names the intent of another step",
+                                    approval.step
+                                ),
+                                step.clone(),
+                                approval.step.clone(),
+                            ));
+                        }
+                    }
                     if hex(&found.leaf) != target.leaf_hash {
                         return Err(mismatch(
                             Check::IntentPairing,
@@ -986,6 +1002,12 @@ impl<'a> Verifier<'a> {
                     intents_in_flight: intents,
                 }
             }
+            None if total == 0 => OpenTail {
+                ends_at_seq: 0,
+                run_in_flight: None,
+                intents_in_flight: Vec::new(),
+                reason: "the journal holds no event at all (not even journal.opened)".into(),
+            },
             None => OpenTail {
                 ends_at_seq,
                 run_in_flight: None,
