@@ -276,7 +276,7 @@ fn write_run(path: &Path, stop_after: Option<u64>) -> Journal {
 
 /// A stored event: canonical bytes and signature.
 #[derive(Clone)]
-struct Rec {
+pub struct Rec {
     event: Vec<u8>,
     sig: Vec<u8>,
 }
@@ -308,7 +308,7 @@ fn sign(event: &Event, key: &PrivateKey) -> Rec {
 
 /// Re-chains and re-signs every event as a key holder rewriting history would: seq, prev,
 /// key and seals all made consistent again.
-fn rewrite(events: Vec<Event>, key: &PrivateKey) -> Vec<Rec> {
+pub fn rewrite(events: Vec<Event>, key: &PrivateKey) -> Vec<Rec> {
     let key_id = signing::key_id(&key.key.verifying_key());
     let mut frontier = merkle::Frontier::new();
     let mut prev = ZERO_HASH_HEX.to_string();
@@ -363,7 +363,7 @@ fn write_jsonl(path: &Path, recs: &[Rec]) {
 }
 
 /// Writes records into a fresh journal database as stored rows, keyed by position.
-fn write_sqlite(path: &Path, recs: &[Rec]) {
+pub fn write_sqlite(path: &Path, recs: &[Rec]) {
     let _ = std::fs::remove_file(path);
     let conn = rusqlite::Connection::open(path).expect("open sqlite");
     conn.execute_batch(&format!(

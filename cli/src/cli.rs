@@ -16,6 +16,49 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print every step with the exact text it will execute; changes nothing anywhere.
+    Plan {
+        /// The runbook (TOML), or `builtin:NAME`.
+        runbook: String,
+    },
+    /// Run a runbook step by step, journaling every step before and after it executes.
+    Run {
+        /// The runbook (TOML), or `builtin:NAME`.
+        runbook: String,
+        /// The journal to create.
+        #[arg(long)]
+        journal: PathBuf,
+        /// The signing key.
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        approvals: Approvals,
+    },
+    /// Continue the last run of a journal after a crash or a halt.
+    Resume {
+        /// The journal.
+        #[arg(long)]
+        journal: PathBuf,
+        /// The signing key (the one that started the journal).
+        #[arg(long)]
+        key: PathBuf,
+        /// The runbook file; refused unless it is the one embedded in the journal.
+        #[arg(long)]
+        runbook: Option<String>,
+        #[command(flatten)]
+        approvals: Approvals,
+    },
+    /// Say where the run stands, from the journal alone.
+    Status {
+        /// The journal.
+        #[arg(long)]
+        journal: PathBuf,
+    },
+    /// Rehearse the Persistent Chat failover against a simulated data center.
+    Drill(crate::drill::DrillArgs),
+    /// The built-in runbooks.
+    #[command(subcommand)]
+    Runbooks(RunbooksCommand),
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -71,5 +114,37 @@ pub enum KeysCommand {
         /// The key's name in trusted-keys files and on checkpoints [default: the file's stem].
         #[arg(long)]
         name: Option<String>,
+    },
+}
+
+/// How approvals are given without a prompt.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Approvals {
+    /// Approve this step (repeatable).
+    #[arg(long = "approve", value_name = "STEP")]
+    pub approve: Vec<String>,
+    /// Accept a recovery point short of the newest log at this step (repeatable).
+    #[arg(long = "accept-data-loss", value_name = "STEP")]
+    pub accept_data_loss: Vec<String>,
+    /// Approve every step.
+    #[arg(long)]
+    pub yes: bool,
+    /// Never prompt: halt at a step that needs approval.
+    #[arg(long)]
+    pub no_prompt: bool,
+    /// Milliseconds to wait per copied file (drills).
+    #[arg(long, default_value_t = 0, hide = true)]
+    pub pace: u64,
+}
+
+/// `runledger runbooks …`
+#[derive(Debug, Subcommand)]
+pub enum RunbooksCommand {
+    /// List the built-in runbooks.
+    List,
+    /// Write a built-in runbook out, to edit it for a site.
+    Show {
+        /// Its name.
+        name: String,
     },
 }

@@ -13,12 +13,47 @@ use runledger_verifier::proof;
 use runledger_verifier::source::{self, Format};
 use runledger_verifier::verify::{verify, Options};
 
-use crate::cli::{Command, KeysCommand};
+use crate::cli::{Command, KeysCommand, RunbooksCommand};
 use crate::exit::Exit;
 
 /// Runs one subcommand.
 pub fn run(command: Command) -> Result<Exit> {
     match command {
+        Command::Plan { runbook } => {
+            let loaded = crate::operate::load_runbook(&runbook)?;
+            print!("{}", runledger_engine::plan::render(&loaded));
+            Ok(Exit::Ok)
+        }
+        Command::Run {
+            runbook,
+            journal,
+            key,
+            approvals,
+        } => crate::operate::run(&runbook, &journal, &key, &approvals),
+        Command::Resume {
+            journal,
+            key,
+            runbook,
+            approvals,
+        } => crate::operate::resume(runbook.as_deref(), &journal, &key, &approvals),
+        Command::Drill(args) => crate::drill::drill(&args),
+        Command::Status { journal } => crate::operate::status(&journal),
+        Command::Runbooks(RunbooksCommand::List) => {
+            for (name, source) in runledger_engine::runbook::BUILT_IN {
+                let loaded = runledger_engine::runbook::parse(source, name)?;
+                println!("{name}  {}", loaded.runbook.description);
+            }
+            Ok(Exit::Ok)
+        }
+        Command::Runbooks(RunbooksCommand::Show { name }) => {
+            match runledger_engine::runbook::built_in(&name) {
+                Some(source) => {
+                    print!("{source}");
+                    Ok(Exit::Ok)
+                }
+                None => bail!("no built-in runbook {name:?}; `runledger runbooks list` names them"),
+            }
+        }
         Command::Keys(KeysCommand::Generate { out, name }) => keys_generate(&out, name),
         Command::Export { journal, jsonl } => export(&journal, &jsonl),
         Command::Checkpoint { journal, key, out } => checkpoint(&journal, key, out),

@@ -5,6 +5,8 @@
 //! | 0 | done |
 //! | 1 | the operation failed: a step, a check, a verification |
 //! | 2 | bad input: arguments, files, keys, a journal that cannot be used |
+//! | 3 | the run waits for an operator decision (`resume --approve STEP` or `--accept-data-loss STEP`) |
+//! | 4 | stopped by the operator (Ctrl-C) between actions; `resume` continues |
 
 use std::process::ExitCode;
 
@@ -17,6 +19,10 @@ pub enum Exit {
     Failed,
     /// Bad input.
     BadInput,
+    /// Waiting for an operator decision.
+    Waiting,
+    /// Stopped by the operator.
+    Interrupted,
 }
 
 impl Exit {
@@ -26,6 +32,8 @@ impl Exit {
             Exit::Ok => 0,
             Exit::Failed => 1,
             Exit::BadInput => 2,
+            Exit::Waiting => 3,
+            Exit::Interrupted => 4,
         }
     }
 }

@@ -2,7 +2,9 @@
 
 mod cli;
 mod commands;
+mod drill;
 mod exit;
+mod operate;
 
 use std::process::ExitCode;
 

@@ -112,6 +112,7 @@ pub struct Journal {
     frontier: Frontier,
     last_at: Option<String>,
     clock: Box<dyn Clock>,
+    crash_after: Option<u64>,
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -215,6 +216,7 @@ impl Journal {
             frontier: Frontier::new(),
             last_at: None,
             clock,
+            crash_after: None,
         };
         journal.append(
             None,
@@ -321,6 +323,7 @@ impl Journal {
             frontier,
             last_at,
             clock,
+            crash_after: None,
         })
     }
 
@@ -353,6 +356,16 @@ impl Journal {
                 seq,
                 reason: e.to_string(),
             })?;
+        if bytes.len() > runledger_verifier::event::MAX_EVENT_BYTES {
+            return Err(JournalError::Encode {
+                seq,
+                reason: format!(
+                    "event is {} bytes, more than the {} a journal event may hold",
+                    bytes.len(),
+                    runledger_verifier::event::MAX_EVENT_BYTES
+                ),
+            });
+        }
         let leaf = signing::event_leaf_hash(&bytes);
         let sig = signing::sign_leaf(&self.key.key, &leaf);
         self.conn
@@ -370,11 +383,25 @@ impl Journal {
         self.frontier.push(leaf);
         self.last_at = Some(at.clone());
         self.next_seq += 1;
+        if self.crash_after == Some(self.next_seq) {
+            // An abrupt, uncooperative stop right after a durable append (drills, crash tests).
+            #[cfg(unix)]
+            // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            std::process::abort();
+        }
         Ok(Appended {
             seq,
             leaf_hash: leaf,
             at,
         })
+    }
+
+    /// Kill the process right after the journal holds `n` events (`None`: never).
+    pub fn crash_after_events(&mut self, n: Option<u64>) {
+        self.crash_after = n;
     }
 
     /// The seal for a `run.finished` appended next: every event so far.

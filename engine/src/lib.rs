@@ -1,10 +1,19 @@
-//! runledger's engine: the journal writer, and (as it grows) the runbook model, planner,
-//! executor and adapters. It reaches the journal format only through `runledger-verifier`,
+//! runledger's engine: runbooks, the dispatcher that runs and resumes them, the journal
+//! writer, and the adapters to SQL Server (tiberius), the Lync shell and backup files. It reaches the journal format only through `runledger-verifier`,
 //! so there is one encoder.
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod dispatcher;
+pub mod files;
 pub mod journal;
 pub mod keyfile;
+pub mod lsn;
+pub mod plan;
+pub mod run;
+pub mod runbook;
+pub mod shell;
+pub mod sql;
+pub mod step;
 
 pub use journal::{Appended, Journal, JournalError};

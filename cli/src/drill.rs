@@ -1,0 +1,314 @@
+//! `runledger drill`: the whole failover rehearsed on one machine (SPEC §6).
+//!
+//! It builds the simulated data center in DIR, starts the simulated SQL Server as its own
+//! process (`runledger sim serve DIR`) so that the engine can die while the "server" stays up,
+//! writes the runbook as run (the built-in runbook with its targets pointing at the simulated
+//! instances), a fresh key, then runs the real engine, verifies the journal, and says where
+//! everything is. The drill replaces the remote systems, never the engine's adapters.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use runledger_engine::keyfile;
+use runledger_engine::runbook;
+use runledger_verifier::keys::TrustedKeys;
+use runledger_verifier::{verify, Options};
+
+use crate::exit::Exit;
+
+/// The drill's options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrillArgs {
+    /// The drill directory [default: a new temporary directory, kept].
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Log backups the primary wrote.
+    #[arg(long, default_value_t = 12)]
+    pub logs: usize,
+    /// Seed of the simulated data center.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// normal, lsn-gap, missing-file, corrupt-file, sessions-holding-db, cms-unreachable,
+    /// share-unreachable or restore-job-running.
+    #[arg(long, default_value = "normal")]
+    pub scenario: String,
+    /// Milliseconds every simulated restore and copy takes.
+    #[arg(long, default_value_t = 0)]
+    pub pace: u64,
+    /// Stop the engine abruptly after this many journal events (then `runledger resume`).
+    #[arg(long)]
+    pub crash_after_events: Option<u64>,
+}
+
+/// The built-in runbook with its site values pointing at the simulated data center.
+pub fn drill_runbook(
+    dir: &Path,
+    host: &str,
+    port: u16,
+    user: &str,
+    password_file: &Path,
+    exe: &Path,
+) -> Result<String> {
+    let source =
+        runbook::built_in("persistent-chat-failover").expect("the flagship runbook is built in");
+    let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let sim = runledger_sim::sim_dir(dir);
+    let mut out = String::new();
+    let mut section = String::new();
+    for line in source.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            section = trimmed.to_string();
+        }
+        let key = trimmed.split('=').next().unwrap_or("").trim();
+        let replaced = match (section.as_str(), key) {
+            ("[parameters]", "share") => Some(format!(
+                "share = {}",
+                toml_str(&runledger_sim::share_dir(dir).display().to_string())
+            )),
+            ("[parameters]", "destination") => Some(format!(
+                "destination = {}",
+                toml_str(&runledger_sim::dest_dir(dir).display().to_string())
+            )),
+            ("[parameters]", "mirror_file_share") => Some(format!(
+                "mirror_file_share = {}",
+                toml_str(&sim.join("mirror-share").display().to_string())
+            )),
+            ("[targets.backup]", "host") => Some(format!("host = {}", toml_str(host))),
+            ("[targets.backup]", "port") => Some(format!("port = {port}")),
+            ("[targets.backup]", "auth") => Some(format!(
+                "auth = \"sql\"\nuser = {}\npassword = {{ file = {} }}",
+                toml_str(user),
+                toml_str(&password_file.display().to_string())
+            )),
+            ("[targets.backup]", "encryption") => {
+                Some("encryption = \"not_supported\"".to_string())
+            }
+            ("[shell]", "program") => Some(format!(
+                "program = {}",
+                toml_str(&exe.display().to_string())
+            )),
+            ("[shell]", "args") => Some(format!(
+                "args = [\"sim\", \"cs-shell\", {}, \"-Command\"]",
+                toml_str(&dir.display().to_string())
+            )),
+            _ => None,
+        };
+        match replaced {
+            Some(r) => out.push_str(&r),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+        if trimmed.starts_with("description = ") && section.is_empty() {
+            out.push_str("# A drill: every approval is given and recorded; data loss still needs --accept-data-loss.\nauto_approve = true\n");
+        }
+    }
+    Ok(out.replacen(
+        "# Persistent Chat failover",
+        "# Drill copy of the built-in runbook: targets point at the simulated data center in this directory.\n# Persistent Chat failover",
+        1,
+    ))
+}
+
+/// The simulated server running as a child process; killed when dropped unless released.
+struct Server(Option<Child>);
+
+impl Server {
+    fn start(exe: &Path, dir: &Path) -> Result<Server> {
+        let log = std::fs::File::create(runledger_sim::sim_dir(dir).join("serve.log"))?;
+        let child = Command::new(exe)
+            .args(["sim", "serve"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("cannot start `runledger sim serve`")?;
+        Ok(Server(Some(child)))
+    }
+
+    fn release(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_for_port(host: &str, port: u16) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if std::net::TcpStream::connect((host, port)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the simulated SQL Server did not listen on {host}:{port} within 20 s (see sim/serve.log)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `runledger drill`.
+pub fn drill(args: &DrillArgs) -> Result<Exit> {
+    let started = Instant::now();
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("runledger-drill-")
+                .tempdir()?;
+            t.keep()
+        }
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let journal = dir.join("journal.db");
+    if journal.exists() {
+        bail!(
+            "{} already holds a journal; use a new --dir, or `runledger resume --journal {} --key {}`",
+            dir.display(),
+            journal.display(),
+            dir.join("operator.key").display()
+        );
+    }
+    let exe = std::env::current_exe().context("cannot find the runledger binary")?;
+    let scenario: runledger_sim::Scenario =
+        args.scenario.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let instances = runledger_sim::init(
+        &dir,
+        &runledger_sim::InitOptions {
+            logs: args.logs,
+            seed: args.seed,
+            scenario,
+            pace_ms: args.pace,
+        },
+    )?;
+    let bak = instances
+        .iter()
+        .find(|i| i.name == "BAK")
+        .context("the simulated data center has no BAK instance")?;
+    let password_file = runledger_sim::sim_dir(&dir).join("bak.password");
+    write_private(&password_file, &format!("{}\n", bak.password))?;
+
+    let key_path = dir.join("operator.key");
+    if !key_path.exists() {
+        keyfile::generate(&key_path, "drill-operator")?;
+    }
+    let runbook_path = dir.join("runbook.toml");
+    std::fs::write(
+        &runbook_path,
+        drill_runbook(&dir, &bak.host, bak.port, &bak.user, &password_file, &exe)?,
+    )?;
+
+    let server = Server::start(&exe, &dir)?;
+    wait_for_port(&bak.host, bak.port)?;
+    eprintln!(
+        "drill in {} (scenario {}, {} logs, seed {})",
+        dir.display(),
+        args.scenario,
+        args.logs,
+        args.seed
+    );
+
+    let loaded = runbook::load(&runbook_path)?;
+    let key = keyfile::load(&key_path)?;
+    let opts = runledger_engine::run::RunOptions {
+        journal: journal.clone(),
+        key,
+        policy: runledger_engine::dispatcher::ApprovalPolicy {
+            operator: "drill".into(),
+            ..Default::default()
+        },
+        ui: Box::new(crate::operate::Terminal),
+        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        pace_ms: args.pace,
+        crash_after_events: args.crash_after_events,
+    };
+    if let Some(n) = args.crash_after_events {
+        // The server must outlive this process, as a real server outlives a dead laptop.
+        server.release();
+        let rt = crate::operate::runtime()?;
+        let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
+        crate::operate::report(result, &journal)?;
+        eprintln!("the journal has fewer than {n} events: the run ended before the crash point");
+        return Ok(Exit::Ok);
+    }
+    let rt = crate::operate::runtime()?;
+    let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
+    let exit = crate::operate::report(result, &journal)?;
+    drop(server);
+    summary(&dir, &journal, &key_path, started)?;
+    Ok(exit)
+}
+
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        o.mode(0o600);
+    }
+    let mut f = o
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// The drill's closing summary: steps and durations, files restored, the verdict, the paths.
+pub fn summary(dir: &Path, journal: &Path, key: &Path, started: Instant) -> Result<()> {
+    let mut trusted = TrustedKeys::default();
+    let k = keyfile::load(key)?;
+    trusted.insert(k.name.clone(), k.key.verifying_key());
+    let checkpoint = dir.join("checkpoint.txt");
+    let mut options = Options::default();
+    if let Ok(text) = std::fs::read_to_string(&checkpoint) {
+        options
+            .checkpoints
+            .push((checkpoint.display().to_string(), text));
+    }
+    let report = verify(journal, &trusted, &options)?;
+    println!("\nsteps");
+    let mut restored = 0;
+    for s in &report.steps {
+        if s.action == "restore_logs" && s.status == "succeeded" {
+            restored += 1;
+        }
+        println!(
+            "  {:<46} {:<12} {:>12}",
+            s.step,
+            s.status,
+            s.duration_us
+                .map(runledger_verifier::report::format_duration)
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    println!("\nlog backups restored: {restored}");
+    println!(
+        "verification: {}: {}",
+        report.verdict.words(),
+        report.verdict_text
+    );
+    println!("\ndrill directory  {}", dir.display());
+    println!("journal          {}", journal.display());
+    println!("checkpoint       {}", checkpoint.display());
+    println!("runbook          {}", dir.join("runbook.toml").display());
+    println!("trusted key      {}.pub", key.display());
+    println!(
+        "verify again     runledger-verify {} --trust {}.pub --checkpoint {} --require-anchor",
+        journal.display(),
+        key.display(),
+        checkpoint.display()
+    );
+    println!("took             {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}

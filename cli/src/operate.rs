@@ -1,0 +1,211 @@
+//! `plan`, `run`, `resume`, `status`: the operator's commands, on top of the engine.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use runledger_engine::dispatcher::{ApprovalPolicy, Halt, Ui};
+use runledger_engine::keyfile;
+use runledger_engine::run::{self, RunError, RunOptions};
+use runledger_engine::runbook::{self, LoadedRunbook};
+use runledger_verifier::event::{Body, OutcomeStatus};
+
+use crate::cli::Approvals;
+use crate::exit::Exit;
+
+/// A runbook file, or `builtin:NAME`.
+pub fn load_runbook(spec: &str) -> Result<LoadedRunbook> {
+    if let Some(name) = spec.strip_prefix("builtin:") {
+        let source = runbook::built_in(name).with_context(|| {
+            format!("no built-in runbook {name:?}; `runledger runbooks list` names them")
+        })?;
+        return Ok(runbook::parse(source, &format!("<built-in {name}>"))?);
+    }
+    Ok(runbook::load(Path::new(spec))?)
+}
+
+/// Lines to standard error; questions on the terminal.
+pub(crate) struct Terminal;
+
+impl Ui for Terminal {
+    fn line(&mut self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    }
+
+    fn confirm(&mut self, question: &str) -> bool {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{question} [y/N] ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        if std::io::stdin().lock().read_line(&mut answer).is_err() {
+            return false;
+        }
+        matches!(answer.trim(), "y" | "Y" | "yes" | "YES")
+    }
+}
+
+fn policy(a: &Approvals) -> ApprovalPolicy {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    ApprovalPolicy {
+        all: a.yes,
+        steps: a.approve.clone(),
+        data_loss: a.accept_data_loss.clone(),
+        interactive: !a.no_prompt && std::io::stdin().is_terminal(),
+        operator: format!("{user}@{host}"),
+    }
+}
+
+fn options(journal: &Path, key: &Path, a: &Approvals) -> Result<RunOptions> {
+    let key = keyfile::load(key)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    Ok(RunOptions {
+        journal: journal.to_path_buf(),
+        key,
+        policy: policy(a),
+        ui: Box::new(Terminal),
+        stop,
+        pace_ms: a.pace,
+        crash_after_events: None,
+    })
+}
+
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Ctrl-C sets the stop flag: the run stops cleanly before its next action.
+fn watch_ctrl_c(rt: &tokio::runtime::Runtime, stop: Arc<AtomicBool>) {
+    rt.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.store(true, Ordering::SeqCst);
+            eprintln!("\nstopping before the next action (Ctrl-C)…");
+        }
+    });
+}
+
+pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) -> Result<Exit> {
+    match result {
+        Ok(f) => {
+            eprintln!(
+                "run {} finished: {} events in {}; checkpoint {}",
+                f.run_id,
+                f.events,
+                journal.display(),
+                f.checkpoint.display()
+            );
+            Ok(Exit::Ok)
+        }
+        Err(RunError::Halted(h)) => {
+            eprintln!("runledger: {h}");
+            Ok(match h {
+                Halt::NeedsApproval { .. } => Exit::Waiting,
+                Halt::Interrupted { .. } => Exit::Interrupted,
+                Halt::Journal(_) => Exit::BadInput,
+                _ => Exit::Failed,
+            })
+        }
+        Err(
+            e @ (RunError::Journal(_)
+            | RunError::Unverified { .. }
+            | RunError::RunbookChanged { .. }
+            | RunError::Secret { .. }
+            | RunError::Runbook(_)),
+        ) => Err(anyhow::Error::new(e)),
+        Err(e @ RunError::NothingToResume { .. }) => {
+            eprintln!("runledger: {e}");
+            Ok(Exit::Failed)
+        }
+    }
+}
+
+/// `runledger run`.
+pub fn run(spec: &str, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit> {
+    let loaded = load_runbook(spec)?;
+    let opts = options(journal, key, a)?;
+    let rt = runtime()?;
+    watch_ctrl_c(&rt, opts.stop.clone());
+    eprintln!(
+        "running {} version {} ({} steps); journal {}",
+        loaded.runbook.name,
+        loaded.runbook.version,
+        loaded.runbook.steps.len(),
+        journal.display()
+    );
+    let result = rt.block_on(run::start(&loaded, opts));
+    report(result, journal)
+}
+
+/// `runledger resume`.
+pub fn resume(spec: Option<&str>, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit> {
+    let given = spec.map(load_runbook).transpose()?;
+    let opts = options(journal, key, a)?;
+    let rt = runtime()?;
+    watch_ctrl_c(&rt, opts.stop.clone());
+    eprintln!("resuming {}", journal.display());
+    let result = rt.block_on(run::resume(given.as_ref(), opts));
+    report(result, journal)
+}
+
+/// `runledger status`: where the last run stands, from the journal alone.
+pub fn status(journal: &Path) -> Result<Exit> {
+    let last = run::last_run(journal)?;
+    let Some(last) = last else {
+        println!("{}: no run started", journal.display());
+        return Ok(Exit::Ok);
+    };
+    let rb = &last.started.runbook;
+    println!(
+        "run      {} ({} version {})",
+        last.run_id, rb.name, rb.version
+    );
+    let done = last
+        .events
+        .iter()
+        .filter(|e| matches!(&e.body, Body::StepOutcome(o) if o.status == OutcomeStatus::Succeeded))
+        .count();
+    println!("actions  {done} succeeded");
+    if last.finished {
+        println!("state    finished");
+        return Ok(Exit::Ok);
+    }
+    let doubt = run::in_doubt(&last.events);
+    let last_outcome = last.events.iter().rev().find_map(|e| match &e.body {
+        Body::StepOutcome(o) => Some(o.clone()),
+        _ => None,
+    });
+    if let Some(d) = doubt.first() {
+        println!(
+            "state    in flight: {} attempt {} (intent seq {}) has no outcome; `runledger resume` reconciles it",
+            d.step, d.attempt, d.intent_seq
+        );
+    } else if let Some(o) = last_outcome.filter(|o| o.status == OutcomeStatus::Failed) {
+        if o.result.get("approval").is_some() {
+            println!("state    waiting for approval of {}", o.step);
+        } else {
+            println!(
+                "state    failed at {}: {}",
+                o.step,
+                runledger_engine::step::failure_reason(&o.result)
+            );
+        }
+    } else {
+        let last_step = last.events.iter().rev().find_map(|e| match &e.body {
+            Body::StepOutcome(o) => Some(o.step.clone()),
+            _ => None,
+        });
+        println!(
+            "state    stopped after {}; `runledger resume` continues",
+            last_step.unwrap_or_else(|| "run.started".into())
+        );
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,798 @@
+//! The dispatcher: the only code that appends to a run's journal, and the seam between
+//! deciding and acting.
+//!
+//! Step logic never touches the world directly. It asks the dispatcher to `observe` a fact,
+//! to `act` (an intent, then the action, then its outcome) and to `approve`. In a live run the
+//! dispatcher records each fact before returning it and makes each intent durable before the
+//! action starts. After a crash the same step logic runs again over the recorded events
+//! (replay): facts and outcomes come from the journal, never from the world, and every intent
+//! the logic produces must equal the recorded one — a difference is a divergence, reported
+//! with both values and never papered over. When the recorded events run out, the dispatcher
+//! reconciles the intent left without outcome by its effect class and goes live.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use runledger_verifier::event::{
+    Approval, Body, Effect, Event, FileRef, IntentRef, Observation, OutcomeStatus,
+    ReconcileVerdict, StepIntent, StepOutcome, StepReconciled,
+};
+use runledger_verifier::signing::hex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::journal::{Journal, JournalError};
+
+/// What the logic wants to execute: becomes a `step.intent`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    /// Step id or `<step>/<unit>`.
+    pub unit: String,
+    /// Action kind.
+    pub action: String,
+    /// Effect class.
+    pub effect: Effect,
+    /// The exact text executed.
+    pub command: String,
+    /// Target name.
+    pub target: String,
+    /// Files read.
+    pub inputs: Vec<FileRef>,
+}
+
+/// How an action ended, as recorded in `step.outcome` (or reconstructed from a reconciliation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Succeeded or failed.
+    pub status: OutcomeStatus,
+    /// What happened (server messages, rows, exit code, files).
+    pub result: serde_json::Value,
+    /// Whether it comes from a reconciliation after a crash (the action's own result is lost).
+    pub reconciled: bool,
+}
+
+impl Outcome {
+    /// A successful outcome.
+    pub fn ok(result: serde_json::Value) -> Outcome {
+        Outcome {
+            status: OutcomeStatus::Succeeded,
+            result,
+            reconciled: false,
+        }
+    }
+
+    /// A failed outcome.
+    pub fn failed(result: serde_json::Value) -> Outcome {
+        Outcome {
+            status: OutcomeStatus::Failed,
+            result,
+            reconciled: false,
+        }
+    }
+
+    /// True when succeeded.
+    pub fn succeeded(&self) -> bool {
+        self.status == OutcomeStatus::Succeeded
+    }
+}
+
+/// What a probe found about an interrupted action.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeFinding {
+    /// Affirmative evidence that the action took effect.
+    Applied(serde_json::Value),
+    /// Affirmative evidence that it did not.
+    NotApplied(serde_json::Value),
+    /// The probe could not tell.
+    Unknown(serde_json::Value),
+}
+
+/// How approvals are given.
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalPolicy {
+    /// `--yes`: approve every step.
+    pub all: bool,
+    /// `--approve STEP`: approve these steps.
+    pub steps: Vec<String>,
+    /// `--accept-data-loss STEP`: accept a recovery point short of the newest log at this step.
+    pub data_loss: Vec<String>,
+    /// Ask on the terminal when neither says.
+    pub interactive: bool,
+    /// Who approves (`user@host`).
+    pub operator: String,
+}
+
+/// Why the run stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum Halt {
+    /// A journal append failed: nothing further was done.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// The replayed logic produced something other than what the journal recorded.
+    #[error("replay diverged at seq {seq}: recorded {recorded}, expected {expected}; the runbook logic or its inputs changed since the journal was written")]
+    Divergence {
+        /// Seq of the recorded event.
+        seq: u64,
+        /// What the journal holds.
+        recorded: String,
+        /// What the logic produced.
+        expected: String,
+    },
+    /// A step needs an operator decision that was not given.
+    #[error("step {step} waits for approval: {text}; continue with `runledger resume --journal {journal} --key K --approve {step}`{extra}")]
+    NeedsApproval {
+        /// The step.
+        step: String,
+        /// What is to be approved.
+        text: String,
+        /// The journal.
+        journal: String,
+        /// Further advice.
+        extra: String,
+    },
+    /// The operator declined.
+    #[error("step {step}: the operator declined: {text}")]
+    Declined {
+        /// The step.
+        step: String,
+        /// What was declined.
+        text: String,
+    },
+    /// A step failed and may not be retried now.
+    #[error("step {step} failed: {reason}")]
+    StepFailed {
+        /// The step or unit.
+        step: String,
+        /// One line.
+        reason: String,
+    },
+    /// Ctrl-C between actions.
+    #[error("stopped by the operator before {step}; continue with `runledger resume --journal {journal} --key K`")]
+    Interrupted {
+        /// The next step.
+        step: String,
+        /// The journal.
+        journal: String,
+    },
+    /// Replay-only mode reached the end of the recorded events.
+    #[error("the recorded events end here; the next decision is {next}")]
+    ReplayEnd {
+        /// The next observation, intent, approval or reconciliation, described as
+        /// recorded events are (`describe`).
+        next: String,
+    },
+}
+
+/// Named points where a test can have the process killed (`RUNLEDGER_CRASH_AT=point[:n]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashPoint {
+    /// After an intent is durable, before its action starts.
+    AfterIntent,
+    /// After an action, before its outcome is appended.
+    BeforeOutcome,
+    /// After an outcome is durable.
+    AfterOutcome,
+}
+
+impl CrashPoint {
+    fn name(self) -> &'static str {
+        match self {
+            CrashPoint::AfterIntent => "after-intent",
+            CrashPoint::BeforeOutcome => "before-outcome",
+            CrashPoint::AfterOutcome => "after-outcome",
+        }
+    }
+}
+
+/// Prints what happens, one line per step or unit.
+pub trait Ui: Send {
+    /// A line for the operator.
+    fn line(&mut self, text: &str);
+    /// Asks a yes/no question on the terminal.
+    fn confirm(&mut self, question: &str) -> bool;
+}
+
+/// The dispatcher of one run.
+pub struct Dispatcher {
+    journal: Journal,
+    run_id: String,
+    /// Recorded events of this run not yet consumed by replay.
+    recorded: VecDeque<Event>,
+    /// Last attempt per unit.
+    attempts: HashMap<String, u64>,
+    policy: ApprovalPolicy,
+    ui: Box<dyn Ui>,
+    stop: Arc<AtomicBool>,
+    checkpoint: Option<PathBuf>,
+    crash_at: Option<(String, u64)>,
+    crash_count: u64,
+    /// Units whose failure at the end of the recorded events is retried on resume.
+    pub resumed: bool,
+    /// Stop with `Halt::ReplayEnd` where a live run would observe, act or ask.
+    pub replay_only: bool,
+}
+
+impl Dispatcher {
+    /// A dispatcher appending to `journal` for run `run_id`, replaying `recorded` first.
+    pub fn new(
+        journal: Journal,
+        run_id: String,
+        recorded: Vec<Event>,
+        policy: ApprovalPolicy,
+        ui: Box<dyn Ui>,
+        stop: Arc<AtomicBool>,
+        checkpoint: Option<PathBuf>,
+    ) -> Dispatcher {
+        let crash_at = std::env::var("RUNLEDGER_CRASH_AT").ok().map(|v| {
+            let (p, n) = v.split_once(':').unwrap_or((v.as_str(), "1"));
+            (p.to_string(), n.parse().unwrap_or(1))
+        });
+        let resumed = !recorded.is_empty();
+        Dispatcher {
+            journal,
+            run_id,
+            recorded: recorded.into(),
+            attempts: HashMap::new(),
+            policy,
+            ui,
+            stop,
+            checkpoint,
+            crash_at,
+            crash_count: 0,
+            resumed,
+            replay_only: false,
+        }
+    }
+
+    /// True while recorded events remain to be replayed.
+    pub fn replaying(&self) -> bool {
+        !self.recorded.is_empty()
+    }
+
+    /// The journal (for the final seal and checkpoint).
+    pub fn journal(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
+    /// The run id.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// Prints a line.
+    pub fn say(&mut self, text: &str) {
+        if !self.replaying() {
+            self.ui.line(text);
+        }
+    }
+
+    fn append(&mut self, body: Body) -> Result<crate::journal::Appended, Halt> {
+        Ok(self.journal.append(Some(&self.run_id), body)?)
+    }
+
+    fn crash_point(&mut self, point: CrashPoint) {
+        let Some((name, n)) = &self.crash_at else {
+            return;
+        };
+        if name == point.name() {
+            self.crash_count += 1;
+            if self.crash_count == *n {
+                // A real, uncooperative death: no destructor, no flush beyond what is durable.
+                #[cfg(unix)]
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+                std::process::abort();
+            }
+        }
+    }
+
+    /// Skips recorded `run.resumed` events: they mark earlier interruptions, not decisions.
+    fn next_recorded(&mut self) -> Option<&Event> {
+        while matches!(
+            self.recorded.front().map(|e| &e.body),
+            Some(Body::RunResumed(_))
+        ) {
+            self.recorded.pop_front();
+        }
+        self.recorded.front()
+    }
+
+    fn diverged(&mut self, expected: String) -> Halt {
+        let (seq, recorded) = match self.next_recorded() {
+            Some(e) => (e.seq, describe(e)),
+            None => (self.journal.len(), "the end of the journal".into()),
+        };
+        Halt::Divergence {
+            seq,
+            recorded,
+            expected,
+        }
+    }
+
+    /// Records a fact read from the environment, or replays the recorded one.
+    ///
+    /// `read` is only called in a live run.
+    pub async fn observe<T, F>(
+        &mut self,
+        step: Option<&str>,
+        name: &str,
+        source: &str,
+        read: F,
+    ) -> Result<T, Halt>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Future<Output = T>,
+    {
+        if let Some(e) = self.next_recorded() {
+            let matches = matches!(&e.body, Body::Observation(o) if o.name == name && o.step.as_deref() == step);
+            if !matches {
+                return Err(self.diverged(format!(
+                    "observation {name} of {}",
+                    step.unwrap_or("the run")
+                )));
+            }
+            let e = self.recorded.pop_front().expect("peeked");
+            let Body::Observation(o) = e.body else {
+                unreachable!()
+            };
+            return serde_json::from_value(o.data).map_err(|err| Halt::Divergence {
+                seq: e.seq,
+                recorded: format!("observation {name} in another shape"),
+                expected: err.to_string(),
+            });
+        }
+        if self.replay_only {
+            return Err(Halt::ReplayEnd {
+                next: format!("observation {name} of {}", step.unwrap_or("the run")),
+            });
+        }
+        let value = read.await;
+        let data = serde_json::to_value(&value).map_err(|e| Halt::StepFailed {
+            step: step.unwrap_or("-").to_string(),
+            reason: format!("observation {name} cannot be recorded: {e}"),
+        })?;
+        self.append(Body::Observation(Observation {
+            step: step.map(str::to_string),
+            name: name.to_string(),
+            source: source.to_string(),
+            data: data.clone(),
+        }))?;
+        Ok(value)
+    }
+
+    /// The next attempt number of a unit.
+    fn next_attempt(&mut self, unit: &str) -> u64 {
+        let a = self.attempts.entry(unit.to_string()).or_insert(0);
+        *a += 1;
+        *a
+    }
+
+    /// Records the intent, runs the action, records its outcome; or replays them.
+    ///
+    /// With `needs_approval`, the operator's approval of the durable intent is asked (or
+    /// replayed) before the action starts; without it the attempt ends failed and the run
+    /// halts until it is given. After a crash, an intent without outcome is settled with
+    /// `probe` by the effect class. On resume, an attempt that failed last is tried again.
+    pub async fn act<A, FA, P, FP>(
+        &mut self,
+        intent: Intent,
+        needs_approval: Option<String>,
+        action: A,
+        probe: P,
+    ) -> Result<Outcome, Halt>
+    where
+        A: Fn() -> FA,
+        FA: Future<Output = Outcome>,
+        P: FnOnce() -> FP,
+        FP: Future<Output = (String, ProbeFinding)>,
+    {
+        let mut probe = Some(probe);
+        loop {
+            let attempt = self.next_attempt(&intent.unit);
+            let body = StepIntent {
+                step: intent.unit.clone(),
+                attempt,
+                action: intent.action.clone(),
+                effect: intent.effect,
+                command: intent.command.clone(),
+                target: intent.target.clone(),
+                inputs: intent.inputs.clone(),
+            };
+            if self.next_recorded().is_some() {
+                let outcome = self
+                    .replay_attempt(&body, needs_approval.as_deref(), &mut probe)
+                    .await?;
+                if outcome.reconciled && !outcome.succeeded() {
+                    // Settled as not applied: the next attempt executes it.
+                    continue;
+                }
+                let stopped_here = !outcome.succeeded()
+                    && !outcome.reconciled
+                    && self.next_recorded().is_none()
+                    && self.resumed;
+                if stopped_here && intent.effect != Effect::Irreversible {
+                    // The run stopped on this failure; the resume is the operator's retry.
+                    continue;
+                }
+                return Ok(outcome);
+            }
+            if self.replay_only {
+                return Err(Halt::ReplayEnd {
+                    next: format!(
+                        "step.intent {} attempt {}: {}",
+                        body.step, body.attempt, body.command
+                    ),
+                });
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                return Err(Halt::Interrupted {
+                    step: intent.unit.clone(),
+                    journal: self.journal.path().display().to_string(),
+                });
+            }
+            let appended = self.append(Body::StepIntent(body.clone()))?;
+            self.crash_point(CrashPoint::AfterIntent);
+            if let Some(text) = &needs_approval {
+                match self
+                    .approve(
+                        &body.step,
+                        text,
+                        Some((appended.seq, hex(&appended.leaf_hash))),
+                        "approved",
+                    )
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.record_outcome(
+                            &body,
+                            &Outcome::failed(serde_json::json!({"approval": "declined"})),
+                            0,
+                        )?;
+                        return Err(Halt::Declined {
+                            step: body.step.clone(),
+                            text: text.clone(),
+                        });
+                    }
+                    Err(halt @ Halt::NeedsApproval { .. }) => {
+                        self.record_outcome(
+                            &body,
+                            &Outcome::failed(serde_json::json!({"approval": "not given"})),
+                            0,
+                        )?;
+                        return Err(halt);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let started = Instant::now();
+            let outcome = action().await;
+            let duration_us = started.elapsed().as_micros() as u64;
+            self.crash_point(CrashPoint::BeforeOutcome);
+            self.record_outcome(&body, &outcome, duration_us)?;
+            self.crash_point(CrashPoint::AfterOutcome);
+            return Ok(outcome);
+        }
+    }
+
+    fn record_outcome(
+        &mut self,
+        body: &StepIntent,
+        outcome: &Outcome,
+        duration_us: u64,
+    ) -> Result<(), Halt> {
+        self.append(Body::StepOutcome(StepOutcome {
+            step: body.step.clone(),
+            attempt: body.attempt,
+            status: outcome.status,
+            result: outcome.result.clone(),
+            duration_us,
+        }))?;
+        self.write_checkpoint();
+        Ok(())
+    }
+
+    /// Replays one attempt: its intent, its approval, then its outcome or reconciliation —
+    /// or, when the journal ends after the intent, settles it by probing.
+    async fn replay_attempt<P, FP>(
+        &mut self,
+        body: &StepIntent,
+        needs_approval: Option<&str>,
+        probe: &mut Option<P>,
+    ) -> Result<Outcome, Halt>
+    where
+        P: FnOnce() -> FP,
+        FP: Future<Output = (String, ProbeFinding)>,
+    {
+        match self.next_recorded().map(|e| &e.body) {
+            Some(Body::StepIntent(recorded)) if recorded == body => {}
+            _ => {
+                return Err(self.diverged(format!(
+                    "step.intent {} attempt {}: {}",
+                    body.step, body.attempt, body.command
+                )))
+            }
+        }
+        let (intent_event, intent_leaf) = self.pop_recorded();
+        if needs_approval.is_some() {
+            let recorded = match self.next_recorded().map(|e| &e.body) {
+                Some(Body::Approval(a)) => Some((a.decision == "approved", a.text.clone())),
+                _ => None,
+            };
+            if let Some((given, text)) = recorded {
+                self.pop_recorded();
+                if !given {
+                    return Err(Halt::Declined {
+                        step: body.step.clone(),
+                        text,
+                    });
+                }
+            }
+        }
+        let settles = |e: &Event| match &e.body {
+            Body::StepOutcome(o) => o.step == body.step && o.attempt == body.attempt,
+            Body::StepReconciled(r) => r.step == body.step && r.attempt == body.attempt,
+            _ => false,
+        };
+        let replay_only = self.replay_only;
+        match self.next_recorded() {
+            Some(e) if settles(e) => {
+                let (e, _) = self.pop_recorded();
+                Ok(outcome_of(e))
+            }
+            Some(_) => Err(self.diverged(format!(
+                "the outcome of {} attempt {}",
+                body.step, body.attempt
+            ))),
+            None if replay_only => Err(Halt::ReplayEnd {
+                next: format!("reconciliation of {} attempt {}", body.step, body.attempt),
+            }),
+            None => {
+                let probe = probe.take().ok_or_else(|| Halt::StepFailed {
+                    step: body.step.clone(),
+                    reason: "a second interrupted attempt of one unit".into(),
+                })?;
+                self.reconcile(&intent_event, intent_leaf, body, probe)
+                    .await
+            }
+        }
+    }
+
+    fn pop_recorded(&mut self) -> (Event, String) {
+        let e = self.recorded.pop_front().expect("peeked before popping");
+        let leaf = e
+            .to_canonical_bytes()
+            .map(|b| hex(&runledger_verifier::signing::event_leaf_hash(&b)))
+            .unwrap_or_default();
+        (e, leaf)
+    }
+
+    async fn reconcile<P, FP>(
+        &mut self,
+        intent_event: &Event,
+        intent_leaf: String,
+        body: &StepIntent,
+        probe: P,
+    ) -> Result<Outcome, Halt>
+    where
+        P: FnOnce() -> FP,
+        FP: Future<Output = (String, ProbeFinding)>,
+    {
+        let (probe_text, finding) = match body.effect {
+            Effect::ReadOnly => (
+                "none: a read-only action runs again".to_string(),
+                ProbeFinding::NotApplied(
+                    serde_json::json!({"note": "read-only action: it runs again"}),
+                ),
+            ),
+            _ => probe().await,
+        };
+        let (verdict, result) = match (&finding, body.effect) {
+            (ProbeFinding::Applied(v), Effect::ReadOnly | Effect::Idempotent | Effect::Guarded) => {
+                (ReconcileVerdict::Applied, v.clone())
+            }
+            (
+                ProbeFinding::NotApplied(v),
+                Effect::ReadOnly | Effect::Idempotent | Effect::Guarded,
+            ) => (ReconcileVerdict::NotApplied, v.clone()),
+            (ProbeFinding::Unknown(v), Effect::Idempotent) => (
+                ReconcileVerdict::NotApplied,
+                serde_json::json!({"probe": v, "note": "idempotent: it is executed again"}),
+            ),
+            (f, _) => {
+                let (word, evidence) = match f {
+                    ProbeFinding::Applied(v) => ("applied", v),
+                    ProbeFinding::NotApplied(v) => ("not applied", v),
+                    ProbeFinding::Unknown(v) => ("unknown", v),
+                };
+                let text = format!(
+                    "{} attempt {} was interrupted; the probe says its effect is {word} ({evidence}); approve to treat it as applied, decline to run it again",
+                    body.step, body.attempt
+                );
+                let applied = self
+                    .approve(
+                        &body.step,
+                        &text,
+                        Some((intent_event.seq, intent_leaf)),
+                        "treat_as_applied",
+                    )
+                    .await?;
+                (
+                    ReconcileVerdict::OperatorDecided,
+                    serde_json::json!({"probe": evidence, "operator": if applied { "treat as applied" } else { "treat as not applied" }}),
+                )
+            }
+        };
+        self.append(Body::StepReconciled(StepReconciled {
+            step: body.step.clone(),
+            attempt: body.attempt,
+            probe: probe_text,
+            probe_result: result.clone(),
+            verdict,
+        }))?;
+        self.write_checkpoint();
+        let applied = match verdict {
+            ReconcileVerdict::Applied => true,
+            ReconcileVerdict::NotApplied => false,
+            ReconcileVerdict::OperatorDecided => result["operator"] == "treat as applied",
+        };
+        self.ui.line(&format!(
+            "  reconciled {} attempt {}: {}",
+            body.step,
+            body.attempt,
+            if applied {
+                "applied"
+            } else {
+                "not applied, executing again"
+            }
+        ));
+        if !applied && body.effect == Effect::Irreversible {
+            return Err(Halt::StepFailed {
+                step: body.step.clone(),
+                reason: "the operator treats the interrupted irreversible action as not applied; check the system and resume".into(),
+            });
+        }
+        Ok(Outcome {
+            status: if applied {
+                OutcomeStatus::Succeeded
+            } else {
+                OutcomeStatus::Failed
+            },
+            result: serde_json::json!({"reconciled": result}),
+            reconciled: true,
+        })
+    }
+
+    /// Asks for (or replays) an operator decision. `decision` names what is approved, e.g.
+    /// `approved` or `accept_data_loss`. Returns whether it was given.
+    pub async fn approve(
+        &mut self,
+        step: &str,
+        text: &str,
+        intent: Option<(u64, String)>,
+        decision: &str,
+    ) -> Result<bool, Halt> {
+        if let Some(e) = self.next_recorded() {
+            let Body::Approval(a) = &e.body else {
+                return Err(self.diverged(format!("approval of {step}: {text}")));
+            };
+            if step_of(&a.step) != step_of(step) {
+                return Err(self.diverged(format!("approval of {step}")));
+            }
+            let given = a.decision == decision;
+            self.pop_recorded();
+            return Ok(given);
+        }
+        if self.replay_only {
+            return Err(Halt::ReplayEnd {
+                next: format!("approval of {step}"),
+            });
+        }
+        let base = step_of(step).to_string();
+        // `--yes` and a rehearsal's auto_approve give step approvals only: accepting data loss
+        // and deciding what an interrupted action did always take an explicit flag or a person.
+        let pre = match decision {
+            "accept_data_loss" => self.policy.data_loss.contains(&base),
+            "treat_as_applied" => self.policy.steps.contains(&base),
+            _ => self.policy.all || self.policy.steps.contains(&base),
+        };
+        let given = if pre {
+            true
+        } else if self.policy.interactive {
+            self.ui.confirm(&format!("{step}: {text}. Approve?"))
+        } else {
+            let flag = if decision == "accept_data_loss" {
+                format!(" --accept-data-loss {base}")
+            } else {
+                format!(" --approve {base}")
+            };
+            return Err(Halt::NeedsApproval {
+                step: base,
+                text: text.to_string(),
+                journal: self.journal.path().display().to_string(),
+                extra: if decision == "accept_data_loss" {
+                    format!(" (use{flag} to accept the data loss)")
+                } else {
+                    String::new()
+                },
+            });
+        };
+        self.append(Body::Approval(Approval {
+            step: step.to_string(),
+            operator: self.policy.operator.clone(),
+            decision: if given {
+                decision.to_string()
+            } else {
+                "declined".to_string()
+            },
+            text: text.to_string(),
+            intent: intent.map(|(seq, leaf_hash)| IntentRef { seq, leaf_hash }),
+        }))?;
+        Ok(given)
+    }
+
+    /// Rewrites `checkpoint.txt` beside the journal (best effort: the journal is the record).
+    pub fn write_checkpoint(&mut self) {
+        if let Some(path) = &self.checkpoint {
+            if let Err(e) = self.journal.write_checkpoint(path) {
+                self.ui.line(&format!(
+                    "warning: cannot write checkpoint {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+}
+
+fn outcome_of(e: Event) -> Outcome {
+    match e.body {
+        Body::StepOutcome(o) => Outcome {
+            status: o.status,
+            result: o.result,
+            reconciled: false,
+        },
+        Body::StepReconciled(r) => Outcome {
+            status: match r.verdict {
+                ReconcileVerdict::NotApplied => OutcomeStatus::Failed,
+                ReconcileVerdict::Applied => OutcomeStatus::Succeeded,
+                ReconcileVerdict::OperatorDecided
+                    if r.probe_result["operator"] == "treat as applied" =>
+                {
+                    OutcomeStatus::Succeeded
+                }
+                ReconcileVerdict::OperatorDecided => OutcomeStatus::Failed,
+            },
+            result: serde_json::json!({"reconciled": r.probe_result}),
+            reconciled: true,
+        },
+        _ => unreachable!("outcome_of is given outcomes and reconciliations"),
+    }
+}
+
+fn step_of(unit: &str) -> &str {
+    unit.split_once('/').map_or(unit, |(s, _)| s)
+}
+
+/// Describes a recorded event as `Halt::ReplayEnd` describes the next decision.
+pub fn describe(e: &Event) -> String {
+    match &e.body {
+        Body::StepIntent(i) => format!(
+            "step.intent {} attempt {}: {}",
+            i.step, i.attempt, i.command
+        ),
+        Body::Observation(o) => format!(
+            "observation {} of {}",
+            o.name,
+            o.step.as_deref().unwrap_or("the run")
+        ),
+        Body::Approval(a) => format!("approval of {}", a.step),
+        Body::StepOutcome(o) => format!("reconciliation of {} attempt {}", o.step, o.attempt),
+        Body::StepReconciled(r) => format!("reconciliation of {} attempt {}", r.step, r.attempt),
+        other => other.kind().to_string(),
+    }
+}

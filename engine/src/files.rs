@@ -1,0 +1,308 @@
+//! Backup files on disk: listing a folder, hashing a file, and copying a file while hashing it.
+//!
+//! It owns the bytes-on-disk side of `copy_backups` and of the re-hash before each restore:
+//! every byte is read once, hashed with SHA-256 on the way, and a copy appears under its final
+//! name only once it is complete and durable (`dst.partial`, fsync, rename, fsync of the
+//! folder). It must never decide which files to copy or in which order to restore them: the
+//! name order of [`list_files`] is for display, LSN order comes from the backup headers.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use sha2::{Digest, Sha256};
+
+/// A file found by [`list_files`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// File name (no folder).
+    pub name: String,
+    /// Full path.
+    pub path: PathBuf,
+    /// Size in bytes when listed.
+    pub size: u64,
+}
+
+/// Result of [`copy_and_hash`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copied {
+    /// Bytes copied.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the bytes copied (read once, from the source).
+    pub sha256: String,
+}
+
+/// Size of one read: large enough that per-call costs vanish next to hashing, small enough
+/// that the buffers in flight stay at 16 MiB.
+const CHUNK: usize = 4 << 20;
+/// Buffers in flight between the pipeline's stages.
+const IN_FLIGHT: usize = 4;
+
+/// Regular files of `dir` whose extension is `extension` (with or without the dot, compared
+/// case-insensitively as on the Windows shares backups live on), sorted by name. The order is
+/// for display only: never restore in name order (a mirror's clock can make names lie).
+pub fn list_files(dir: &Path, extension: &str) -> io::Result<Vec<FileInfo>> {
+    let wanted = extension.trim_start_matches('.');
+    let entries = fs::read_dir(dir).map_err(|e| with_path(e, "list", dir))?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| with_path(e, "list", dir))?;
+        let path = entry.path();
+        let matches = path
+            .extension()
+            .and_then(|x| x.to_str())
+            .is_some_and(|x| x.eq_ignore_ascii_case(wanted));
+        if !matches {
+            continue;
+        }
+        // Follows symlinks: a share may link files; a dangling link is an error to report.
+        let meta = fs::metadata(&path).map_err(|e| with_path(e, "read metadata of", &path))?;
+        if !meta.is_file() {
+            continue;
+        }
+        out.push(FileInfo {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            path,
+            size: meta.len(),
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Size and lowercase hex SHA-256 of the file at `path`, in one streaming pass.
+pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
+    let mut file = File::open(path).map_err(|e| with_path(e, "open", path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = read_retry(&mut file, &mut buf).map_err(|e| with_path(e, "read", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex(&hasher.finalize())))
+}
+
+/// `dst` with `.partial` appended to its file name: where a copy is written until complete.
+pub fn partial_path(dst: &Path) -> PathBuf {
+    let mut name = dst.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    dst.with_file_name(name)
+}
+
+/// Copies src to dst reading each byte once: hashes while copying, writes `dst.partial`,
+/// fsyncs it, renames to dst, fsyncs the directory. Reports progress in bytes. Never leaves a
+/// partial file under the final name.
+///
+/// `progress` receives the running total of bytes written, after each chunk. An existing
+/// `dst.partial` (from an interrupted copy) is replaced; an existing `dst` is replaced
+/// atomically by the rename. On any failure `dst.partial` is removed and `dst` is untouched.
+/// A source whose size changes during the copy is refused (`InvalidData`): its hash would
+/// describe no version of the file.
+///
+/// Reading, hashing and writing run as a three-stage pipeline (a reader thread, a hashing
+/// thread, and the calling thread writing), passing 4 MiB buffers, so the copy runs at the
+/// speed of its slowest stage rather than their sum.
+pub fn copy_and_hash(src: &Path, dst: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<Copied> {
+    let partial = partial_path(dst);
+    let result = copy_to_partial(src, &partial, progress).and_then(|copied| {
+        fs::rename(&partial, dst).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("rename {} to {}: {e}", partial.display(), dst.display()),
+            )
+        })?;
+        sync_dir(dst)?;
+        Ok(copied)
+    });
+    if result.is_err() {
+        // Best effort: the error that matters is the one being returned.
+        let _ = fs::remove_file(&partial);
+    }
+    result
+}
+
+fn copy_to_partial(
+    src: &Path,
+    partial: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<Copied> {
+    let mut input = File::open(src).map_err(|e| with_path(e, "open", src))?;
+    let expected = input
+        .metadata()
+        .map_err(|e| with_path(e, "read metadata of", src))?
+        .len();
+    let mut output = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(partial)
+        .map_err(|e| with_path(e, "create", partial))?;
+
+    // Buffers circulate reader → hasher → writer → reader; the bounded channels and the fixed
+    // number of buffers bound memory to IN_FLIGHT × CHUNK.
+    let (free_tx, free_rx) = sync_channel::<Vec<u8>>(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        free_tx
+            .send(vec![0u8; CHUNK])
+            .expect("room for every buffer");
+    }
+    let (read_tx, read_rx) = sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
+    let (hashed_tx, hashed_rx) = sync_channel::<(Vec<u8>, usize)>(IN_FLIGHT);
+
+    let (read_result, hash_result, write_result) = std::thread::scope(|s| {
+        let reader = s.spawn(move || read_stage(&mut input, free_rx, read_tx));
+        let hasher = s.spawn(move || hash_stage(read_rx, hashed_tx));
+        let written = write_stage(&mut output, hashed_rx, free_tx, progress);
+        // If writing failed, the receivers above are gone and both threads stop at their
+        // next send.
+        (
+            reader.join().expect("reader thread panicked"),
+            hasher.join().expect("hasher thread panicked"),
+            written,
+        )
+    });
+    read_result.map_err(|e| with_path(e, "read", src))?;
+    let written = write_result.map_err(|e| with_path(e, "write", partial))?;
+    let (size, sha256) = hash_result;
+    if size != written {
+        return Err(io::Error::other(format!(
+            "copy {}: {size} bytes read but {written} written",
+            src.display()
+        )));
+    }
+    let now = fs::metadata(src)
+        .map_err(|e| with_path(e, "read metadata of", src))?
+        .len();
+    if size != expected || now != expected {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "copy {}: the file changed size while being copied ({expected} bytes at start, {size} read, {now} now); copy it again once the writer is done",
+                src.display()
+            ),
+        ));
+    }
+    output
+        .sync_all()
+        .map_err(|e| with_path(e, "flush to disk", partial))?;
+    Ok(Copied { size, sha256 })
+}
+
+fn read_stage(
+    input: &mut File,
+    free: Receiver<Vec<u8>>,
+    out: SyncSender<(Vec<u8>, usize)>,
+) -> io::Result<()> {
+    for mut buf in free.iter() {
+        // Fill the whole buffer when the file allows, so chunks stay large.
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = read_retry(input, &mut buf[filled..])?;
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        let end = filled < buf.len();
+        if filled > 0 && out.send((buf, filled)).is_err() {
+            return Ok(());
+        }
+        if end {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn hash_stage(
+    input: Receiver<(Vec<u8>, usize)>,
+    out: SyncSender<(Vec<u8>, usize)>,
+) -> (u64, String) {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    for (buf, n) in input.iter() {
+        hasher.update(&buf[..n]);
+        size += n as u64;
+        if out.send((buf, n)).is_err() {
+            break;
+        }
+    }
+    (size, hex(&hasher.finalize()))
+}
+
+fn write_stage(
+    output: &mut File,
+    input: Receiver<(Vec<u8>, usize)>,
+    free: SyncSender<Vec<u8>>,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<u64> {
+    let mut written = 0u64;
+    for (buf, n) in input.iter() {
+        output.write_all(&buf[..n])?;
+        written += n as u64;
+        progress(written);
+        // The reader may have finished and dropped its receiver: nothing left to recycle for.
+        let _ = free.send(buf);
+    }
+    Ok(written)
+}
+
+fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Makes the rename durable: on unix the new directory entry is only on disk once the
+/// directory itself is synced.
+#[cfg(unix)]
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| with_path(e, "flush to disk the folder", dir))
+}
+
+/// Windows cannot open a directory as a file to sync it; NTFS journals the rename itself.
+#[cfg(not(unix))]
+fn sync_dir(_path: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_path_appends_to_the_file_name() {
+        assert_eq!(
+            partial_path(Path::new("/d/mgc_1.trn")),
+            Path::new("/d/mgc_1.trn.partial")
+        );
+    }
+}

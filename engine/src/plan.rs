@@ -1,0 +1,110 @@
+//! The plan: every step with the exact text it will execute, and nothing changed anywhere.
+
+use std::fmt::Write as _;
+
+use crate::runbook::{Action, LoadedRunbook};
+use crate::sql::{quote_ident, quote_nstring};
+
+/// Renders the plan of a runbook for the operator.
+pub fn render(loaded: &LoadedRunbook) -> String {
+    let rb = &loaded.runbook;
+    let mut s = String::new();
+    let sha = runledger_verifier::signing::sha256_hex(loaded.source.as_bytes());
+    let _ = writeln!(
+        s,
+        "runbook  {} version {} ({})",
+        rb.name, rb.version, loaded.origin
+    );
+    let _ = writeln!(s, "sha256   {sha}");
+    if !rb.description.is_empty() {
+        let _ = writeln!(s, "         {}", rb.description);
+    }
+    for (name, t) in &rb.targets {
+        let _ = writeln!(
+            s,
+            "target   {name}: {}:{} auth {:?}{} encryption {:?}",
+            t.host,
+            t.port,
+            t.auth,
+            t.user
+                .as_deref()
+                .map(|u| format!(" as {u}"))
+                .unwrap_or_default(),
+            t.encryption
+        );
+    }
+    if let Some(sh) = &rb.shell {
+        let _ = writeln!(s, "shell    {} {}", sh.program, sh.args.join(" "));
+    }
+    let _ = writeln!(
+        s,
+        "\n{} steps; nothing has been changed anywhere.\n",
+        rb.steps.len()
+    );
+    for (i, step) in rb.steps.iter().enumerate() {
+        let a = &step.action;
+        let _ = writeln!(
+            s,
+            "{:>2}. {}  {}\n    action {} · effect {}{}{}{}",
+            i + 1,
+            step.id,
+            step.title,
+            a.kind(),
+            serde_json::to_value(a.effect())
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            a.sql_target()
+                .map(|t| format!(" · target {t}"))
+                .unwrap_or_default(),
+            if step.requires_approval {
+                " · asks for approval"
+            } else {
+                ""
+            },
+            step.timeout
+                .as_deref()
+                .map(|t| format!(" · timeout {t}"))
+                .unwrap_or_default(),
+        );
+        for line in exact_text(a).lines() {
+            let _ = writeln!(s, "      {line}");
+        }
+        let _ = writeln!(s);
+    }
+    s
+}
+
+/// The text an action executes, with per-file statements shown for one file.
+pub fn exact_text(action: &Action) -> String {
+    match action {
+        Action::Sql { batch, probe, expect_return_code, .. } => {
+            let mut t = batch.trim().to_string();
+            if let Some(rc) = expect_return_code {
+                t.push_str(&format!("\n-- the last result must be {rc}"));
+            }
+            if let Some(p) = probe {
+                t.push_str(&format!("\n-- after a crash, probe: {}", p.trim().replace('\n', " ")));
+            }
+            t
+        }
+        Action::CopyBackups { database, source, destination, .. } => format!(
+            "list {source} and {destination} (size, sha256) and read each file's header with\n  RESTORE HEADERONLY FROM DISK = N'<file>';\nthen, for each log backup of {database} with LastLSN > redo_start_lsn not already in {destination}:\n  copy {source}<file> -> {destination}<file>  (hashed while copying, fsynced)"
+        ),
+        Action::RestoreLogs { database, directory, .. } => format!(
+            "read redo_start_lsn of {database} and the header of every file in {directory}; order by LastLSN, FirstLSN; then for each log that applies:\n  RESTORE LOG {} FROM DISK = {} WITH FILE = 1, NORECOVERY\n(each file re-hashed just before its restore; 4326 = already applied; a gap halts for an operator decision)",
+            quote_ident(database),
+            quote_nstring(&format!("{directory}<file>"))
+        ),
+        Action::KillSessions { database, .. } => format!(
+            "list the sessions holding {database} (sys.dm_exec_sessions, sys.dm_exec_requests, sys.dm_tran_locks); wait for any RESTORE; then for each other session:\n  KILL <session_id>"
+        ),
+        Action::RecoverDatabase { database, .. } => format!("RESTORE DATABASE {} WITH RECOVERY", quote_ident(database)),
+        Action::CsCmdlet { command, probe, .. } => match probe {
+            Some(p) => format!("{command}\n-- after a crash, probe: {p}"),
+            None => command.clone(),
+        },
+        Action::Check { query, command, .. } => query.clone().or(command.clone()).unwrap_or_default().trim().to_string(),
+        Action::Manual { instruction } => format!("operator confirms: {instruction}"),
+    }
+}

@@ -1,0 +1,575 @@
+//! Starting and resuming a run: the journal's first and last events around the steps.
+//!
+//! `start` writes `run.started` with the runbook's full source, executes the steps through
+//! the dispatcher and seals the run with `run.finished`. `resume` refuses a journal that does
+//! not verify, a runbook other than the embedded one and a key other than the journal's,
+//! appends `run.resumed` naming the in-doubt intents, replays the run and continues it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use runledger_verifier::event::{
+    Body, Event, InDoubt, Operator, RunFinished, RunResumed, RunStarted, RunStatus, RunbookSource,
+    Target,
+};
+use runledger_verifier::keys::{PrivateKey, TrustedKeys};
+use runledger_verifier::signing::sha256_hex;
+use runledger_verifier::source::{self, Format};
+use runledger_verifier::{verify, Options, Verdict};
+
+use crate::dispatcher::{ApprovalPolicy, Dispatcher, Halt, Ui};
+use crate::journal::{Journal, JournalError};
+use crate::runbook::{self, AuthMethod, EncryptionSetting, LoadedRunbook, SecretSource};
+use crate::sql::{Encryption, SqlAuth, SqlEndpoint};
+use crate::step::{self, Env};
+
+/// The engine's version string, recorded in `journal.opened`.
+pub const ENGINE_VERSION: &str = concat!("runledger ", env!("CARGO_PKG_VERSION"));
+
+/// Everything a run or resume needs besides the runbook.
+pub struct RunOptions {
+    /// The journal file.
+    pub journal: PathBuf,
+    /// The signing key.
+    pub key: PrivateKey,
+    /// How approvals are given.
+    pub policy: ApprovalPolicy,
+    /// Where lines go.
+    pub ui: Box<dyn Ui>,
+    /// Set by Ctrl-C: stop between actions.
+    pub stop: Arc<AtomicBool>,
+    /// Delay per copied file, for drills.
+    pub pace_ms: u64,
+    /// Kill this process right after the journal holds this many events (drills and crash
+    /// tests: an abrupt, uncooperative stop).
+    pub crash_after_events: Option<u64>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// Run id.
+    pub run_id: String,
+    /// Events in the journal.
+    pub events: u64,
+    /// Where the checkpoint was written.
+    pub checkpoint: PathBuf,
+}
+
+/// Why a run could not start, continue or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The journal refused.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// A step halted the run (it stays open and can be resumed).
+    #[error(transparent)]
+    Halted(#[from] Halt),
+    /// A secret could not be read.
+    #[error("target {target}: {reason}")]
+    Secret {
+        /// The target.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+    /// The journal does not verify: nothing is appended to it.
+    #[error("journal {path} does not verify ({verdict}); refusing to continue it. Run runledger-verify on it")]
+    Unverified {
+        /// The journal.
+        path: String,
+        /// The verifier's sentence.
+        verdict: String,
+    },
+    /// The runbook given is not the one the run started with.
+    #[error("runbook {given} (sha256 {given_sha}) is not the runbook this run started with ({embedded} sha256 {embedded_sha}); resume uses the embedded runbook, give none or the same file")]
+    RunbookChanged {
+        /// The file given.
+        given: String,
+        /// Its hash.
+        given_sha: String,
+        /// The embedded name.
+        embedded: String,
+        /// Its hash.
+        embedded_sha: String,
+    },
+    /// Nothing to resume.
+    #[error("journal {path}: {reason}")]
+    NothingToResume {
+        /// The journal.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The embedded runbook no longer parses.
+    #[error(transparent)]
+    Runbook(#[from] runbook::RunbookError),
+}
+
+fn checkpoint_path(journal: &Path) -> PathBuf {
+    journal
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("checkpoint.txt")
+}
+
+fn read_secret(target: &str, source: &SecretSource) -> Result<String, RunError> {
+    let err = |reason: String| RunError::Secret {
+        target: target.to_string(),
+        reason,
+    };
+    match source {
+        SecretSource::Env(var) => {
+            std::env::var(var).map_err(|_| err(format!("environment variable {var} is not set")))
+        }
+        SecretSource::File(path) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let mode = std::fs::metadata(path)
+                    .map_err(|e| err(format!("cannot read password file {}: {e}", path.display())))?
+                    .permissions()
+                    .mode();
+                if mode & 0o077 != 0 {
+                    return Err(err(format!(
+                        "password file {} is readable by others (mode {:o}); run `chmod 600 {}`",
+                        path.display(),
+                        mode & 0o777,
+                        path.display()
+                    )));
+                }
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| err(format!("cannot read password file {}: {e}", path.display())))?;
+            Ok(text.lines().next().unwrap_or("").to_string())
+        }
+    }
+}
+
+/// SQL endpoints with their secrets read (never recorded).
+fn endpoints(rb: &runbook::Runbook) -> Result<HashMap<String, SqlEndpoint>, RunError> {
+    let mut out = HashMap::new();
+    for (name, t) in &rb.targets {
+        let password = match &t.password {
+            Some(s) => read_secret(name, s)?,
+            None => String::new(),
+        };
+        let user = t.user.clone().unwrap_or_default();
+        let auth = match t.auth {
+            AuthMethod::Sql => SqlAuth::Sql { user, password },
+            AuthMethod::Ntlm => SqlAuth::Ntlm {
+                domain: t.domain.clone(),
+                user,
+                password,
+            },
+            AuthMethod::Integrated => SqlAuth::Integrated,
+        };
+        out.insert(
+            name.clone(),
+            SqlEndpoint {
+                name: name.clone(),
+                host: t.host.clone(),
+                port: t.port,
+                instance: t.instance.clone(),
+                auth,
+                encryption: match t.encryption {
+                    EncryptionSetting::Off => Encryption::Off,
+                    EncryptionSetting::On => Encryption::On,
+                    EncryptionSetting::Required => Encryption::Required,
+                    EncryptionSetting::NotSupported => Encryption::NotSupported,
+                },
+                database: "master".into(),
+                trust_server_certificate: t.trust_server_certificate,
+                application_name: ENGINE_VERSION.into(),
+                connect_timeout: Duration::from_secs(15),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Targets as recorded in `run.started`: where, how, never a secret.
+fn recorded_targets(rb: &runbook::Runbook) -> Vec<Target> {
+    let mut out: Vec<Target> = rb
+        .targets
+        .iter()
+        .map(|(name, t)| {
+            let mut settings = std::collections::BTreeMap::new();
+            settings.insert("auth".to_string(), format!("{:?}", t.auth).to_lowercase());
+            settings.insert(
+                "encryption".to_string(),
+                format!("{:?}", t.encryption).to_lowercase(),
+            );
+            if let Some(u) = &t.user {
+                settings.insert("user".to_string(), u.clone());
+            }
+            if let Some(i) = &t.instance {
+                settings.insert("instance".to_string(), i.clone());
+            }
+            Target {
+                name: name.clone(),
+                kind: "sql".into(),
+                endpoint: format!("{}:{}", t.host, t.port),
+                settings,
+            }
+        })
+        .collect();
+    if let Some(shell) = &rb.shell {
+        let mut line = vec![shell.program.clone()];
+        line.extend(shell.args.iter().cloned());
+        out.push(Target {
+            name: "shell".into(),
+            kind: "shell".into(),
+            endpoint: line.join(" "),
+            settings: Default::default(),
+        });
+    }
+    out
+}
+
+fn operator() -> Operator {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into());
+    Operator { user, host }
+}
+
+/// Starts a run of `loaded` in a new journal.
+pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished, RunError> {
+    let rb = &loaded.runbook;
+    let endpoints = endpoints(rb)?;
+    let mut journal = Journal::create(&opts.journal, opts.key, ENGINE_VERSION)?;
+    journal.crash_after_events(opts.crash_after_events);
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let mut parameters = rb.parameters.clone();
+    parameters.retain(|k, _| !k.to_ascii_lowercase().contains("password"));
+    journal.append(
+        Some(&run_id),
+        Body::RunStarted(Box::new(RunStarted {
+            run_id: run_id.clone(),
+            runbook: RunbookSource {
+                name: rb.name.clone(),
+                version: rb.version.clone(),
+                sha256: sha256_hex(loaded.source.as_bytes()),
+                source: loaded.source.clone(),
+            },
+            parameters,
+            operator: operator(),
+            targets: recorded_targets(rb),
+        })),
+    )?;
+    let checkpoint = checkpoint_path(&opts.journal);
+    let mut env = Env::new(endpoints, rb.shell.clone());
+    env.pace_ms = opts.pace_ms;
+    let policy = with_runbook_policy(opts.policy, rb);
+    let mut d = Dispatcher::new(
+        journal,
+        run_id,
+        Vec::new(),
+        policy,
+        opts.ui,
+        opts.stop,
+        Some(checkpoint.clone()),
+    );
+    d.write_checkpoint();
+    drive(&mut d, &env, rb).await?;
+    finish(d, checkpoint)
+}
+
+/// A rehearsal runbook (`auto_approve = true`) approves every step itself; it never accepts
+/// data loss, which stays an explicit operator decision.
+fn with_runbook_policy(mut policy: ApprovalPolicy, rb: &runbook::Runbook) -> ApprovalPolicy {
+    if rb.auto_approve {
+        policy.all = true;
+        policy.operator = format!("{} (auto_approve in runbook {})", policy.operator, rb.name);
+    }
+    policy
+}
+
+async fn drive(d: &mut Dispatcher, env: &Env, rb: &runbook::Runbook) -> Result<(), Halt> {
+    for step in &rb.steps {
+        d.say(&format!("[{}] {}", step.id, step.title));
+        step::execute(d, env, step).await?;
+    }
+    Ok(())
+}
+
+fn finish(mut d: Dispatcher, checkpoint: PathBuf) -> Result<Finished, RunError> {
+    let run_id = d.run_id().to_string();
+    let seal = d.journal().seal();
+    d.journal().append(
+        Some(&run_id),
+        Body::RunFinished(RunFinished {
+            status: RunStatus::Succeeded,
+            summary: "every step succeeded".into(),
+            sealed: seal,
+        }),
+    )?;
+    d.write_checkpoint();
+    let events = d.journal().len();
+    Ok(Finished {
+        run_id,
+        events,
+        checkpoint,
+    })
+}
+
+/// The last run of a journal, read from its events.
+pub struct LastRun {
+    /// Run id.
+    pub run_id: String,
+    /// Its `run.started`.
+    pub started: RunStarted,
+    /// Every event of the run after `run.started`.
+    pub events: Vec<Event>,
+    /// Whether `run.finished` was written.
+    pub finished: bool,
+}
+
+/// Reads the last run of a journal (SQLite).
+pub fn last_run(path: &Path) -> Result<Option<LastRun>, RunError> {
+    let mut last: Option<LastRun> = None;
+    let mut problem = None;
+    source::for_each_record(
+        path,
+        Format::Sqlite,
+        |r| match Event::from_canonical_bytes(&r.event) {
+            Ok(e) => {
+                match &e.body {
+                    Body::RunStarted(s) => {
+                        last = Some(LastRun {
+                            run_id: s.run_id.clone(),
+                            started: (**s).clone(),
+                            events: Vec::new(),
+                            finished: false,
+                        })
+                    }
+                    Body::RunFinished(_) => {
+                        if let Some(l) = &mut last {
+                            l.finished = true;
+                        }
+                    }
+                    _ => {
+                        if let Some(l) = &mut last {
+                            l.events.push(e);
+                        }
+                    }
+                }
+                true
+            }
+            Err(err) => {
+                problem = Some(err.to_string());
+                false
+            }
+        },
+    )
+    .map_err(JournalError::from)?;
+    if let Some(p) = problem {
+        return Err(RunError::Unverified {
+            path: path.display().to_string(),
+            verdict: p,
+        });
+    }
+    Ok(last)
+}
+
+/// Intents of a run without outcome or reconciliation.
+pub fn in_doubt(events: &[Event]) -> Vec<InDoubt> {
+    let mut open: Vec<InDoubt> = Vec::new();
+    for e in events {
+        match &e.body {
+            Body::StepIntent(i) => open.push(InDoubt {
+                step: i.step.clone(),
+                attempt: i.attempt,
+                intent_seq: e.seq,
+            }),
+            Body::StepOutcome(o) => open.retain(|d| !(d.step == o.step && d.attempt == o.attempt)),
+            Body::StepReconciled(r) => {
+                open.retain(|d| !(d.step == r.step && d.attempt == r.attempt))
+            }
+            _ => {}
+        }
+    }
+    open.sort_by(|a, b| {
+        (&a.step, a.attempt, a.intent_seq).cmp(&(&b.step, b.attempt, b.intent_seq))
+    });
+    open
+}
+
+/// Resumes the last run of a journal.
+pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<Finished, RunError> {
+    let path = opts.journal.clone();
+    if !path.exists() {
+        return Err(JournalError::Missing(path.display().to_string()).into());
+    }
+    // Verify first: never continue a journal that does not hold up.
+    let mut trusted = TrustedKeys::default();
+    trusted.insert(opts.key.name.clone(), opts.key.key.verifying_key());
+    let report =
+        verify(&path, &trusted, &Options::default()).map_err(|e| RunError::Unverified {
+            path: path.display().to_string(),
+            verdict: e.to_string(),
+        })?;
+    if !matches!(
+        report.verdict,
+        Verdict::ValidOpen | Verdict::ValidSealed | Verdict::ValidAnchored
+    ) {
+        // A journal signed by another key fails here too; say so plainly when it is that.
+        let wrong_key = report
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.reason.contains("untrusted key"));
+        if wrong_key {
+            let expected = report
+                .failure
+                .as_ref()
+                .and_then(|f| f.found.clone())
+                .unwrap_or_default();
+            return Err(JournalError::WrongKey {
+                path: path.display().to_string(),
+                expected,
+                given: opts.key.id(),
+            }
+            .into());
+        }
+        return Err(RunError::Unverified {
+            path: path.display().to_string(),
+            verdict: report.verdict_text,
+        });
+    }
+    let mut journal = Journal::open(&path, opts.key)?;
+    journal.crash_after_events(opts.crash_after_events);
+    let Some(last) = last_run(&path)? else {
+        return Err(RunError::NothingToResume {
+            path: path.display().to_string(),
+            reason: "no run was started in it".into(),
+        });
+    };
+    if last.finished {
+        return Err(RunError::NothingToResume {
+            path: path.display().to_string(),
+            reason: format!(
+                "run {} has finished; there is nothing to resume",
+                last.run_id
+            ),
+        });
+    }
+    let embedded = &last.started.runbook;
+    if let Some(g) = given {
+        let given_sha = sha256_hex(g.source.as_bytes());
+        if given_sha != embedded.sha256 {
+            return Err(RunError::RunbookChanged {
+                given: g.origin.clone(),
+                given_sha,
+                embedded: embedded.name.clone(),
+                embedded_sha: embedded.sha256.clone(),
+            });
+        }
+    }
+    let loaded = runbook::parse(
+        &embedded.source,
+        &format!("<runbook embedded in {}>", path.display()),
+    )?;
+    let rb = &loaded.runbook;
+    let endpoints = endpoints(rb)?;
+    let doubt = in_doubt(&last.events);
+    journal.append(
+        Some(&last.run_id),
+        Body::RunResumed(RunResumed {
+            reason: if doubt.is_empty() {
+                "the previous process stopped between actions".into()
+            } else {
+                format!(
+                    "the previous process stopped with {} intent(s) without outcome",
+                    doubt.len()
+                )
+            },
+            in_doubt: doubt,
+        }),
+    )?;
+    let checkpoint = checkpoint_path(&path);
+    let mut env = Env::new(endpoints, rb.shell.clone());
+    env.pace_ms = opts.pace_ms;
+    let policy = with_runbook_policy(opts.policy, rb);
+    let mut d = Dispatcher::new(
+        journal,
+        last.run_id.clone(),
+        last.events,
+        policy,
+        opts.ui,
+        opts.stop,
+        Some(checkpoint.clone()),
+    );
+    d.write_checkpoint();
+    drive(&mut d, &env, rb).await?;
+    finish(d, checkpoint)
+}
+
+/// Where a replay of a journal's last run ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayEnd {
+    /// The recorded events carry the run through its last step.
+    Complete,
+    /// The recorded events stop before a decision: this one (see `dispatcher::describe`).
+    Next(String),
+}
+
+/// Replays the last run of a journal without touching the world or appending anything,
+/// optionally over its first `limit` events only (after `run.started`), and says where the
+/// replay ends. A divergence between the step logic and the journal is an error.
+///
+/// The journal's writer lock is taken while replaying (the journal must not be in use).
+pub async fn replay(
+    path: &Path,
+    key: PrivateKey,
+    limit: Option<usize>,
+) -> Result<ReplayEnd, RunError> {
+    let journal = Journal::open(path, key)?;
+    let Some(mut last) = last_run(path)? else {
+        return Err(RunError::NothingToResume {
+            path: path.display().to_string(),
+            reason: "no run was started in it".into(),
+        });
+    };
+    if let Some(n) = limit {
+        last.events.truncate(n);
+    }
+    let loaded = runbook::parse(&last.started.runbook.source, "<embedded runbook>")?;
+    struct Silent;
+    impl Ui for Silent {
+        fn line(&mut self, _: &str) {}
+        fn confirm(&mut self, _: &str) -> bool {
+            false
+        }
+    }
+    let env = Env::new(HashMap::new(), loaded.runbook.shell.clone());
+    let mut d = Dispatcher::new(
+        journal,
+        last.run_id.clone(),
+        last.events,
+        ApprovalPolicy::default(),
+        Box::new(Silent),
+        Arc::new(AtomicBool::new(false)),
+        None,
+    );
+    d.replay_only = true;
+    match drive(&mut d, &env, &loaded.runbook).await {
+        Ok(()) if !d.replaying() => Ok(ReplayEnd::Complete),
+        Ok(()) => Err(RunError::Halted(Halt::Divergence {
+            seq: d.journal().len(),
+            recorded: "events after the last step".into(),
+            expected: "run.finished".into(),
+        })),
+        Err(Halt::ReplayEnd { next }) => Ok(ReplayEnd::Next(next)),
+        Err(e) => Err(e.into()),
+    }
+}

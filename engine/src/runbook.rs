@@ -1,0 +1,640 @@
+//! The runbook: a TOML file declaring targets, the shell, parameters and ordered steps
+//! (SPEC §5, docs/runbook-reference.md, `schemas/runbook.schema.json`).
+//!
+//! This module owns parsing and validation: every error names the file, line and column.
+//! It resolves `{{parameter}}` placeholders once, at load, so the text the plan shows is the
+//! text that runs. It never reads a secret's value (that happens when a target is connected)
+//! and never writes one anywhere.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use runledger_verifier::event::Effect;
+
+/// A parsed, validated runbook and the exact source it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedRunbook {
+    /// Where it was read from (`<built-in NAME>` for embedded ones).
+    pub origin: String,
+    /// The exact source text (embedded in `run.started`).
+    pub source: String,
+    /// The runbook, placeholders resolved.
+    pub runbook: Runbook,
+}
+
+/// A runbook as written in TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    /// Short name, e.g. `persistent-chat-failover`.
+    pub name: String,
+    /// Version of this runbook text.
+    pub version: String,
+    /// What the runbook does, for the plan's header.
+    #[serde(default)]
+    pub description: String,
+    /// For rehearsals only: every approval is given (and recorded); accepting data loss still
+    /// needs the operator.
+    #[serde(default)]
+    pub auto_approve: bool,
+    /// Values substituted for `{{name}}` in step text. Letters, digits, `_` and `-` in names;
+    /// values may not contain `'`, brackets, `;`, `$`, backticks or control characters.
+    #[serde(default)]
+    pub parameters: BTreeMap<String, String>,
+    /// SQL Server instances, by name.
+    #[serde(default)]
+    pub targets: BTreeMap<String, SqlTarget>,
+    /// The Lync Management Shell (needed by `cs_cmdlet` steps).
+    #[serde(default)]
+    pub shell: Option<ShellConfig>,
+    /// The steps, in order.
+    pub steps: Vec<Step>,
+}
+
+/// A SQL Server instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SqlTarget {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Named instance, for display (the port is what is connected to).
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// `sql` (a SQL login), `ntlm` (Windows user) or `integrated`.
+    pub auth: AuthMethod,
+    /// Login or Windows user (not for `integrated`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Windows domain for `ntlm`.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Where the password is read from; never the password itself.
+    #[serde(default)]
+    pub password: Option<SecretSource>,
+    /// TLS: `off` (login only), `on`, `required`, `not_supported`.
+    #[serde(default)]
+    pub encryption: EncryptionSetting,
+    /// Accept the server's certificate without validation (lab use).
+    #[serde(default)]
+    pub trust_server_certificate: bool,
+}
+
+fn default_port() -> u16 {
+    1433
+}
+
+/// Authentication method of a SQL target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// SQL Server login and password.
+    Sql,
+    /// Windows user and password (NTLM).
+    Ntlm,
+    /// The current Windows identity.
+    Integrated,
+}
+
+/// Encryption setting of a SQL target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EncryptionSetting {
+    /// Encrypt the login only.
+    Off,
+    /// Encrypt if the server supports it.
+    On,
+    /// Always encrypt; refuse a server that cannot.
+    #[default]
+    Required,
+    /// No encryption at all (loopback drills).
+    NotSupported,
+}
+
+/// Where a secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum SecretSource {
+    /// An environment variable's value.
+    Env(String),
+    /// The first line of a file (readable by its owner only).
+    File(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "snake_case")]
+        enum Table {
+            Env(String),
+            File(PathBuf),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Table(Table),
+            Inline(#[allow(dead_code)] String),
+        }
+        match Given::deserialize(d)? {
+            Given::Table(Table::Env(v)) => Ok(SecretSource::Env(v)),
+            Given::Table(Table::File(p)) => Ok(SecretSource::File(p)),
+            Given::Inline(_) => Err(serde::de::Error::custom(
+                "a password is never written in a runbook: use password = { env = \"VAR\" } or { file = \"PATH\" }",
+            )),
+        }
+    }
+}
+
+/// The Lync Management Shell command line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShellConfig {
+    /// The program, e.g. `powershell.exe`.
+    pub program: String,
+    /// Arguments before the cmdlet line, e.g. `["-NoProfile", "-Command"]`.
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// One step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Step {
+    /// Unique id: letters, digits, `-` and `_`.
+    pub id: String,
+    /// One line for humans.
+    pub title: String,
+    /// What the step does.
+    #[serde(flatten)]
+    pub action: Action,
+    /// Ask the operator before acting.
+    #[serde(default)]
+    pub requires_approval: bool,
+    /// Time limit of each action, e.g. `30s`, `10m`, `1h`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+    /// Further attempts after a failed action whose effect class allows it.
+    #[serde(default)]
+    pub retries: u32,
+}
+
+/// The built-in actions, tagged by `action = "…"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// A T-SQL batch on a target.
+    Sql {
+        /// The SQL target.
+        target: String,
+        /// The batch.
+        batch: String,
+        /// A read-only query that returns one row with column `done` (1 when the batch has
+        /// taken effect); used after a crash.
+        #[serde(default)]
+        probe: Option<String>,
+        /// Effect class (default `guarded`).
+        #[serde(default)]
+        effect: Option<Effect>,
+        /// The value the batch's last result set must hold in its first column, e.g. a
+        /// procedure's return code selected with `SELECT @rc`.
+        #[serde(default)]
+        expect_return_code: Option<i64>,
+    },
+    /// Copy the backup files not yet copied from the share to the copy destination.
+    CopyBackups {
+        /// The SQL target that reads backup headers.
+        target: String,
+        /// The database whose backups are copied.
+        database: String,
+        /// The backup share.
+        source: String,
+        /// The copy destination.
+        destination: String,
+    },
+    /// Apply the not-yet-applied log backups in LSN order, WITH NORECOVERY.
+    RestoreLogs {
+        /// The SQL target.
+        target: String,
+        /// The database.
+        database: String,
+        /// The folder holding the log backups (the copy destination).
+        directory: String,
+    },
+    /// End the sessions holding the database (never a RESTORE).
+    KillSessions {
+        /// The SQL target.
+        target: String,
+        /// The database.
+        database: String,
+    },
+    /// `RESTORE DATABASE … WITH RECOVERY`.
+    RecoverDatabase {
+        /// The SQL target.
+        target: String,
+        /// The database.
+        database: String,
+    },
+    /// A Lync Management Shell command line.
+    CsCmdlet {
+        /// The cmdlet line.
+        command: String,
+        /// A read-only cmdlet line whose output contains `probe_expect` once the command has
+        /// taken effect.
+        #[serde(default)]
+        probe: Option<String>,
+        /// Text the probe's output contains when applied.
+        #[serde(default)]
+        probe_expect: Option<String>,
+        /// Or a SQL probe: the target it runs on…
+        #[serde(default)]
+        probe_target: Option<String>,
+        /// …and the query, returning one row with column `done` (1 when applied).
+        #[serde(default)]
+        probe_query: Option<String>,
+        /// Effect class (default `idempotent`).
+        #[serde(default)]
+        effect: Option<Effect>,
+    },
+    /// An assertion: a query returning one row whose column `ok` is 1, or a shell command
+    /// that exits 0.
+    Check {
+        /// The SQL target (with `query`).
+        #[serde(default)]
+        target: Option<String>,
+        /// The query.
+        #[serde(default)]
+        query: Option<String>,
+        /// A cmdlet line (instead of a query).
+        #[serde(default)]
+        command: Option<String>,
+    },
+    /// An instruction the operator confirms.
+    Manual {
+        /// What the operator must do or confirm.
+        instruction: String,
+    },
+}
+
+impl Action {
+    /// The action's name as written in `action = "…"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Sql { .. } => "sql",
+            Action::CopyBackups { .. } => "copy_backups",
+            Action::RestoreLogs { .. } => "restore_logs",
+            Action::KillSessions { .. } => "kill_sessions",
+            Action::RecoverDatabase { .. } => "recover_database",
+            Action::CsCmdlet { .. } => "cs_cmdlet",
+            Action::Check { .. } => "check",
+            Action::Manual { .. } => "manual",
+        }
+    }
+
+    /// The effect class: what may be done with an interrupted action after a crash.
+    pub fn effect(&self) -> Effect {
+        match self {
+            Action::Sql { effect, .. } => effect.unwrap_or(Effect::Guarded),
+            Action::CopyBackups { .. } => Effect::Idempotent,
+            Action::RestoreLogs { .. } => Effect::Guarded,
+            Action::KillSessions { .. } => Effect::Guarded,
+            Action::RecoverDatabase { .. } => Effect::Guarded,
+            Action::CsCmdlet { effect, .. } => effect.unwrap_or(Effect::Idempotent),
+            Action::Check { .. } => Effect::ReadOnly,
+            Action::Manual { .. } => Effect::ReadOnly,
+        }
+    }
+
+    /// The SQL target the action uses, if any.
+    pub fn sql_target(&self) -> Option<&str> {
+        match self {
+            Action::Sql { target, .. }
+            | Action::CopyBackups { target, .. }
+            | Action::RestoreLogs { target, .. }
+            | Action::KillSessions { target, .. }
+            | Action::RecoverDatabase { target, .. } => Some(target),
+            Action::Check { target, .. } => target.as_deref(),
+            Action::CsCmdlet { probe_target, .. } => probe_target.as_deref(),
+            Action::Manual { .. } => None,
+        }
+    }
+
+    /// The database the action works on, if any.
+    pub fn database(&self) -> Option<&str> {
+        match self {
+            Action::CopyBackups { database, .. }
+            | Action::RestoreLogs { database, .. }
+            | Action::KillSessions { database, .. }
+            | Action::RecoverDatabase { database, .. } => Some(database),
+            _ => None,
+        }
+    }
+
+    fn texts_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            Action::Sql { batch, probe, .. } => {
+                let mut v = vec![batch];
+                v.extend(probe.as_mut());
+                v
+            }
+            Action::CopyBackups {
+                database,
+                source,
+                destination,
+                ..
+            } => vec![database, source, destination],
+            Action::RestoreLogs {
+                database,
+                directory,
+                ..
+            } => vec![database, directory],
+            Action::KillSessions { database, .. } | Action::RecoverDatabase { database, .. } => {
+                vec![database]
+            }
+            Action::CsCmdlet {
+                command,
+                probe,
+                probe_expect,
+                probe_query,
+                ..
+            } => {
+                let mut v = vec![command];
+                v.extend(probe.as_mut());
+                v.extend(probe_expect.as_mut());
+                v.extend(probe_query.as_mut());
+                v
+            }
+            Action::Check { query, command, .. } => {
+                query.iter_mut().chain(command.iter_mut()).collect()
+            }
+            Action::Manual { instruction } => vec![instruction],
+        }
+    }
+}
+
+/// Why a runbook was refused: always with file, line and column.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}:{line}:{column}: {message}")]
+pub struct RunbookError {
+    /// File name (or `<built-in NAME>`).
+    pub origin: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The runbooks shipped inside the binary.
+pub const BUILT_IN: &[(&str, &str)] = &[(
+    "persistent-chat-failover",
+    include_str!("../runbooks/persistent-chat-failover.toml"),
+)];
+
+/// A built-in runbook's source by name.
+pub fn built_in(name: &str) -> Option<&'static str> {
+    BUILT_IN.iter().find(|(n, _)| *n == name).map(|(_, s)| *s)
+}
+
+/// Reads and validates a runbook file.
+pub fn load(path: &Path) -> Result<LoadedRunbook, RunbookError> {
+    let origin = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|e| RunbookError {
+        origin: origin.clone(),
+        line: 1,
+        column: 1,
+        message: format!("cannot read runbook: {e}"),
+    })?;
+    parse(&source, &origin)
+}
+
+/// Parses and validates runbook source; `origin` names it in errors.
+pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> {
+    let at = |offset: usize, message: String| {
+        let (line, column) = line_col(source, offset);
+        RunbookError {
+            origin: origin.to_string(),
+            line,
+            column,
+            message,
+        }
+    };
+    let mut runbook: Runbook = toml::from_str(source).map_err(|e| {
+        let offset = e.span().map(|s| s.start).unwrap_or(0);
+        at(offset, e.message().trim().to_string())
+    })?;
+    // Locates a value in the source for validation errors (the first occurrence after `after`).
+    let find = |needle: &str, after: usize| -> usize {
+        source[after.min(source.len())..]
+            .find(needle)
+            .map(|i| i + after)
+            .unwrap_or(0)
+    };
+
+    for (name, value) in &runbook.parameters {
+        if !is_id(name) {
+            return Err(at(
+                find(name, 0),
+                format!("parameter name {name:?} must be letters, digits, `_` or `-`"),
+            ));
+        }
+        if let Some(bad) = value
+            .chars()
+            .find(|c| matches!(c, '\'' | '[' | ']' | ';' | '`' | '$') || c.is_control())
+        {
+            return Err(at(
+                find(value, 0),
+                format!("parameter {name} holds {bad:?}; `'`, brackets, `;`, `$`, backticks and control characters are refused so that no value can change the meaning of a statement"),
+            ));
+        }
+    }
+    for (name, target) in &runbook.targets {
+        let pos = find(&format!("[targets.{name}]"), 0);
+        match (target.auth, &target.user, &target.password) {
+            (AuthMethod::Integrated, _, _) => {}
+            (_, None, _) => return Err(at(pos, format!("target {name}: auth {:?} needs `user`", target.auth))),
+            (_, _, None) => {
+                return Err(at(pos, format!("target {name}: needs `password = {{ env = \"VAR\" }}` or `{{ file = \"PATH\" }}`")))
+            }
+            _ => {}
+        }
+    }
+    if runbook.steps.is_empty() {
+        return Err(at(0, "a runbook needs at least one `[[steps]]`".into()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut cursor = 0;
+    let params = runbook.parameters.clone();
+    let shell = runbook.shell.is_some();
+    let targets: Vec<String> = runbook.targets.keys().cloned().collect();
+    for step in &mut runbook.steps {
+        let pos = find_id(source, &step.id, cursor);
+        cursor = pos + 1;
+        if !is_id(&step.id) {
+            return Err(at(
+                pos,
+                format!("step id {:?} must be letters, digits, `_` or `-`", step.id),
+            ));
+        }
+        if !seen.insert(step.id.clone()) {
+            return Err(at(pos, format!("step id {:?} is used twice", step.id)));
+        }
+        if let Some(t) = &step.timeout {
+            parse_duration(t).map_err(|m| at(find(t, pos), format!("step {}: {m}", step.id)))?;
+        }
+        if let Some(target) = step.action.sql_target() {
+            if !targets.iter().any(|t| t == target) {
+                return Err(at(
+                    pos,
+                    format!("step {}: unknown target {target:?}", step.id),
+                ));
+            }
+        }
+        if let Some(db) = step.action.database() {
+            if !db.contains("{{") && !is_sql_name(db) {
+                return Err(at(
+                    pos,
+                    format!(
+                        "step {}: database name {db:?} is not a plain identifier",
+                        step.id
+                    ),
+                ));
+            }
+        }
+        match &step.action {
+            Action::CsCmdlet { .. } if !shell => {
+                return Err(at(
+                    pos,
+                    format!("step {}: cs_cmdlet needs a [shell] section", step.id),
+                ))
+            }
+            Action::Check {
+                query,
+                command,
+                target,
+            } => match (query, command, target) {
+                (Some(_), None, Some(_)) => {}
+                (None, Some(_), None) if shell => {}
+                _ => {
+                    return Err(at(
+                        pos,
+                        format!(
+                        "step {}: check needs `target` and `query`, or `command` (with a [shell])",
+                        step.id
+                    ),
+                    ))
+                }
+            },
+            _ => {}
+        }
+        for text in step.action.texts_mut() {
+            *text =
+                substitute(text, &params).map_err(|m| at(pos, format!("step {}: {m}", step.id)))?;
+        }
+        if let Some(db) = step.action.database() {
+            if !is_sql_name(db) {
+                return Err(at(
+                    pos,
+                    format!(
+                        "step {}: database name {db:?} is not a plain identifier",
+                        step.id
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(LoadedRunbook {
+        origin: origin.to_string(),
+        source: source.to_string(),
+        runbook,
+    })
+}
+
+/// The offset of a step's `id = "…"` value at or after `after` (0 when not found).
+fn find_id(source: &str, id: &str, after: usize) -> usize {
+    let quoted = format!("\"{id}\"");
+    let mut offset = 0;
+    for line in source.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        if start < after {
+            continue;
+        }
+        let t = line.trim_start();
+        if t.starts_with("id") && t[2..].trim_start().starts_with('=') {
+            if let Some(i) = line.find(&quoted) {
+                return start + i;
+            }
+        }
+    }
+    0
+}
+
+/// Replaces `{{name}}` with the parameter's value.
+fn substitute(text: &str, params: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find("}}").ok_or("unclosed `{{`")?;
+        let name = after[..end].trim();
+        let value = params
+            .get(name)
+            .ok_or_else(|| format!("unknown parameter {{{{{name}}}}}"))?;
+        out.push_str(value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn is_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A database name that needs no quoting beyond `[…]`: letters, digits, `_`, not starting with a digit.
+pub fn is_sql_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Parses `500ms`, `30s`, `10m`, `2h`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("timeout {s:?} is not like 30s, 10m or 1h"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("timeout {s:?} is not like 30s, 10m or 1h")),
+    };
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The JSON Schema of the runbook format (`schemas/runbook.schema.json`).
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Runbook)).expect("a schema is JSON")
+}

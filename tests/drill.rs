@@ -1,0 +1,238 @@
+//! `runledger drill`: the whole failover against the simulated data center, uninterrupted and
+//! killed after every possible number of journal events, each followed by `runledger resume`.
+//! The simulator's own record (`runledger sim status --json`) is the independent witness of
+//! what was executed: every needed log restored exactly once, in LSN order, nothing twice.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::{runledger, runledger_verify, text};
+
+fn drill(dir: &Path, extra: &[&str]) -> Output {
+    runledger()
+        .arg("drill")
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("run the drill")
+}
+
+fn sim_status(dir: &Path) -> serde_json::Value {
+    let out = runledger()
+        .args(["sim", "status"])
+        .arg(dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("sim status --json is JSON")
+}
+
+fn verify_anchored(dir: &Path) {
+    let out = runledger_verify()
+        .arg(dir.join("journal.db"))
+        .arg("--trust")
+        .arg(dir.join("operator.key.pub"))
+        .arg("--checkpoint")
+        .arg(dir.join("checkpoint.txt"))
+        .arg("--require-anchor")
+        .output()
+        .unwrap();
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("VALID AND ANCHORED"), "{stdout}");
+}
+
+/// The end state an experienced DBA expects after the failover, read from the simulator.
+fn assert_failed_over(status: &serde_json::Value) {
+    let bak = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "BAK")
+        .unwrap();
+    let mgc = bak["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "mgc")
+        .unwrap();
+    assert_eq!(mgc["state"], "ONLINE", "{mgc}");
+    assert_eq!(mgc["mirroring_role"], "PRINCIPAL", "{mgc}");
+    assert!(
+        bak["log_shipping"].as_array().unwrap().is_empty(),
+        "log shipping removed"
+    );
+    let pool = &status["pool"];
+    assert_eq!(pool["pool_state"], "FailedOver");
+    let sites: std::collections::HashMap<String, String> = pool["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s[0].as_str().unwrap().to_string(),
+                s[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let active = pool["active_servers"].as_array().unwrap();
+    assert!(!active.is_empty());
+    for s in active {
+        assert_eq!(
+            sites[s.as_str().unwrap()],
+            "Amsterdam",
+            "active server {s} is in the backup site"
+        );
+    }
+
+    // Every log the database did not yet contain restored exactly once, in LSN order.
+    let files = status["files"].as_array().unwrap();
+    assert!(
+        files.iter().all(|f| f["restored"] == true),
+        "every log restored: {files:?}"
+    );
+    let restores: Vec<&str> = status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["command"].as_str())
+        .filter(|c| c.starts_with("RESTORE LOG"))
+        .collect();
+    let mut names: Vec<String> = restores
+        .iter()
+        .map(|c| {
+            c.rsplit(['/', '\\'])
+                .next()
+                .unwrap()
+                .split('\'')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let in_lsn_order: Vec<String> = files
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .filter(|n| names.contains(n))
+        .collect();
+    assert_eq!(names, in_lsn_order, "restored in LSN order");
+    let before = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), before, "no log restored twice: {restores:?}");
+    for once in [
+        "RESTORE DATABASE",
+        "sp_delete_log_shipping_secondary_database",
+        "Set-CsPersistentChatState",
+        "Install-CsMirrorDatabase",
+    ] {
+        let n = status["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["command"].as_str().unwrap_or("").contains(once))
+            .count();
+        assert_eq!(n, 1, "{once} executed {n} times");
+    }
+}
+
+#[test]
+fn the_drill_completes_the_failover_and_the_journal_is_anchored() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = drill(dir.path(), &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("verification: VALID AND ANCHORED"),
+        "{stdout}"
+    );
+    for path in [
+        "journal.db",
+        "operator.key",
+        "operator.key.pub",
+        "runbook.toml",
+        "checkpoint.txt",
+        "sim/instances.json",
+    ] {
+        assert!(
+            dir.path().join(path).exists(),
+            "{path} is part of the drill directory contract"
+        );
+    }
+    verify_anchored(dir.path());
+    assert_failed_over(&sim_status(dir.path()));
+    // No secret in the journal: the simulated login's password never appears.
+    let instances: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("sim/instances.json")).unwrap())
+            .unwrap();
+    let journal = std::fs::read(dir.path().join("journal.db")).unwrap();
+    for i in instances.as_array().unwrap() {
+        let pw = i["password"].as_str().unwrap();
+        assert!(
+            !journal.windows(pw.len()).any(|w| w == pw.as_bytes()),
+            "password in the journal"
+        );
+    }
+}
+
+/// Runs the drill killed after `n` events, then resumes until the run finishes.
+fn crash_and_resume(n: u64) {
+    eprintln!("drill killed after {n} events, then resumed");
+    let dir = tempfile::tempdir().unwrap();
+    let out = drill(dir.path(), &["--crash-after-events", &n.to_string()]);
+    let (stdout, stderr) = text(&out);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let killed = out.status.code().is_none();
+    if killed {
+        // The engine died; the simulated server it started is still up, as in reality.
+        let out = runledger()
+            .args(["resume", "--journal"])
+            .arg(dir.path().join("journal.db"))
+            .arg("--key")
+            .arg(dir.path().join("operator.key"))
+            .output()
+            .unwrap();
+        let (o, e) = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "resume after {n} events:\n{o}{e}"
+        );
+    } else {
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    }
+    verify_anchored(dir.path());
+    assert_failed_over(&sim_status(dir.path()));
+    stop_server(dir.path());
+}
+
+/// Ends the `runledger sim serve` a killed drill left running for its resume.
+fn stop_server(dir: &Path) {
+    let _ = std::process::Command::new("pkill")
+        .arg("-f")
+        .arg(format!("sim serve {}", dir.display()))
+        .status();
+}
+
+#[test]
+fn a_drill_killed_after_any_number_of_events_resumes_to_the_same_end_state() {
+    // The length of an uninterrupted run.
+    let dir = tempfile::tempdir().unwrap();
+    let out = drill(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let report = runledger_verify()
+        .arg(dir.path().join("journal.db"))
+        .arg("--trust")
+        .arg(dir.path().join("operator.key.pub"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let total = json["journal"]["events"].as_u64().unwrap();
+    assert!(total > 40, "a normal run writes many events ({total})");
+    for n in 1..total {
+        crash_and_resume(n);
+    }
+}
