@@ -177,11 +177,36 @@ fn the_drill_completes_the_failover_and_the_journal_is_anchored() {
     }
 }
 
-/// Runs the drill killed after `n` events, then resumes until the run finishes.
-fn crash_and_resume(n: u64) {
-    eprintln!("drill killed after {n} events, then resumed");
+/// The simulated state without what differs between two runs of one seed for reasons other
+/// than the failover (ports, sessions, the command history with its timestamps).
+fn end_state(status: &serde_json::Value) -> serde_json::Value {
+    let mut s = status.clone();
+    s.as_object_mut().unwrap().remove("history");
+    for i in s["instances"].as_array_mut().unwrap() {
+        let i = i.as_object_mut().unwrap();
+        i.remove("port");
+        i.remove("sessions");
+    }
+    s
+}
+
+/// Runs the drill killed at a crash point, then resumes until the run finishes; the end state
+/// must equal an uninterrupted run's.
+fn crash_and_resume(how: Crash, expected: &serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let out = drill(dir.path(), &["--crash-after-events", &n.to_string()]);
+    let mut cmd = runledger();
+    cmd.arg("drill").arg("--dir").arg(dir.path());
+    match how {
+        Crash::AfterEvents(n) => {
+            eprintln!("drill killed after {n} events, then resumed");
+            cmd.args(["--crash-after-events", &n.to_string()]);
+        }
+        Crash::BeforeOutcome(k) => {
+            eprintln!("drill killed after action {k} ran and before its outcome, then resumed");
+            cmd.env("RUNLEDGER_CRASH_AT", format!("before-outcome:{k}"));
+        }
+    }
+    let out = cmd.output().unwrap();
     let (stdout, stderr) = text(&out);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let killed = out.status.code().is_none();
@@ -195,30 +220,29 @@ fn crash_and_resume(n: u64) {
             .output()
             .unwrap();
         let (o, e) = text(&out);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "resume after {n} events:\n{o}{e}"
-        );
+        assert_eq!(out.status.code(), Some(0), "resume after {how:?}:\n{o}{e}");
     } else {
         assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     }
     verify_anchored(dir.path());
-    assert_failed_over(&sim_status(dir.path()));
+    let status = sim_status(dir.path());
+    assert_failed_over(&status);
+    assert_eq!(
+        &end_state(&status),
+        expected,
+        "the end state equals an uninterrupted run's"
+    );
     stop_server(dir.path());
 }
 
-/// Ends the `runledger sim serve` a killed drill left running for its resume.
-fn stop_server(dir: &Path) {
-    let _ = std::process::Command::new("pkill")
-        .arg("-f")
-        .arg(format!("sim serve {}", dir.display()))
-        .status();
+#[derive(Debug, Clone, Copy)]
+enum Crash {
+    AfterEvents(u64),
+    BeforeOutcome(u64),
 }
 
-#[test]
-fn a_drill_killed_after_any_number_of_events_resumes_to_the_same_end_state() {
-    // The length of an uninterrupted run.
+/// An uninterrupted drill: its journal length, its number of actions and its end state.
+fn uninterrupted() -> (u64, u64, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let out = drill(dir.path(), &[]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
@@ -231,8 +255,32 @@ fn a_drill_killed_after_any_number_of_events_resumes_to_the_same_end_state() {
         .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
     let total = json["journal"]["events"].as_u64().unwrap();
+    let actions = json["steps"].as_array().unwrap().len() as u64;
+    (total, actions, end_state(&sim_status(dir.path())))
+}
+
+/// Ends the `runledger sim serve` a killed drill left running for its resume.
+fn stop_server(dir: &Path) {
+    let _ = std::process::Command::new("pkill")
+        .arg("-f")
+        .arg(format!("sim serve {}", dir.display()))
+        .status();
+}
+
+#[test]
+fn a_drill_killed_after_any_number_of_events_resumes_to_the_same_end_state() {
+    let (total, _, expected) = uninterrupted();
     assert!(total > 40, "a normal run writes many events ({total})");
     for n in 1..total {
-        crash_and_resume(n);
+        crash_and_resume(Crash::AfterEvents(n), &expected);
+    }
+}
+
+#[test]
+fn a_drill_killed_between_any_action_and_its_outcome_resumes_without_repeating_it() {
+    let (_, actions, expected) = uninterrupted();
+    assert!(actions > 20, "a normal run has many actions ({actions})");
+    for k in 1..=actions {
+        crash_and_resume(Crash::BeforeOutcome(k), &expected);
     }
 }

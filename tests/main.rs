@@ -11,6 +11,7 @@
 
 mod common;
 mod drill;
+mod drill_scenarios;
 mod fixture_journals;
 mod fixtures_verify;
 mod format_vectors;

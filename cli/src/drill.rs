@@ -133,6 +133,10 @@ impl Server {
     fn release(mut self) {
         self.0.take();
     }
+
+    fn pid(&self) -> Option<u32> {
+        self.0.as_ref().map(Child::id)
+    }
 }
 
 impl Drop for Server {
@@ -244,7 +248,20 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
     let rt = crate::operate::runtime()?;
     let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
     let exit = crate::operate::report(result, &journal)?;
-    drop(server);
+    if exit == Exit::Ok {
+        drop(server);
+    } else {
+        // The run is open: the simulated data center stays up for `runledger resume`.
+        if let Some(pid) = server.pid() {
+            eprintln!(
+                "the simulated data center stays up for `runledger resume --journal {} --key {}` (server pid {pid}; `kill {pid}` when done, `runledger sim serve {}` to restart it)",
+                journal.display(),
+                key_path.display(),
+                dir.display()
+            );
+        }
+        server.release();
+    }
     summary(&dir, &journal, &key_path, started)?;
     Ok(exit)
 }

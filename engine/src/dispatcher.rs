@@ -123,16 +123,16 @@ pub enum Halt {
         expected: String,
     },
     /// A step needs an operator decision that was not given.
-    #[error("step {step} waits for approval: {text}; continue with `runledger resume --journal {journal} --key K --approve {step}`{extra}")]
+    #[error("step {step} waits for an operator decision: {text}; to give it, continue with `runledger resume --journal {journal} --key K {flag} {step}`")]
     NeedsApproval {
         /// The step.
         step: String,
-        /// What is to be approved.
+        /// What is to be decided.
         text: String,
         /// The journal.
         journal: String,
-        /// Further advice.
-        extra: String,
+        /// The flag that gives the decision: `--approve` or `--accept-data-loss`.
+        flag: &'static str,
     },
     /// The operator declined.
     #[error("step {step}: the operator declined: {text}")]
@@ -706,19 +706,14 @@ impl Dispatcher {
         } else if self.policy.interactive {
             self.ui.confirm(&format!("{step}: {text}. Approve?"))
         } else {
-            let flag = if decision == "accept_data_loss" {
-                format!(" --accept-data-loss {base}")
-            } else {
-                format!(" --approve {base}")
-            };
             return Err(Halt::NeedsApproval {
                 step: base,
                 text: text.to_string(),
                 journal: self.journal.path().display().to_string(),
-                extra: if decision == "accept_data_loss" {
-                    format!(" (use{flag} to accept the data loss)")
+                flag: if decision == "accept_data_loss" {
+                    "--accept-data-loss"
                 } else {
-                    String::new()
+                    "--approve"
                 },
             });
         };

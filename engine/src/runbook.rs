@@ -271,6 +271,13 @@ pub enum Action {
         /// A cmdlet line (instead of a query).
         #[serde(default)]
         command: Option<String>,
+        /// Poll (every 500 ms) until the check holds or this long has passed, e.g. `10m`:
+        /// what is still running is waited for.
+        #[serde(default)]
+        wait: Option<String>,
+        /// A failed check is recorded and reported, and the runbook continues.
+        #[serde(default)]
+        warn_only: bool,
     },
     /// An instruction the operator confirms.
     Manual {
@@ -486,6 +493,9 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
         if let Some(t) = &step.timeout {
             parse_duration(t).map_err(|m| at(find(t, pos), format!("step {}: {m}", step.id)))?;
         }
+        if let Action::Check { wait: Some(w), .. } = &step.action {
+            parse_duration(w).map_err(|m| at(find(w, pos), format!("step {}: {m}", step.id)))?;
+        }
         if let Some(target) = step.action.sql_target() {
             if !targets.iter().any(|t| t == target) {
                 return Err(at(
@@ -516,6 +526,7 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
                 query,
                 command,
                 target,
+                ..
             } => match (query, command, target) {
                 (Some(_), None, Some(_)) => {}
                 (None, Some(_), None) if shell => {}

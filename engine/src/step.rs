@@ -258,7 +258,12 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
             target,
             query: q,
             command,
+            wait,
+            warn_only,
         } => {
+            let wait = wait
+                .as_deref()
+                .and_then(|w| crate::runbook::parse_duration(w).ok());
             let (cmd, tgt) = match (q, command) {
                 (Some(q), _) => (q.clone(), target.clone().unwrap_or_default()),
                 (None, Some(c)) => (env.shell_display(c), "shell".to_string()),
@@ -272,22 +277,61 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
                 target: tgt,
                 inputs: vec![],
             };
-            let outcome = with_retries(d, step, intent, approval, |_| async {
+            let once = || async {
                 match (q, command, target) {
                     (Some(q), _, Some(t)) => match env.sql(t, q, timeout).await {
                         Ok(r) => {
                             let rows = rows_of(&r);
                             let ok = rows.first().and_then(|rs| rs.int(0, "ok")) == Some(1);
                             let result = json!({"rows": rows, "ok": ok});
-                            if ok { Outcome::ok(result) } else { Outcome::failed(json!({"result": result, "reason": "the check's `ok` column is not 1"})) }
+                            if ok {
+                                Outcome::ok(result)
+                            } else {
+                                Outcome::failed(
+                                    json!({"result": result, "reason": "the check's `ok` column is not 1"}),
+                                )
+                            }
                         }
                         Err(e) => Outcome::failed(sql_error_json(&e)),
                     },
                     (_, Some(c), _) => shell_outcome(env.cmdlet(c, timeout).await),
                     _ => Outcome::failed(json!({"reason": "check has neither query nor command"})),
                 }
-            }, || async { ("none".to_string(), ProbeFinding::Unknown(json!(null))) })
+            };
+            let outcome = with_retries(
+                d,
+                step,
+                intent,
+                approval,
+                |_| async {
+                    // With `wait`, poll until the check holds: what is running is waited for.
+                    let started = std::time::Instant::now();
+                    let mut polls = 1u64;
+                    let mut outcome = once().await;
+                    while let Some(w) = wait {
+                        if outcome.succeeded() || started.elapsed() >= w {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        outcome = once().await;
+                        polls += 1;
+                    }
+                    if wait.is_some() {
+                        outcome.result["polls"] = json!(polls);
+                    }
+                    outcome
+                },
+                || async { ("none".to_string(), ProbeFinding::Unknown(json!(null))) },
+            )
             .await?;
+            if !outcome.succeeded() && *warn_only {
+                d.say(&format!(
+                    "  warning: {} does not hold ({}); the runbook continues",
+                    step.id,
+                    failure_reason(&outcome.result)
+                ));
+                return Ok(());
+            }
             require(step, &outcome)
         }
         Action::Manual { instruction } => {
@@ -489,7 +533,7 @@ fn require(step: &Step, outcome: &Outcome) -> Result<(), Halt> {
     } else {
         Err(Halt::StepFailed {
             step: step.id.clone(),
-            reason: failure_reason(&outcome.result),
+            reason: format!("{}: {}", step.title, failure_reason(&outcome.result)),
         })
     }
 }
@@ -765,8 +809,39 @@ async fn copy_backups(
         })
         .await?;
     if let Some(e) = &share.error {
+        // What the copy destination alone can bring the database to.
+        let dest: Listing = d
+            .observe(sid, "destination_listing", destination, async {
+                list_with_hashes(destination)
+            })
+            .await?;
+        let dest_headers: Headers = d
+            .observe(
+                sid,
+                "destination_headers",
+                "RESTORE HEADERONLY on each destination file",
+                async { split_headers(read_headers(env, target, &dest).await) },
+            )
+            .await?;
+        let redo = position
+            .redo_start_lsn
+            .as_deref()
+            .and_then(Lsn::parse)
+            .unwrap_or(Lsn(0));
+        let plan = plan_chain(redo, database, &dest_headers.headers);
+        let point = plan
+            .apply
+            .last()
+            .and_then(|&i| Lsn::parse(&dest_headers.headers[i].last_lsn))
+            .unwrap_or(redo);
+        let last_file = plan
+            .apply
+            .last()
+            .map(|&i| format!(", the end of {}", dest_headers.headers[i].file))
+            .unwrap_or_default();
         let text = format!(
-            "the backup share {source} cannot be read ({e}); the recovery point is what {destination} already holds"
+            "the backup share {source} cannot be read ({e}); without it the recovery point is LSN {point}{last_file}, from the {} log(s) {destination} already holds; logs taken after it on the primary are lost",
+            plan.apply.len()
         );
         d.say(&format!("  {text}"));
         if !d.approve(&step.id, &text, None, "accept_data_loss").await? {
@@ -935,6 +1010,7 @@ async fn restore_logs(
     let mut point = redo;
     for &i in &plan.apply {
         let h = &headers.headers[i];
+        let verify = format!("RESTORE VERIFYONLY FROM DISK = {};", quote_nstring(&h.path));
         let command = format!(
             "RESTORE LOG {} FROM DISK = {} WITH FILE = 1, NORECOVERY",
             quote_ident(database),
@@ -944,7 +1020,7 @@ async fn restore_logs(
             unit: format!("{}/{}", step.id, h.file),
             action: "restore_logs".into(),
             effect: Effect::Guarded,
-            command: command.clone(),
+            command: format!("{verify}\n{command}"),
             target: target.to_string(),
             inputs: vec![FileRef {
                 path: h.path.clone(),
@@ -962,7 +1038,8 @@ async fn restore_logs(
             Lsn::parse(&h.last_lsn).unwrap_or(Lsn(0)),
         );
         let outcome = with_retries(d, step, intent, approval.clone(), |_| {
-            let (path, expected, command) = (path.clone(), expected.clone(), command.clone());
+            let (path, expected, command, verify) =
+                (path.clone(), expected.clone(), command.clone(), verify.clone());
             async move {
                 // Re-hash just before the restore: a file changed since it was listed is refused.
                 let p = PathBuf::from(&path);
@@ -970,10 +1047,22 @@ async fn restore_logs(
                 match now {
                     Ok(Ok((_, h))) if h == expected => {}
                     Ok(Ok((_, h))) => {
-                        return Outcome::failed(json!({"reason": format!("{path} changed since it was listed: sha256 {h}, expected {expected}; it was not restored")}))
+                        return Outcome::failed(json!({"refused": true, "reason": format!("{path} changed since it was listed: sha256 {h}, expected {expected}; it was not restored")}))
                     }
                     Ok(Err(e)) => return Outcome::failed(json!({"reason": format!("cannot read {path} before restoring it: {e}")})),
                     Err(e) => return Outcome::failed(json!({"reason": format!("hash task failed: {e}")})),
+                }
+                // The server reads the whole backup set before anything is restored from it.
+                if let Err(e) = env.sql(target, &verify, timeout).await {
+                    let mut j = sql_error_json(&e);
+                    // Only the server's verdict on the media refuses the file; a connection
+                    // failure says nothing about it.
+                    if !matches!(e, SqlError::Server { .. }) {
+                        return Outcome::failed(j);
+                    }
+                    j["refused"] = json!(true);
+                    j["reason"] = json!(format!("{path} failed RESTORE VERIFYONLY ({e}); it was not restored"));
+                    return Outcome::failed(j);
                 }
                 match env.sql(target, &command, timeout).await {
                     Ok(r) => Outcome::ok(batch_json(&r)),
@@ -1011,6 +1100,11 @@ async fn restore_logs(
                     &format!("SQL Server refused {} as too recent (4305)", h.file),
                 )
                 .await;
+            }
+            if outcome.result["refused"] == json!(true) {
+                // A damaged or changed file breaks the chain where it stands.
+                return gap_decision(d, step, database, point, &failure_reason(&outcome.result))
+                    .await;
             }
             return require(step, &outcome);
         }

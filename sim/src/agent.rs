@@ -34,7 +34,7 @@ pub fn stop_job(
     let tx = state::write_tx(conn)?;
     let running: Option<(i64, String)> = tx
         .query_row(
-            "SELECT a.rowid, j.name FROM sysjobactivity a JOIN sysjobs j ON j.instance = a.instance AND j.job_id = a.job_id
+            "SELECT a.rowid, COALESCE(j.name, a.job_id) FROM sysjobactivity a LEFT JOIN sysjobs j ON j.instance = a.instance AND j.job_id = a.job_id
              WHERE a.instance = ?1 AND a.job_id = ?2 AND a.start_execution_date IS NOT NULL AND a.stop_execution_date IS NULL",
             params![instance, job_id],
             |r| Ok((r.get(0)?, r.get(1)?)),

@@ -806,7 +806,11 @@ impl<'a> Verifier<'a> {
         let open = (verdict == Verdict::ValidOpen).then(|| self.open_tail(total));
         let verdict_text = match verdict {
             Verdict::ValidAnchored => format!(
-                "{total} events, every check holds, and a trusted checkpoint covers all of them"
+                "{total} events, every check holds, and a trusted checkpoint covers all of them{}",
+                match &self.run {
+                    Some(run) => format!("; run {} is still in flight", run.id),
+                    None => String::new(),
+                }
             ),
             Verdict::ValidSealed => format!(
                 "{total} events, every check holds, and the last run's seal covers every event before it"
