@@ -118,17 +118,23 @@ fn resume_refuses_a_journal_that_does_not_verify_and_appends_nothing() {
     let journal = c.path("journal.db");
     {
         let conn = rusqlite::Connection::open(&journal).unwrap();
+        let read = |c: &rusqlite::Connection| -> Vec<u8> {
+            c.query_row("SELECT event FROM events WHERE seq = 1", [], |r| r.get(0))
+                .unwrap()
+        };
+        let before = read(&conn);
         conn.execute_batch(
-            "DROP TRIGGER events_no_update; UPDATE events SET event = CAST(replace(CAST(event AS TEXT), 'mgc', 'mgd') AS BLOB) WHERE seq = 3;",
+            "DROP TRIGGER events_no_update; UPDATE events SET event = CAST(replace(CAST(event AS TEXT), 'mgc', 'mgd') AS BLOB) WHERE seq = 1;",
         )
         .unwrap();
+        assert_ne!(read(&conn), before, "the row was edited");
     }
     let before = events(&journal);
     let (code, stderr) = c.resume(&[], &c.path("operator.key"));
     assert_eq!(code, Some(2), "{stderr}");
     let line = error_line(&stderr);
     assert!(
-        line.contains("does not verify") && line.contains("seq 3"),
+        line.contains("does not verify") && line.contains("seq 1"),
         "{stderr}"
     );
     assert_eq!(events(&journal), before);

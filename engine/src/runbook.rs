@@ -258,6 +258,10 @@ pub enum Action {
         /// Effect class (default `idempotent`).
         #[serde(default)]
         effect: Option<Effect>,
+        /// A read-only cmdlet line whose output names the object's `Identity`; it replaces
+        /// `{{resolved_identity}}` in `command` and `probe` at run time (and is recorded).
+        #[serde(default)]
+        resolve_identity: Option<String>,
     },
     /// An assertion: a query returning one row whose column `ok` is 1, or a shell command
     /// that exits 0.
@@ -366,12 +370,14 @@ impl Action {
                 probe,
                 probe_expect,
                 probe_query,
+                resolve_identity,
                 ..
             } => {
                 let mut v = vec![command];
                 v.extend(probe.as_mut());
                 v.extend(probe_expect.as_mut());
                 v.extend(probe_query.as_mut());
+                v.extend(resolve_identity.as_mut());
                 v
             }
             Action::Check { query, command, .. } => {
@@ -493,6 +499,24 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
         if let Some(t) = &step.timeout {
             parse_duration(t).map_err(|m| at(find(t, pos), format!("step {}: {m}", step.id)))?;
         }
+        if let Action::CsCmdlet {
+            command,
+            probe,
+            resolve_identity: None,
+            ..
+        } = &step.action
+        {
+            let uses = |t: &str| t.contains("{{resolved_identity}}");
+            if uses(command) || probe.as_deref().is_some_and(uses) {
+                return Err(at(
+                    pos,
+                    format!(
+                        "step {}: {{{{resolved_identity}}}} needs `resolve_identity`",
+                        step.id
+                    ),
+                ));
+            }
+        }
         if let Action::Check { wait: Some(w), .. } = &step.action {
             parse_duration(w).map_err(|m| at(find(w, pos), format!("step {}: {m}", step.id)))?;
         }
@@ -594,6 +618,12 @@ fn substitute(text: &str, params: &BTreeMap<String, String>) -> Result<String, S
         let after = &rest[start + 2..];
         let end = after.find("}}").ok_or("unclosed `{{`")?;
         let name = after[..end].trim();
+        if name == "resolved_identity" {
+            // Filled at run time by a cs_cmdlet's `resolve_identity`.
+            out.push_str("{{resolved_identity}}");
+            rest = &after[end + 2..];
+            continue;
+        }
         let value = params
             .get(name)
             .ok_or_else(|| format!("unknown parameter {{{{{name}}}}}"))?;

@@ -361,7 +361,31 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
             probe_target,
             probe_query,
             effect,
+            resolve_identity,
         } => {
+            // The identity is the object's own, read at run time and recorded first.
+            let (command, probe) = match resolve_identity {
+                Some(line) => {
+                    let found: Result<String, String> = d
+                        .observe(Some(&step.id), "identity", line, async {
+                            identity_of(env.cmdlet(line, timeout).await)
+                        })
+                        .await?;
+                    let id = found.map_err(|reason| Halt::StepFailed {
+                        step: step.id.clone(),
+                        reason: format!(
+                            "{}: cannot resolve the identity with `{line}`: {reason}",
+                            step.title
+                        ),
+                    })?;
+                    (
+                        command.replace(RESOLVED_IDENTITY, &id),
+                        probe.as_ref().map(|p| p.replace(RESOLVED_IDENTITY, &id)),
+                    )
+                }
+                None => (command.clone(), probe.clone()),
+            };
+            let (command, probe) = (&command, &probe);
             let intent = Intent {
                 unit: step.id.clone(),
                 action: "cs_cmdlet".into(),
@@ -461,6 +485,36 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
             require(step, &outcome)
         }
     }
+}
+
+/// Where a `cs_cmdlet` puts the identity it resolved at run time.
+pub const RESOLVED_IDENTITY: &str = "{{resolved_identity}}";
+
+/// The `Identity` of a cmdlet's list output, checked to be safe to put in a cmdlet line.
+fn identity_of(out: shell::ShellOutcome) -> Result<String, String> {
+    let text = match &out {
+        shell::ShellOutcome::Exited { code: 0, output } => {
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+        _ => return Err(out.summary()),
+    };
+    let id = text
+        .lines()
+        .find_map(|l| {
+            let rest = l.trim_start().strip_prefix("Identity")?;
+            Some(rest.trim_start().strip_prefix(':')?.trim().to_string())
+        })
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| "no `Identity : …` line in its output".to_string())?;
+    if id
+        .chars()
+        .any(|c| matches!(c, '\'' | '"' | '`' | '$' | ';' | '[' | ']') || c.is_control())
+    {
+        return Err(format!(
+            "the identity {id:?} holds characters that would change the cmdlet line"
+        ));
+    }
+    Ok(id)
 }
 
 /// One line describing an action for approvals.
