@@ -235,6 +235,7 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         pace_ms: args.pace,
         crash_after_events: args.crash_after_events,
+        progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
     };
     if let Some(n) = args.crash_after_events {
         // The server must outlive this process, as a real server outlives a dead laptop.
@@ -246,6 +247,7 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let rt = crate::operate::runtime()?;
+    crate::operate::watch_ctrl_c(&rt, opts.stop.clone());
     let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
     let exit = crate::operate::report(result, &journal)?;
     if exit == Exit::Ok {

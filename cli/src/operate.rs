@@ -47,6 +47,52 @@ impl Ui for Terminal {
     }
 }
 
+/// Progress bars on standard error, drawn only when it is a terminal.
+#[derive(Default)]
+pub(crate) struct Bars {
+    bar: std::sync::Mutex<Option<indicatif::ProgressBar>>,
+}
+
+impl runledger_engine::step::Progress for Bars {
+    fn start(&self, label: &str, total: u64) {
+        let bar = if total > 0 {
+            let b = indicatif::ProgressBar::new(total);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "    {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            b
+        } else {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.enable_steady_tick(std::time::Duration::from_millis(120));
+            b
+        };
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.set_message(label.to_string());
+        if let Ok(mut slot) = self.bar.lock() {
+            *slot = Some(bar);
+        }
+    }
+
+    fn set(&self, done: u64) {
+        if let Ok(slot) = self.bar.lock() {
+            if let Some(b) = slot.as_ref() {
+                b.set_position(done);
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(mut slot) = self.bar.lock() {
+            if let Some(b) = slot.take() {
+                b.finish_and_clear();
+            }
+        }
+    }
+}
+
 fn policy(a: &Approvals) -> ApprovalPolicy {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
@@ -72,6 +118,7 @@ fn options(journal: &Path, key: &Path, a: &Approvals) -> Result<RunOptions> {
         stop,
         pace_ms: a.pace,
         crash_after_events: None,
+        progress: Some(Arc::new(Bars::default())),
     })
 }
 
@@ -83,7 +130,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Ctrl-C sets the stop flag: the run stops cleanly before its next action.
-fn watch_ctrl_c(rt: &tokio::runtime::Runtime, stop: Arc<AtomicBool>) {
+pub(crate) fn watch_ctrl_c(rt: &tokio::runtime::Runtime, stop: Arc<AtomicBool>) {
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             stop.store(true, Ordering::SeqCst);

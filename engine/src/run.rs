@@ -46,6 +46,8 @@ pub struct RunOptions {
     /// Kill this process right after the journal holds this many events (drills and crash
     /// tests: an abrupt, uncooperative stop).
     pub crash_after_events: Option<u64>,
+    /// Where long actions show their progress.
+    pub progress: Option<Arc<dyn crate::step::Progress>>,
 }
 
 /// How a run ended.
@@ -270,6 +272,7 @@ pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished,
     let checkpoint = checkpoint_path(&opts.journal);
     let mut env = Env::new(endpoints, rb.shell.clone());
     env.pace_ms = opts.pace_ms;
+    env.progress = opts.progress.clone();
     let policy = with_runbook_policy(opts.policy, rb);
     let mut d = Dispatcher::new(
         journal,
@@ -499,6 +502,7 @@ pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<F
     let checkpoint = checkpoint_path(&path);
     let mut env = Env::new(endpoints, rb.shell.clone());
     env.pace_ms = opts.pace_ms;
+    env.progress = opts.progress.clone();
     let policy = with_runbook_policy(opts.policy, rb);
     let mut d = Dispatcher::new(
         journal,

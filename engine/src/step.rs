@@ -25,6 +25,16 @@ use crate::sql::{
 /// Default time limit of one action.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Shows the progress of a long action (a copy in bytes, a restore as it runs).
+pub trait Progress: Send + Sync {
+    /// A new action starts; `total` is its size in bytes, 0 when unknown.
+    fn start(&self, label: &str, total: u64);
+    /// Bytes done so far.
+    fn set(&self, done: u64);
+    /// The action ended.
+    fn finish(&self);
+}
+
 /// The outside world as the steps reach it: SQL sessions per target, the shell, pacing.
 pub struct Env {
     endpoints: HashMap<String, SqlEndpoint>,
@@ -32,6 +42,8 @@ pub struct Env {
     shell: Option<ShellConfig>,
     /// Extra delay per copied file (drills), in milliseconds.
     pub pace_ms: u64,
+    /// Where long actions show their progress.
+    pub progress: Option<std::sync::Arc<dyn Progress>>,
 }
 
 impl Env {
@@ -42,6 +54,7 @@ impl Env {
             sessions: tokio::sync::Mutex::new(HashMap::new()),
             shell,
             pace_ms: 0,
+            progress: None,
         }
     }
 
@@ -954,17 +967,31 @@ async fn copy_backups(
         d.say(&format!("  copy {} ({} bytes)", h.file, h.size));
         let expected = h.sha256.clone();
         let pace = env.pace_ms;
+        let (label, total) = (format!("copy {}", h.file), h.size);
         let outcome = with_retries(d, step, intent, approval.clone(), |_| {
             let (src, dst, expected) = (src.clone(), dst.clone(), expected.clone());
+            let progress = env.progress.clone();
+            let label = label.clone();
             async move {
+                if let Some(p) = &progress {
+                    p.start(&label, total);
+                }
                 if pace > 0 {
                     tokio::time::sleep(Duration::from_millis(pace)).await;
                 }
                 let (s2, d2) = (src.clone(), dst.clone());
+                let shown = progress.clone();
                 let r = tokio::task::spawn_blocking(move || {
-                    files::copy_and_hash(Path::new(&s2), Path::new(&d2), &mut |_| {})
+                    files::copy_and_hash(Path::new(&s2), Path::new(&d2), &mut |done| {
+                        if let Some(p) = &shown {
+                            p.set(done);
+                        }
+                    })
                 })
                 .await;
+                if let Some(p) = &progress {
+                    p.finish();
+                }
                 match r {
                     Ok(Ok(c)) if c.sha256 == expected => Outcome::ok(json!({"size": c.size, "sha256": c.sha256, "destination": dst})),
                     Ok(Ok(c)) => {
@@ -1118,7 +1145,14 @@ async fn restore_logs(
                     j["reason"] = json!(format!("{path} failed RESTORE VERIFYONLY ({e}); it was not restored"));
                     return Outcome::failed(j);
                 }
-                match env.sql(target, &command, timeout).await {
+                if let Some(p) = &env.progress {
+                    p.start(&format!("restore {}", PathBuf::from(&path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()), 0);
+                }
+                let restored = env.sql(target, &command, timeout).await;
+                if let Some(p) = &env.progress {
+                    p.finish();
+                }
+                match restored {
                     Ok(r) => Outcome::ok(batch_json(&r)),
                     Err(e) if e.number() == Some(4326) => {
                         let mut j = sql_error_json(&e);
