@@ -210,7 +210,8 @@ pub struct Dispatcher {
     checkpoint: Option<PathBuf>,
     crash_at: Option<(String, u64)>,
     crash_count: u64,
-    /// Units whose failure at the end of the recorded events is retried on resume.
+    /// True when continuing a run (recorded events were given): an attempt that failed last
+    /// in the journal is tried again, as the operator's resume asks.
     pub resumed: bool,
     /// Stop with `Halt::ReplayEnd` where a live run would observe, act or ask.
     pub replay_only: bool,

@@ -5,6 +5,12 @@
 //! row is durable, so an intent is on disk before its action starts. One writer at a time:
 //! opening takes an exclusive lock on `<journal>.lock`, released by the OS if the process
 //! dies. This module never updates or deletes a row — triggers refuse it anyway.
+//!
+//! **Fault seam (tests only, off by default).** `RUNLEDGER_FAIL_APPEND_AT=N`, read once when a
+//! writer is created or opened, makes this writer's Nth append (1 = its first) and every later
+//! one fail with SQLite's "database or disk is full" *before* anything is written, as a full
+//! disk would. It lets the end-to-end tests drive the real binary into a failed durable append
+//! and check that no action starts without its intent (SPEC §3.1, §8). Unset, it costs nothing.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -113,6 +119,19 @@ pub struct Journal {
     last_at: Option<String>,
     clock: Box<dyn Clock>,
     crash_after: Option<u64>,
+    /// This writer's appends so far, and the one from which appends fail (the fault seam).
+    appends: u64,
+    fail_append_at: Option<u64>,
+}
+
+/// The environment variable of the fault seam (see the module documentation).
+pub const FAIL_APPEND_AT_ENV: &str = "RUNLEDGER_FAIL_APPEND_AT";
+
+/// `RUNLEDGER_FAIL_APPEND_AT`, if set to a number.
+fn fail_append_at_from_env() -> Option<u64> {
+    std::env::var(FAIL_APPEND_AT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -217,15 +236,31 @@ impl Journal {
             last_at: None,
             clock,
             crash_after: None,
+            appends: 0,
+            fail_append_at: fail_append_at_from_env(),
         };
-        journal.append(
+        let opened = journal.append(
             None,
             Body::JournalOpened(JournalOpened {
                 journal_id,
                 engine_version: engine_version.to_string(),
                 public_key,
             }),
-        )?;
+        );
+        if let Err(e) = opened {
+            // A journal without journal.opened can be neither resumed nor created again: remove
+            // the empty file this call made (it did not exist, and we hold the lock), so that the
+            // same `run` works once the disk has room.
+            let Journal { conn, _lock, .. } = journal;
+            drop(conn);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(p));
+            }
+            drop(_lock);
+            return Err(e);
+        }
         Ok(journal)
     }
 
@@ -324,6 +359,8 @@ impl Journal {
             last_at,
             clock,
             crash_after: None,
+            appends: 0,
+            fail_append_at: fail_append_at_from_env(),
         })
     }
 
@@ -368,6 +405,20 @@ impl Journal {
         }
         let leaf = signing::event_leaf_hash(&bytes);
         let sig = signing::sign_leaf(&self.key.key, &leaf);
+        self.appends += 1;
+        if self.fail_append_at.is_some_and(|n| self.appends >= n) {
+            // The fault seam: fail as a full disk does, before a byte is written.
+            return Err(JournalError::Storage {
+                path: self.path.display().to_string(),
+                seq,
+                source: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    Some(format!(
+                        "database or disk is full (injected by {FAIL_APPEND_AT_ENV})"
+                    )),
+                ),
+            });
+        }
         self.conn
             .execute(
                 "INSERT INTO events (seq, event, leaf_hash, sig) VALUES (?1, ?2, ?3, ?4)",
@@ -397,6 +448,13 @@ impl Journal {
             leaf_hash: leaf,
             at,
         })
+    }
+
+    /// Makes this writer's `n`th append (counted from its creation or opening, 1 = the first)
+    /// and every later one fail as a full disk would, before anything is written (`None`:
+    /// never). The library form of `RUNLEDGER_FAIL_APPEND_AT`, for tests.
+    pub fn fail_append_at(&mut self, n: Option<u64>) {
+        self.fail_append_at = n;
     }
 
     /// Kill the process right after the journal holds `n` events (`None`: never).

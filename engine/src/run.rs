@@ -249,7 +249,7 @@ fn operator() -> Operator {
 pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished, RunError> {
     let rb = &loaded.runbook;
     let endpoints = endpoints(rb)?;
-    let mut journal = Journal::create(&opts.journal, opts.key, ENGINE_VERSION)?;
+    let mut journal = Journal::create(&opts.journal, opts.key.clone(), ENGINE_VERSION)?;
     journal.crash_after_events(opts.crash_after_events);
     let run_id = uuid::Uuid::new_v4().to_string();
     let mut parameters = rb.parameters.clone();
@@ -269,6 +269,18 @@ pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished,
             targets: recorded_targets(rb),
         })),
     )?;
+    execute(journal, run_id, Vec::new(), rb, endpoints, opts).await
+}
+
+/// Runs (or continues) the steps of a run through a dispatcher, then seals it.
+async fn execute(
+    journal: Journal,
+    run_id: String,
+    recorded: Vec<Event>,
+    rb: &runbook::Runbook,
+    endpoints: HashMap<String, SqlEndpoint>,
+    opts: RunOptions,
+) -> Result<Finished, RunError> {
     let checkpoint = checkpoint_path(&opts.journal);
     let mut env = Env::new(endpoints, rb.shell.clone());
     env.pace_ms = opts.pace_ms;
@@ -277,7 +289,7 @@ pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished,
     let mut d = Dispatcher::new(
         journal,
         run_id,
-        Vec::new(),
+        recorded,
         policy,
         opts.ui,
         opts.stop,
@@ -449,7 +461,7 @@ pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<F
             verdict: report.verdict_text,
         });
     }
-    let mut journal = Journal::open(&path, opts.key)?;
+    let mut journal = Journal::open(&path, opts.key.clone())?;
     journal.crash_after_events(opts.crash_after_events);
     let Some(last) = last_run(&path)? else {
         return Err(RunError::NothingToResume {
@@ -499,23 +511,15 @@ pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<F
             in_doubt: doubt,
         }),
     )?;
-    let checkpoint = checkpoint_path(&path);
-    let mut env = Env::new(endpoints, rb.shell.clone());
-    env.pace_ms = opts.pace_ms;
-    env.progress = opts.progress.clone();
-    let policy = with_runbook_policy(opts.policy, rb);
-    let mut d = Dispatcher::new(
+    execute(
         journal,
         last.run_id.clone(),
         last.events,
-        policy,
-        opts.ui,
-        opts.stop,
-        Some(checkpoint.clone()),
-    );
-    d.write_checkpoint();
-    drive(&mut d, &env, rb).await?;
-    finish(d, checkpoint)
+        rb,
+        endpoints,
+        opts,
+    )
+    .await
 }
 
 /// Where a replay of a journal's last run ends.

@@ -875,13 +875,18 @@ async fn copy_backups(
             list_with_hashes(source)
         })
         .await?;
+    let dest: Listing = d
+        .observe(sid, "destination_listing", destination, async {
+            list_with_hashes(destination)
+        })
+        .await?;
+    let redo = position
+        .redo_start_lsn
+        .as_deref()
+        .and_then(Lsn::parse)
+        .unwrap_or(Lsn(0));
     if let Some(e) = &share.error {
         // What the copy destination alone can bring the database to.
-        let dest: Listing = d
-            .observe(sid, "destination_listing", destination, async {
-                list_with_hashes(destination)
-            })
-            .await?;
         let dest_headers: Headers = d
             .observe(
                 sid,
@@ -890,11 +895,6 @@ async fn copy_backups(
                 async { split_headers(read_headers(env, target, &dest).await) },
             )
             .await?;
-        let redo = position
-            .redo_start_lsn
-            .as_deref()
-            .and_then(Lsn::parse)
-            .unwrap_or(Lsn(0));
         let plan = plan_chain(redo, database, &dest_headers.headers);
         let point = plan
             .apply
@@ -919,11 +919,6 @@ async fn copy_backups(
         }
         return Ok(());
     }
-    let dest: Listing = d
-        .observe(sid, "destination_listing", destination, async {
-            list_with_hashes(destination)
-        })
-        .await?;
     let headers: Headers = d
         .observe(
             sid,
@@ -932,11 +927,6 @@ async fn copy_backups(
             async { split_headers(read_headers(env, target, &share).await) },
         )
         .await?;
-    let redo = position
-        .redo_start_lsn
-        .as_deref()
-        .and_then(Lsn::parse)
-        .unwrap_or(Lsn(0));
     let wanted: Vec<&BackupHeader> = headers
         .headers
         .iter()
@@ -1376,10 +1366,4 @@ async fn kill_sessions(
         require(step, &outcome)?;
     }
     Ok(())
-}
-
-impl From<&Rows> for serde_json::Value {
-    fn from(r: &Rows) -> Self {
-        serde_json::to_value(r).unwrap_or_default()
-    }
 }

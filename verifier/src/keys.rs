@@ -147,6 +147,7 @@ pub fn trusted_key_line(name: &str, key: &VerifyingKey) -> String {
 }
 
 /// A private key with its name.
+#[derive(Clone)]
 pub struct PrivateKey {
     /// Key name.
     pub name: String,
