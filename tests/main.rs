@@ -12,6 +12,7 @@
 //! | `interrupt` | Ctrl-C stops between actions, says how to resume, and resume completes |
 //! | `journal_tools` | keys, checkpoints, inclusion proofs, consistency with older checkpoints, requirements, bad input exits 2 |
 //! | `replay` | golden journals replay without divergence; every prefix leads to the next recorded decision; a forged decision is a divergence |
+//! | `report` | the post-incident report renders verdict, steps and backup hashes in headless Chromium with no network request; a tampered journal's report proves nothing; the Markdown is pinned by a snapshot |
 //! | `resume_refusals` | resume refuses another runbook, another key, a journal that does not verify or is locked, appending nothing |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
@@ -25,5 +26,6 @@ mod independent_envelope;
 mod interrupt;
 mod journal_tools;
 mod replay;
+mod report;
 mod resume_refusals;
 mod sim_crash_restore;

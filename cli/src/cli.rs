@@ -98,6 +98,25 @@ pub enum Command {
         #[arg(long)]
         key: Option<PathBuf>,
     },
+    /// Write the post-incident report: the verification verdict first, then a timeline of the
+    /// steps, commands, results, approvals, backup files and the recovery point (SPEC §5).
+    Report {
+        /// The journal (SQLite or JSONL export).
+        #[arg(long)]
+        journal: PathBuf,
+        /// Where to write the self-contained HTML page.
+        #[arg(long)]
+        html: PathBuf,
+        /// Also write the same content as Markdown, for tickets.
+        #[arg(long)]
+        md: Option<PathBuf>,
+        /// Trusted-keys file [default: the key the journal names, reported as not checked].
+        #[arg(long)]
+        trust: Option<PathBuf>,
+        /// A checkpoint to hold the journal against (repeatable).
+        #[arg(long)]
+        checkpoint: Vec<PathBuf>,
+    },
     /// The simulated data center for drills.
     #[command(subcommand)]
     Sim(runledger_sim::cli::SimCommand),

@@ -38,6 +38,19 @@ pub fn run(command: Command) -> Result<Exit> {
         } => crate::operate::resume(runbook.as_deref(), &journal, &key, &approvals),
         Command::Drill(args) => crate::drill::drill(&args),
         Command::Status { journal } => crate::operate::status(&journal),
+        Command::Report {
+            journal,
+            html,
+            md,
+            trust,
+            checkpoint,
+        } => crate::report::report(
+            &journal,
+            &html,
+            md.as_deref(),
+            trust.as_deref(),
+            &checkpoint,
+        ),
         Command::Runbooks(RunbooksCommand::List) => {
             for (name, source) in runledger_engine::runbook::BUILT_IN {
                 let loaded = runledger_engine::runbook::parse(source, name)?;

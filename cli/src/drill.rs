@@ -317,10 +317,12 @@ pub fn summary(dir: &Path, journal: &Path, key: &Path, started: Instant) -> Resu
         report.verdict.words(),
         report.verdict_text
     );
+    let report_html = crate::report::write_drill_report(dir, journal, key)?;
     println!("\ndrill directory  {}", dir.display());
     println!("journal          {}", journal.display());
     println!("checkpoint       {}", checkpoint.display());
     println!("runbook          {}", dir.join("runbook.toml").display());
+    println!("report           {}", report_html.display());
     println!("trusted key      {}.pub", key.display());
     println!(
         "verify again     runledger-verify {} --trust {}.pub --checkpoint {} --require-anchor",

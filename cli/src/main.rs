@@ -5,6 +5,7 @@ mod commands;
 mod drill;
 mod exit;
 mod operate;
+mod report;
 
 use std::process::ExitCode;
 
