@@ -49,7 +49,7 @@ fn ctrl_c_stops_between_actions_and_resume_completes() {
         .unwrap();
     let (stdout, _) = text(&st);
     assert!(
-        stdout.contains("stopped after"),
+        stdout.contains("interrupted at") && !stdout.contains("in flight"),
         "no action left in flight: {stdout}"
     );
 

@@ -152,7 +152,12 @@ pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) ->
             Ok(Exit::Ok)
         }
         Err(RunError::Halted(h)) => {
-            eprintln!("runledger: {h}");
+            if matches!(h, Halt::Journal(_)) {
+                // The journal cannot be written (exit 2): an error line, as for every exit 2.
+                eprintln!("runledger: error: {h}");
+            } else {
+                eprintln!("runledger: {h}");
+            }
             Ok(match h {
                 Halt::NeedsApproval { .. } => Exit::Waiting,
                 Halt::Interrupted { .. } => Exit::Interrupted,
@@ -223,6 +228,26 @@ pub fn status(journal: &Path) -> Result<Exit> {
     if last.finished {
         println!("state    finished");
         return Ok(Exit::Ok);
+    }
+    // The engine records why it stopped; nothing after that record means it still stands.
+    let halt = last
+        .events
+        .iter()
+        .rev()
+        .find(|e| !matches!(e.body, Body::RunResumed(_)));
+    if let Some(Body::Observation(o)) = halt.map(|e| &e.body) {
+        if o.name == runledger_engine::dispatcher::HALT_OBSERVATION {
+            let kind = o.data["kind"]
+                .as_str()
+                .unwrap_or("stopped")
+                .replace('_', " ");
+            println!(
+                "state    {kind} at {}: {}",
+                o.step.as_deref().unwrap_or("-"),
+                o.data["reason"].as_str().unwrap_or("")
+            );
+            return Ok(Exit::Ok);
+        }
     }
     let doubt = run::in_doubt(&last.events);
     let last_outcome = last.events.iter().rev().find_map(|e| match &e.body {

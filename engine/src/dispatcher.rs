@@ -27,6 +27,18 @@ use serde::Serialize;
 
 use crate::journal::{Journal, JournalError};
 
+/// The name of the observation that records why a run stopped: a fact about the run, never an
+/// input to a decision, so replay passes over it.
+pub const HALT_OBSERVATION: &str = "halt";
+
+fn is_marker(e: &Event) -> bool {
+    match &e.body {
+        Body::RunResumed(_) => true,
+        Body::Observation(o) => o.name == HALT_OBSERVATION,
+        _ => false,
+    }
+}
+
 /// What the logic wants to execute: becomes a `step.intent`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Intent {
@@ -215,6 +227,8 @@ pub struct Dispatcher {
     pub resumed: bool,
     /// Stop with `Halt::ReplayEnd` where a live run would observe, act or ask.
     pub replay_only: bool,
+    /// The data loss the operator accepted in this run (replayed or live), for the summary.
+    pub data_loss_accepted: Vec<String>,
 }
 
 impl Dispatcher {
@@ -246,6 +260,7 @@ impl Dispatcher {
             crash_count: 0,
             resumed,
             replay_only: false,
+            data_loss_accepted: Vec::new(),
         }
     }
 
@@ -292,12 +307,14 @@ impl Dispatcher {
         }
     }
 
+    /// The recorded events still to replay, without the `run.resumed` markers.
+    fn remaining(&self) -> impl Iterator<Item = &Event> {
+        self.recorded.iter().filter(|e| !is_marker(e))
+    }
+
     /// Skips recorded `run.resumed` events: they mark earlier interruptions, not decisions.
     fn next_recorded(&mut self) -> Option<&Event> {
-        while matches!(
-            self.recorded.front().map(|e| &e.body),
-            Some(Body::RunResumed(_))
-        ) {
+        while self.recorded.front().is_some_and(is_marker) {
             self.recorded.pop_front();
         }
         self.recorded.front()
@@ -329,6 +346,29 @@ impl Dispatcher {
         T: Serialize + DeserializeOwned,
         F: Future<Output = T>,
     {
+        let same = |e: &Event| matches!(&e.body, Body::Observation(o) if o.name == name && o.step.as_deref() == step);
+        // A fact read again after a resume supersedes the one read before it.
+        loop {
+            let superseded = {
+                let mut rest = self.remaining();
+                rest.next().is_some_and(same) && rest.next().is_some_and(same)
+            };
+            if !superseded {
+                break;
+            }
+            self.next_recorded();
+            self.recorded.pop_front();
+        }
+        // A fact that is the last thing recorded was acted on by nothing: after a resume it is
+        // read again (the world may have been repaired), and the new reading is recorded.
+        let stale_tail = self.resumed
+            && !self.replay_only
+            && self.remaining().count() == 1
+            && self.remaining().next().is_some_and(same);
+        if stale_tail {
+            self.next_recorded();
+            self.recorded.pop_front();
+        }
         if let Some(e) = self.next_recorded() {
             let matches = matches!(&e.body, Body::Observation(o) if o.name == name && o.step.as_deref() == step);
             if !matches {
@@ -412,13 +452,21 @@ impl Dispatcher {
                     // Settled as not applied: the next attempt executes it.
                     continue;
                 }
-                let stopped_here = !outcome.succeeded()
-                    && !outcome.reconciled
-                    && self.next_recorded().is_none()
-                    && self.resumed;
-                if stopped_here && intent.effect != Effect::Irreversible {
-                    // The run stopped on this failure; the resume is the operator's retry.
-                    continue;
+                if !outcome.succeeded() && !outcome.reconciled {
+                    let unit = &intent.unit;
+                    let retried = matches!(
+                        self.next_recorded().map(|e| &e.body),
+                        Some(Body::StepIntent(i)) if &i.step == unit
+                    );
+                    if retried {
+                        // The journal shows the next attempt: replay it.
+                        continue;
+                    }
+                    let stopped_here = self.next_recorded().is_none() && self.resumed;
+                    if stopped_here && intent.effect != Effect::Irreversible {
+                        // The run stopped on this failure; the resume is the operator's retry.
+                        continue;
+                    }
                 }
                 return Ok(outcome);
             }
@@ -527,7 +575,9 @@ impl Dispatcher {
             };
             if let Some((given, text)) = recorded {
                 self.pop_recorded();
-                if !given {
+                // A decline is followed by the attempt's failed outcome; only a decline that
+                // nothing follows and no resume revisits stands as the last word.
+                if !given && self.next_recorded().is_none() && !self.resumed {
                     return Err(Halt::Declined {
                         step: body.step.clone(),
                         text,
@@ -686,8 +736,13 @@ impl Dispatcher {
                 return Err(self.diverged(format!("approval of {step}")));
             }
             let given = a.decision == decision;
+            let accepted = (given && decision == "accept_data_loss").then(|| a.text.clone());
+            self.data_loss_accepted.extend(accepted);
             self.pop_recorded();
-            return Ok(given);
+            if given || !self.resumed || self.next_recorded().is_some() {
+                return Ok(given);
+            }
+            // Declined last, and the operator resumed: the question is asked again below.
         }
         if self.replay_only {
             return Err(Halt::ReplayEnd {
@@ -718,6 +773,9 @@ impl Dispatcher {
                 },
             });
         };
+        if given && decision == "accept_data_loss" {
+            self.data_loss_accepted.push(text.to_string());
+        }
         self.append(Body::Approval(Approval {
             step: step.to_string(),
             operator: self.policy.operator.clone(),

@@ -296,8 +296,39 @@ async fn execute(
         Some(checkpoint.clone()),
     );
     d.write_checkpoint();
-    drive(&mut d, &env, rb).await?;
+    if let Err(halt) = drive(&mut d, &env, rb).await {
+        record_halt(&mut d, &halt);
+        return Err(halt.into());
+    }
     finish(d, checkpoint)
+}
+
+/// Records why the run stopped, so that `status` (and the report) can say it from the journal
+/// alone. Best effort: the halt itself is what the operator is told.
+fn record_halt(d: &mut Dispatcher, halt: &Halt) {
+    let (step, kind, flag) = match halt {
+        Halt::NeedsApproval { step, flag, .. } => {
+            (step.clone(), "waiting_for_decision", Some(*flag))
+        }
+        Halt::Declined { step, .. } => (step.clone(), "declined", None),
+        Halt::StepFailed { step, .. } => (step.clone(), "failed", None),
+        Halt::Interrupted { step, .. } => (step.clone(), "interrupted", None),
+        // The journal cannot be written, or must not be (divergence, replay-only).
+        Halt::Journal(_) | Halt::Divergence { .. } | Halt::ReplayEnd { .. } => return,
+    };
+    let step = step
+        .split_once('/')
+        .map_or(step.as_str(), |(s, _)| s)
+        .to_string();
+    let body = Body::Observation(runledger_verifier::event::Observation {
+        step: Some(step.clone()),
+        name: crate::dispatcher::HALT_OBSERVATION.into(),
+        source: "runledger".into(),
+        data: serde_json::json!({"kind": kind, "reason": halt.to_string(), "flag": flag}),
+    });
+    let run_id = d.run_id().to_string();
+    let _ = d.journal().append(Some(&run_id), body);
+    d.write_checkpoint();
 }
 
 /// A rehearsal runbook (`auto_approve = true`) approves every step itself; it never accepts
@@ -321,11 +352,19 @@ async fn drive(d: &mut Dispatcher, env: &Env, rb: &runbook::Runbook) -> Result<(
 fn finish(mut d: Dispatcher, checkpoint: PathBuf) -> Result<Finished, RunError> {
     let run_id = d.run_id().to_string();
     let seal = d.journal().seal();
+    let summary = if d.data_loss_accepted.is_empty() {
+        "every step succeeded".to_string()
+    } else {
+        format!(
+            "every step succeeded after the operator accepted data loss: {}",
+            d.data_loss_accepted.join("; ")
+        )
+    };
     d.journal().append(
         Some(&run_id),
         Body::RunFinished(RunFinished {
             status: RunStatus::Succeeded,
-            summary: "every step succeeded".into(),
+            summary,
             sealed: seal,
         }),
     )?;

@@ -469,7 +469,7 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
             directory,
         } => restore_logs(d, env, step, target, database, directory, timeout, approval).await,
         Action::KillSessions { target, database } => {
-            kill_sessions(d, env, step, target, database, timeout).await
+            kill_sessions(d, env, step, target, database, timeout, approval).await
         }
         Action::RecoverDatabase { target, database } => {
             let command = format!("RESTORE DATABASE {} WITH RECOVERY", quote_ident(database));
@@ -1283,6 +1283,7 @@ async fn kill_sessions(
     target: &str,
     database: &str,
     timeout: Duration,
+    approval: Option<String>,
 ) -> Result<(), Halt> {
     let sid = Some(step.id.as_str());
     // A RESTORE in progress is waited for, never killed (a killed restore leaves 4319/4347).
@@ -1336,7 +1337,7 @@ async fn kill_sessions(
         let outcome = d
             .act(
                 intent,
-                None,
+                approval.clone(),
                 || async {
                     match env.sql(target, &command, timeout).await {
                         Ok(r) => Outcome::ok(batch_json(&r)),
