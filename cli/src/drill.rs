@@ -228,7 +228,10 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         journal: journal.clone(),
         key,
         policy: runledger_engine::dispatcher::ApprovalPolicy {
-            operator: "drill".into(),
+            operator: {
+                let who = runledger_engine::run::operator();
+                format!("{}@{}", who.user, who.host)
+            },
             ..Default::default()
         },
         ui: Box::new(crate::operate::Terminal),

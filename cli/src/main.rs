@@ -16,8 +16,21 @@ fn main() -> ExitCode {
     match commands::run(cli.command) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("runledger: error: {e:#}");
+            eprintln!("runledger: error: {}", one_line(&e));
             exit::Exit::BadInput.into()
         }
     }
+}
+
+/// The error and its causes on one line, without repeating a cause the message already says.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            line.push_str(": ");
+            line.push_str(&c);
+        }
+    }
+    line.replace('\n', " ")
 }

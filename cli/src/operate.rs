@@ -94,16 +94,14 @@ impl runledger_engine::step::Progress for Bars {
 }
 
 fn policy(a: &Approvals) -> ApprovalPolicy {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into());
+    let who = run::operator();
     ApprovalPolicy {
         all: a.yes,
         steps: a.approve.clone(),
         data_loss: a.accept_data_loss.clone(),
         interactive: !a.no_prompt && std::io::stdin().is_terminal(),
-        operator: format!("{user}@{host}"),
+        operator: format!("{}@{}", who.user, who.host),
+        auto_label: None,
     }
 }
 

@@ -116,6 +116,8 @@ pub struct ApprovalPolicy {
     pub interactive: bool,
     /// Who approves (`user@host`).
     pub operator: String,
+    /// Set for a rehearsal runbook that approves its own steps: recorded with those approvals.
+    pub auto_label: Option<String>,
 }
 
 /// Why the run stopped before its end.
@@ -776,9 +778,18 @@ impl Dispatcher {
         if given && decision == "accept_data_loss" {
             self.data_loss_accepted.push(text.to_string());
         }
+        // Only a step approval given by the rehearsal's own auto_approve carries its label.
+        let by_runbook = pre
+            && decision == "approved"
+            && !self.policy.steps.contains(&base)
+            && self.policy.auto_label.is_some();
+        let operator = match (&self.policy.auto_label, by_runbook) {
+            (Some(label), true) => format!("{} ({label})", self.policy.operator),
+            _ => self.policy.operator.clone(),
+        };
         self.append(Body::Approval(Approval {
             step: step.to_string(),
-            operator: self.policy.operator.clone(),
+            operator,
             decision: if given {
                 decision.to_string()
             } else {

@@ -460,6 +460,15 @@ impl Journal {
     /// Kill the process right after the journal holds `n` events (`None`: never).
     pub fn crash_after_events(&mut self, n: Option<u64>) {
         self.crash_after = n;
+        if n.is_some_and(|n| self.next_seq >= n) {
+            // Already that long (e.g. 1: journal.opened): stop now, as the append would have.
+            #[cfg(unix)]
+            // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+            std::process::abort();
+        }
     }
 
     /// The seal for a `run.finished` appended next: every event so far.

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::runbook::{Action, LoadedRunbook};
 use crate::sql::{quote_ident, quote_nstring};
+use crate::step::join;
 
 /// Renders the plan of a runbook for the operator.
 pub fn render(loaded: &LoadedRunbook) -> String {
@@ -22,15 +23,15 @@ pub fn render(loaded: &LoadedRunbook) -> String {
     for (name, t) in &rb.targets {
         let _ = writeln!(
             s,
-            "target   {name}: {}:{} auth {:?}{} encryption {:?}",
+            "target   {name}: {}:{} auth {}{} encryption {}",
             t.host,
             t.port,
-            t.auth,
+            spelled(t.auth),
             t.user
                 .as_deref()
                 .map(|u| format!(" as {u}"))
                 .unwrap_or_default(),
-            t.encryption
+            spelled(t.encryption)
         );
     }
     if let Some(sh) = &rb.shell {
@@ -78,33 +79,103 @@ pub fn render(loaded: &LoadedRunbook) -> String {
 /// The text an action executes, with per-file statements shown for one file.
 pub fn exact_text(action: &Action) -> String {
     match action {
-        Action::Sql { batch, probe, expect_return_code, .. } => {
+        Action::Sql {
+            batch,
+            probe,
+            expect_return_code,
+            ..
+        } => {
             let mut t = batch.trim().to_string();
             if let Some(rc) = expect_return_code {
                 t.push_str(&format!("\n-- the last result must be {rc}"));
             }
             if let Some(p) = probe {
-                t.push_str(&format!("\n-- after a crash, probe: {}", p.trim().replace('\n', " ")));
+                t.push_str(&format!("\n-- after a crash, probe: {}", one_line(p)));
             }
             t
         }
-        Action::CopyBackups { database, source, destination, .. } => format!(
-            "list {source} and {destination} (size, sha256) and read each file's header with\n  RESTORE HEADERONLY FROM DISK = N'<file>';\nthen, for each log backup of {database} with LastLSN > redo_start_lsn not already in {destination}:\n  copy {source}<file> -> {destination}<file>  (hashed while copying, fsynced)"
+        Action::CopyBackups {
+            database,
+            source,
+            destination,
+            ..
+        } => format!(
+            "list {source} and {destination} (size, sha256) and read each file's header with\n  RESTORE HEADERONLY FROM DISK = {};\nthen, for each log backup of {database} with LastLSN > redo_start_lsn not already in {destination}:\n  copy {} -> {}  (hashed while copying, fsynced)",
+            quote_nstring(&join(source, "<file>")),
+            join(source, "<file>"),
+            join(destination, "<file>")
         ),
-        Action::RestoreLogs { database, directory, .. } => format!(
-            "read redo_start_lsn of {database} and the header of every file in {directory}; order by LastLSN, FirstLSN; then for each log that applies:\n  RESTORE LOG {} FROM DISK = {} WITH FILE = 1, NORECOVERY\n(each file re-hashed just before its restore; 4326 = already applied; a gap halts for an operator decision)",
-            quote_ident(database),
-            quote_nstring(&format!("{directory}<file>"))
-        ),
+        Action::RestoreLogs {
+            database,
+            directory,
+            ..
+        } => {
+            let file = quote_nstring(&join(directory, "<file>"));
+            format!(
+                "read redo_start_lsn of {database} and the header of every file in {directory}; order by LastLSN, FirstLSN; then for each log that applies:\n  RESTORE VERIFYONLY FROM DISK = {file};\n  RESTORE LOG {} FROM DISK = {file} WITH FILE = 1, NORECOVERY\n(each file re-hashed just before; a file that changed or fails VERIFYONLY is not restored; 4326 = already applied; a gap halts for an operator decision)",
+                quote_ident(database)
+            )
+        }
         Action::KillSessions { database, .. } => format!(
             "list the sessions holding {database} (sys.dm_exec_sessions, sys.dm_exec_requests, sys.dm_tran_locks); wait for any RESTORE; then for each other session:\n  KILL <session_id>"
         ),
-        Action::RecoverDatabase { database, .. } => format!("RESTORE DATABASE {} WITH RECOVERY", quote_ident(database)),
-        Action::CsCmdlet { command, probe, .. } => match probe {
-            Some(p) => format!("{command}\n-- after a crash, probe: {p}"),
-            None => command.clone(),
-        },
-        Action::Check { query, command, .. } => query.clone().or(command.clone()).unwrap_or_default().trim().to_string(),
+        Action::RecoverDatabase { database, .. } => {
+            format!("RESTORE DATABASE {} WITH RECOVERY", quote_ident(database))
+        }
+        Action::CsCmdlet {
+            command,
+            probe,
+            probe_target,
+            probe_query,
+            resolve_identity,
+            ..
+        } => {
+            let mut t = String::new();
+            if let Some(r) = resolve_identity {
+                t.push_str(&format!("-- {{{{resolved_identity}}}} is read at run time from: {r}\n"));
+            }
+            t.push_str(command);
+            if let Some(p) = probe {
+                t.push_str(&format!("\n-- after a crash, probe: {p}"));
+            }
+            if let (Some(target), Some(q)) = (probe_target, probe_query) {
+                t.push_str(&format!("\n-- after a crash, probe on {target}: {}", one_line(q)));
+            }
+            t
+        }
+        Action::Check {
+            query,
+            command,
+            wait,
+            warn_only,
+            ..
+        } => {
+            let mut t = query
+                .clone()
+                .or(command.clone())
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            if let Some(w) = wait {
+                t.push_str(&format!("\n-- polled every 500 ms for up to {w} until it holds"));
+            }
+            if *warn_only {
+                t.push_str("\n-- a failure is reported and the runbook continues");
+            }
+            t
+        }
         Action::Manual { instruction } => format!("operator confirms: {instruction}"),
     }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A setting's name as the runbook spells it.
+fn spelled<T: serde::Serialize>(v: T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }

@@ -232,8 +232,10 @@ fn recorded_targets(rb: &runbook::Runbook) -> Vec<Target> {
     out
 }
 
-fn operator() -> Operator {
+/// Who runs this process, and where: recorded in `run.started` and with approvals.
+pub fn operator() -> Operator {
     let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into());
     let host = std::fs::read_to_string("/etc/hostname")
@@ -241,6 +243,7 @@ fn operator() -> Operator {
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
         .unwrap_or_else(|| "unknown".into());
     Operator { user, host }
 }
@@ -336,7 +339,7 @@ fn record_halt(d: &mut Dispatcher, halt: &Halt) {
 fn with_runbook_policy(mut policy: ApprovalPolicy, rb: &runbook::Runbook) -> ApprovalPolicy {
     if rb.auto_approve {
         policy.all = true;
-        policy.operator = format!("{} (auto_approve in runbook {})", policy.operator, rb.name);
+        policy.auto_label = Some(format!("auto_approve in runbook {}", rb.name));
     }
     policy
 }

@@ -63,7 +63,7 @@ pub struct SqlTarget {
     /// TCP port.
     #[serde(default = "default_port")]
     pub port: u16,
-    /// Named instance, for display (the port is what is connected to).
+    /// Named instance: shown in the plan, and with `port = 0` looked up through SQL Browser.
     #[serde(default)]
     pub instance: Option<String>,
     /// `sql` (a SQL login), `ntlm` (Windows user) or `integrated`.
@@ -469,13 +469,19 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
         let pos = find(&format!("[targets.{name}]"), 0);
         match (target.auth, &target.user, &target.password) {
             (AuthMethod::Integrated, _, _) => {}
-            (_, None, _) => return Err(at(pos, format!("target {name}: auth {:?} needs `user`", target.auth))),
+            (_, None, _) => {
+                return Err(at(
+                    pos,
+                    format!("target {name}: auth {} needs `user`", if target.auth == AuthMethod::Sql { "sql" } else { "ntlm" }),
+                ))
+            }
             (_, _, None) => {
                 return Err(at(pos, format!("target {name}: needs `password = {{ env = \"VAR\" }}` or `{{ file = \"PATH\" }}`")))
             }
             _ => {}
         }
     }
+    check_step_keys(source, &at)?;
     if runbook.steps.is_empty() {
         return Err(at(0, "a runbook needs at least one `[[steps]]`".into()));
     }
@@ -587,6 +593,53 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
         source: source.to_string(),
         runbook,
     })
+}
+
+/// Refuses keys a step does not have: `Step` flattens its action, so serde cannot deny unknown
+/// fields itself, and a misspelt `requires_aproval` must not pass silently. The keys allowed per
+/// action are read from the runbook's own schema, so the two cannot drift apart.
+fn check_step_keys(
+    source: &str,
+    at: &dyn Fn(usize, String) -> RunbookError,
+) -> Result<(), RunbookError> {
+    let schema = schema();
+    let step = &schema["$defs"]["Step"];
+    let common: Vec<&str> = step["properties"]
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    let table: toml::Table = toml::from_str(source).map_err(|e| at(0, e.message().to_string()))?;
+    let Some(steps) = table.get("steps").and_then(|s| s.as_array()) else {
+        return Ok(());
+    };
+    let mut cursor = 0;
+    for s in steps {
+        let Some(t) = s.as_table() else { continue };
+        let id = t.get("id").and_then(|v| v.as_str()).unwrap_or("");
+        let action = t.get("action").and_then(|v| v.as_str()).unwrap_or("");
+        let pos = find_id(source, id, cursor);
+        cursor = pos + 1;
+        let variant = step["oneOf"].as_array().and_then(|vs| {
+            vs.iter()
+                .find(|v| v["properties"]["action"]["const"].as_str() == Some(action))
+        });
+        let Some(variant) = variant else { continue };
+        for key in t.keys() {
+            let known =
+                common.contains(&key.as_str()) || variant["properties"].get(key.as_str()).is_some();
+            if !known {
+                let key_pos = source[pos.min(source.len())..]
+                    .find(&format!("\n{key}"))
+                    .map(|i| pos + i + 1)
+                    .unwrap_or(pos);
+                return Err(at(
+                    key_pos,
+                    format!("step {id}: unknown field `{key}` for action {action}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The offset of a step's `id = "…"` value at or after `after` (0 when not found).

@@ -782,7 +782,7 @@ fn list_with_hashes(dir: &str) -> Listing {
     }
 }
 
-fn join(dir: &str, name: &str) -> String {
+pub(crate) fn join(dir: &str, name: &str) -> String {
     let sep = if dir.contains('\\') && !dir.contains('/') {
         '\\'
     } else {
