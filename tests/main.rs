@@ -10,13 +10,19 @@
 //! | `format_vectors` | the worked vectors of docs/journal-format.md hold, checked independently, and the writer reproduces them byte for byte |
 //! | `independent_envelope` | a second, independent reading of the format accepts the JSONL export (no shared decoder) |
 //! | `interrupt` | Ctrl-C stops between actions, says how to resume, and resume completes |
+//! | `report` | the post-incident report shows the verdict first, renders in headless Chromium with no network request, proves nothing for a tampered journal; its Markdown is pinned by a redacted snapshot |
 //! | `journal_tools` | keys, checkpoints, inclusion proofs, consistency with older checkpoints, requirements, bad input exits 2 |
 //! | `replay` | golden journals replay without divergence; every prefix leads to the next recorded decision; a forged decision is a divergence |
-//! | `report` | the post-incident report renders verdict, steps and backup hashes in headless Chromium with no network request; a tampered journal's report proves nothing; the Markdown is pinned by a snapshot |
 //! | `resume_refusals` | resume refuses another runbook, another key, a journal that does not verify or is locked, appending nothing |
+//! | `bad_input` | every SPEC §8 case: one error line, its exit code, the journal unchanged or the failure recorded (its table says which test covers each case) |
+//! | `storage_faults` | a failed durable append (disk full) halts before the action; the journal verifies; resume completes; torn SQLite files are refused with a reason |
+//! | `concurrency` | two engines started on one journal at once: exactly one proceeds |
+//! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers are refused before any journal |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
+mod bad_input;
 mod common;
+mod concurrency;
 mod drill;
 mod drill_scenarios;
 mod fixture_journals;
@@ -28,4 +34,6 @@ mod journal_tools;
 mod replay;
 mod report;
 mod resume_refusals;
+mod security;
 mod sim_crash_restore;
+mod storage_faults;

@@ -107,9 +107,7 @@ pub fn partial_path(dst: &Path) -> PathBuf {
 ///
 /// Reading, hashing and writing run as a three-stage pipeline (a reader thread, a hashing
 /// thread, and the calling thread writing), passing 4 MiB buffers, so the copy runs at the
-/// speed of its slowest stage rather than their sum. Each chunk written is handed to the
-/// kernel's writeback at once (`sync_file_range`, Linux), so the disk writes while later
-/// chunks are copied and the final fsync finds little left to flush.
+/// speed of its slowest stage rather than their sum.
 pub fn copy_and_hash(src: &Path, dst: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<Copied> {
     let partial = partial_path(dst);
     let result = copy_to_partial(src, &partial, progress).and_then(|copied| {
@@ -247,7 +245,6 @@ fn write_stage(
     let mut written = 0u64;
     for (buf, n) in input.iter() {
         output.write_all(&buf[..n])?;
-        start_writeback(output, written, n);
         written += n as u64;
         progress(written);
         // The reader may have finished and dropped its receiver: nothing left to recycle for.
@@ -255,27 +252,6 @@ fn write_stage(
     }
     Ok(written)
 }
-
-/// Asks the kernel to start writing the chunk just written to disk now, without waiting for
-/// it, so that the disk works while the next chunks are read and hashed and the final fsync
-/// has little left to do: the copy then takes about the longer of copying and writing out,
-/// not their sum. Only a hint: durability still comes from the `sync_all` before the rename,
-/// so an error here (a file system without `sync_file_range`) is ignored.
-#[cfg(target_os = "linux")]
-fn start_writeback(output: &File, offset: u64, len: usize) {
-    use std::os::fd::AsRawFd as _;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: sync_file_range(2) on a file descriptor we own, with plain integer arguments; it
-    // touches no memory of ours.
-    unsafe {
-        libc::sync_file_range(output.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn start_writeback(_output: &File, _offset: u64, _len: usize) {}
 
 fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     loop {

@@ -1,0 +1,336 @@
+//! Security promises: a private key (or password file) that group or others can read is
+//! refused by every command that would use it; the drill's SQL password appears in no output,
+//! no error message and no file runledger writes; a database name or parameter that could
+//! change the meaning of a statement is refused before anything is planned or journaled.
+
+use std::path::{Path, PathBuf};
+
+use crate::bad_input::{error_line, new_key, CrashedDrill, JournalState};
+use crate::common::{runledger, text};
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
+}
+
+#[test]
+fn private_keys_readable_by_group_or_others_are_refused_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.db");
+    std::fs::copy(repo("fixtures/journals/valid_open/journal.db"), &journal).unwrap();
+    let key = dir.path().join("operator.key");
+    std::fs::write(&key, crate::fixture_journals::test_key().to_file_text()).unwrap();
+    let before = JournalState::of(&journal);
+    let minimal = repo("fixtures/runbooks/valid/minimal.toml");
+    for mode in [0o640, 0o604, 0o644, 0o660, 0o606] {
+        set_mode(&key, mode);
+        let new_journal = dir.path().join("new.db");
+        let proof = dir.path().join("proof.txt");
+        let commands: Vec<Vec<String>> = vec![
+            vec![
+                "run".into(),
+                minimal.display().to_string(),
+                "--journal".into(),
+                new_journal.display().to_string(),
+                "--key".into(),
+                key.display().to_string(),
+                "--yes".into(),
+            ],
+            vec![
+                "resume".into(),
+                "--journal".into(),
+                journal.display().to_string(),
+                "--key".into(),
+                key.display().to_string(),
+            ],
+            vec![
+                "checkpoint".into(),
+                "--journal".into(),
+                journal.display().to_string(),
+                "--key".into(),
+                key.display().to_string(),
+            ],
+            vec![
+                "prove".into(),
+                "--journal".into(),
+                journal.display().to_string(),
+                "--seq".into(),
+                "1".into(),
+                "--out".into(),
+                proof.display().to_string(),
+                "--key".into(),
+                key.display().to_string(),
+            ],
+        ];
+        for args in commands {
+            let out = runledger().args(&args).output().unwrap();
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{mode:o} {args:?}: {stderr}");
+            let line = error_line(&stderr);
+            assert!(
+                line.contains(&key.display().to_string())
+                    && line.contains("readable by others")
+                    && line.contains(&format!("{mode:o}"))
+                    && line.contains("chmod 600"),
+                "{mode:o} {args:?}: {line}"
+            );
+            assert!(stdout.is_empty(), "nothing signed or printed: {stdout}");
+            assert!(!new_journal.exists() && !proof.exists());
+            assert_eq!(JournalState::of(&journal), before, "journal unchanged");
+        }
+    }
+    // Owner-only again, the same key is accepted (the refusal was the mode, not the key).
+    set_mode(&key, 0o600);
+    let out = runledger()
+        .args(["checkpoint", "--journal"])
+        .arg(&journal)
+        .arg("--key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+}
+
+#[test]
+fn a_password_file_readable_by_others_is_refused_on_resume() {
+    let d = CrashedDrill::new(2, &[]);
+    let before = JournalState::of(&d.path("journal.db"));
+    let pw = d.path("sim/bak.password");
+    let secret = std::fs::read_to_string(&pw).unwrap();
+    set_mode(&pw, 0o640);
+    let out = d.resume(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = error_line(&stderr);
+    assert!(
+        line.contains(&pw.display().to_string()) && line.contains("readable by others"),
+        "{line}"
+    );
+    assert!(!stdout.contains(secret.trim()) && !stderr.contains(secret.trim()));
+    assert_eq!(JournalState::of(&d.path("journal.db")), before);
+}
+
+/// Every occurrence of any of `secrets` in `haystack`.
+fn leaks<'a>(haystack: &[u8], secrets: &'a [String]) -> Vec<&'a str> {
+    secrets
+        .iter()
+        .filter(|s| haystack.windows(s.len()).any(|w| w == s.as_bytes()))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Every file under `dir`, except the simulated data center (`sim/`), which holds the
+/// passwords by contract.
+fn files_outside_sim(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p == dir.join("sim") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_secret_appears_in_any_output_or_file() {
+    // A drill killed mid-run, resumed to the end; then every read-only command on it.
+    let d = CrashedDrill::new(30, &[]);
+    let instances: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.path("sim/instances.json")).unwrap()).unwrap();
+    let mut secrets: Vec<String> = instances
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["password"].as_str().unwrap().to_string())
+        .collect();
+    secrets.sort();
+    secrets.dedup();
+    assert!(secrets.iter().all(|s| s.len() >= 8), "{secrets:?}");
+    // The base64 forms too, in case a value were encoded rather than written.
+    {
+        use base64::Engine as _;
+        let b64: Vec<String> = secrets
+            .iter()
+            .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
+            .collect();
+        secrets.extend(b64);
+    }
+
+    let mut outputs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut record = |what: &str, out: std::process::Output| {
+        outputs.push((format!("{what} stdout"), out.stdout));
+        outputs.push((format!("{what} stderr"), out.stderr));
+    };
+    record("resume", d.resume(&[]));
+    let journal = d.path("journal.db");
+    let j = journal.display().to_string();
+    let k = d.path("operator.key").display().to_string();
+    for (what, args) in [
+        ("status", vec!["status", "--journal", &j]),
+        ("export", vec!["export", "--journal", &j, "--jsonl"]),
+        (
+            "checkpoint",
+            vec!["checkpoint", "--journal", &j, "--key", &k],
+        ),
+        (
+            "prove",
+            vec!["prove", "--journal", &j, "--seq", "1", "--key", &k, "--out"],
+        ),
+    ] {
+        let mut c = runledger();
+        c.args(&args);
+        match what {
+            "export" => {
+                c.arg(d.path("export.jsonl"));
+            }
+            "prove" => {
+                c.arg(d.path("proof.txt"));
+            }
+            _ => {}
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{what}: {:?}", text(&out));
+        record(what, out);
+    }
+    let plan = runledger()
+        .arg("plan")
+        .arg(d.path("runbook.toml"))
+        .output()
+        .unwrap();
+    assert!(plan.status.success(), "{:?}", text(&plan));
+    record("plan", plan);
+    // An uninterrupted drill's own output.
+    let fresh = tempfile::tempdir().unwrap();
+    let drill = runledger()
+        .arg("drill")
+        .arg("--dir")
+        .arg(fresh.path())
+        .output()
+        .unwrap();
+    assert_eq!(drill.status.code(), Some(0), "{:?}", text(&drill));
+    let fresh_instances: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fresh.path().join("sim/instances.json")).unwrap())
+            .unwrap();
+    for i in fresh_instances.as_array().unwrap() {
+        secrets.push(i["password"].as_str().unwrap().to_string());
+    }
+    record("drill", drill);
+    // An error message about the login: a wrong password is not echoed either.
+    let wrong = "Not-The-Password-4412!".to_string();
+    std::fs::write(fresh.path().join("sim/bak.password"), format!("{wrong}\n")).unwrap();
+    secrets.push(wrong);
+    let serve = runledger()
+        .args(["sim", "serve"])
+        .arg(fresh.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let serve = Kill(serve);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let failed = runledger()
+        .arg("run")
+        .arg(fresh.path().join("runbook.toml"))
+        .arg("--journal")
+        .arg(fresh.path().join("login-failure.db"))
+        .arg("--key")
+        .arg(fresh.path().join("operator.key"))
+        .output()
+        .unwrap();
+    drop(serve);
+    assert_ne!(failed.status.code(), Some(0), "{:?}", text(&failed));
+    assert!(
+        text(&failed).1.contains("18456") || text(&failed).1.contains("connect"),
+        "{:?}",
+        text(&failed)
+    );
+    record("run with a wrong password", failed);
+
+    let mut checked = 0;
+    for (what, bytes) in &outputs {
+        assert_eq!(
+            leaks(bytes, &secrets),
+            Vec::<&str>::new(),
+            "a secret in {what}"
+        );
+        checked += 1;
+    }
+    for dir in [d.dir.path(), fresh.path()] {
+        for f in files_outside_sim(dir) {
+            let bytes = std::fs::read(&f).unwrap();
+            assert_eq!(
+                leaks(&bytes, &secrets),
+                Vec::<&str>::new(),
+                "a secret in {}",
+                f.display()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "{checked} outputs and files searched");
+    eprintln!("no secret in {checked} outputs and files");
+}
+
+#[test]
+fn injected_identifiers_are_refused_before_any_plan_or_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = new_key(dir.path(), "op.key");
+    // A database name written into a step, not through a parameter.
+    let direct = dir.path().join("direct.toml");
+    std::fs::write(
+        &direct,
+        "name = \"x\"\nversion = \"1\"\n[targets.backup]\nhost = \"127.0.0.1\"\nauth = \"integrated\"\n[[steps]]\nid = \"a\"\ntitle = \"A\"\naction = \"recover_database\"\ntarget = \"backup\"\ndatabase = \"mgc]; DROP DATABASE x; --\"\n",
+    )
+    .unwrap();
+    for runbook in [
+        direct,
+        repo("fixtures/runbooks/invalid/bracket_in_database.toml"),
+        repo("fixtures/runbooks/invalid/parameter_injection.toml"),
+    ] {
+        let journal = dir.path().join("journal.db");
+        for args in [
+            vec!["plan".to_string(), runbook.display().to_string()],
+            vec![
+                "run".into(),
+                runbook.display().to_string(),
+                "--journal".into(),
+                journal.display().to_string(),
+                "--key".into(),
+                key.display().to_string(),
+                "--yes".into(),
+            ],
+        ] {
+            let out = runledger().args(&args).output().unwrap();
+            let (stdout, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            let line = error_line(&stderr);
+            assert!(
+                line.contains(&runbook.display().to_string())
+                    && (line.contains("is not a plain identifier") || line.contains("holds")),
+                "{args:?}: {line}"
+            );
+            assert!(stdout.is_empty(), "nothing planned: {stdout}");
+            assert!(!stdout.contains("DROP") && !journal.exists());
+        }
+    }
+}
