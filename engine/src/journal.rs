@@ -193,6 +193,26 @@ impl Journal {
         Journal::create_with_id(path, key, engine_version, clock, journal_id)
     }
 
+    /// Creates a journal whose first run starts with it: `journal.opened` and `run.started`
+    /// are committed in one transaction, so no crash leaves a journal without its run.
+    pub fn create_with_run(
+        path: &Path,
+        key: PrivateKey,
+        engine_version: &str,
+        run_id: &str,
+        started: Body,
+    ) -> Result<Journal, JournalError> {
+        let journal_id = uuid::Uuid::new_v4().to_string();
+        Journal::create_inner(
+            path,
+            key,
+            engine_version,
+            Box::new(SystemClock),
+            journal_id,
+            Some((run_id, started)),
+        )
+    }
+
     /// [`Journal::create_with_clock`] with a fixed journal id (fixtures and test vectors).
     pub fn create_with_id(
         path: &Path,
@@ -201,9 +221,25 @@ impl Journal {
         clock: Box<dyn Clock>,
         journal_id: String,
     ) -> Result<Journal, JournalError> {
+        Journal::create_inner(path, key, engine_version, clock, journal_id, None)
+    }
+
+    fn create_inner(
+        path: &Path,
+        key: PrivateKey,
+        engine_version: &str,
+        clock: Box<dyn Clock>,
+        journal_id: String,
+        first_run: Option<(&str, Body)>,
+    ) -> Result<Journal, JournalError> {
         let lock = take_lock(path)?;
         if path.exists() {
-            return Err(JournalError::Exists(path.display().to_string()));
+            if !holds_no_event(path) {
+                return Err(JournalError::Exists(path.display().to_string()));
+            }
+            // A file left by a creation that never committed (the process died first) records
+            // nothing: it is replaced, under the lock.
+            remove_journal_files(path);
         }
         let conn = Connection::open_with_flags(
             path,
@@ -213,9 +249,9 @@ impl Journal {
         )
         .map_err(storage(path, 0))?;
         configure(&conn).map_err(storage(path, 0))?;
+        // The schema and the first events commit together: a journal exists whole or not at all.
         conn.execute_batch(&format!(
-            "PRAGMA application_id = {SQLITE_APPLICATION_ID}; PRAGMA user_version = {SQLITE_USER_VERSION};
-             BEGIN; {SQLITE_SCHEMA} COMMIT;"
+            "BEGIN IMMEDIATE; PRAGMA application_id = {SQLITE_APPLICATION_ID}; PRAGMA user_version = {SQLITE_USER_VERSION}; {SQLITE_SCHEMA}"
         ))
         .map_err(storage(path, 0))?;
         let key_id = key.id();
@@ -239,25 +275,33 @@ impl Journal {
             appends: 0,
             fail_append_at: fail_append_at_from_env(),
         };
-        let opened = journal.append(
-            None,
-            Body::JournalOpened(JournalOpened {
-                journal_id,
-                engine_version: engine_version.to_string(),
-                public_key,
-            }),
-        );
+        let opened = journal
+            .append(
+                None,
+                Body::JournalOpened(JournalOpened {
+                    journal_id,
+                    engine_version: engine_version.to_string(),
+                    public_key,
+                }),
+            )
+            .and_then(|_| match first_run {
+                Some((run, started)) => journal.append(Some(run), started).map(|_| ()),
+                None => Ok(()),
+            })
+            .and_then(|()| {
+                journal
+                    .conn
+                    .execute_batch("COMMIT")
+                    .map_err(storage(path, journal.next_seq))
+            });
         if let Err(e) = opened {
+            let _ = journal.conn.execute_batch("ROLLBACK");
             // A journal without journal.opened can be neither resumed nor created again: remove
             // the empty file this call made (it did not exist, and we hold the lock), so that the
             // same `run` works once the disk has room.
             let Journal { conn, _lock, .. } = journal;
             drop(conn);
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = path.as_os_str().to_owned();
-                p.push(suffix);
-                let _ = std::fs::remove_file(PathBuf::from(p));
-            }
+            remove_journal_files(path);
             drop(_lock);
             return Err(e);
         }
@@ -514,6 +558,37 @@ impl Journal {
     /// The journal's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// True when the file at `path` holds no journal event: empty, not yet a database, or a
+/// database whose creation never committed.
+fn holds_no_event(path: &Path) -> bool {
+    if std::fs::metadata(path).is_ok_and(|m| m.len() == 0) {
+        return true;
+    }
+    let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return false;
+    };
+    let tables: rusqlite::Result<i64> = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+        [],
+        |r| r.get(0),
+    );
+    match tables {
+        Ok(0) => true,
+        Ok(_) => conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))
+            .is_ok_and(|n| n == 0),
+        Err(_) => false,
+    }
+}
+
+fn remove_journal_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
     }
 }
 

@@ -252,13 +252,14 @@ pub fn operator() -> Operator {
 pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished, RunError> {
     let rb = &loaded.runbook;
     let endpoints = endpoints(rb)?;
-    let mut journal = Journal::create(&opts.journal, opts.key.clone(), ENGINE_VERSION)?;
-    journal.crash_after_events(opts.crash_after_events);
     let run_id = uuid::Uuid::new_v4().to_string();
     let mut parameters = rb.parameters.clone();
     parameters.retain(|k, _| !k.to_ascii_lowercase().contains("password"));
-    journal.append(
-        Some(&run_id),
+    let mut journal = Journal::create_with_run(
+        &opts.journal,
+        opts.key.clone(),
+        ENGINE_VERSION,
+        &run_id,
         Body::RunStarted(Box::new(RunStarted {
             run_id: run_id.clone(),
             runbook: RunbookSource {
@@ -272,6 +273,7 @@ pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished,
             targets: recorded_targets(rb),
         })),
     )?;
+    journal.crash_after_events(opts.crash_after_events);
     execute(journal, run_id, Vec::new(), rb, endpoints, opts).await
 }
 

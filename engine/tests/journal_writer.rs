@@ -184,3 +184,30 @@ fn a_checkpoint_written_by_the_writer_anchors_the_journal() {
         report.verdict_text
     );
 }
+
+#[test]
+fn a_file_left_by_a_creation_that_never_committed_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    // A zero-byte file, as SQLite leaves when the process dies before the first commit.
+    std::fs::write(&path, b"").unwrap();
+    drop(Journal::create(&path, key(1), "test").expect("an empty file records nothing"));
+    // A journal schema without any event: likewise.
+    let path2 = dir.path().join("j2.db");
+    rusqlite::Connection::open(&path2)
+        .unwrap()
+        .execute_batch(runledger_verifier::source::SQLITE_SCHEMA)
+        .unwrap();
+    drop(Journal::create(&path2, key(1), "test").expect("a journal with no event records nothing"));
+    assert_eq!(check(&path2, &key(1)).verdict, Verdict::ValidOpen);
+}
+
+#[test]
+fn a_journal_and_its_first_run_are_created_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let j = Journal::create_with_run(&path, key(1), "test", "run-1", run_started("run-1")).unwrap();
+    assert_eq!(j.len(), 2, "journal.opened and run.started in one commit");
+    drop(j);
+    assert_eq!(check(&path, &key(1)).verdict, Verdict::ValidOpen);
+}
