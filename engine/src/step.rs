@@ -724,6 +724,30 @@ async fn settled_position(env: &Env, target: &str, database: &str) -> DbPosition
     pos
 }
 
+/// Records the database's position as an observation; with `settle`, once no RESTORE runs on it.
+async fn observe_position(
+    d: &mut Dispatcher,
+    env: &Env,
+    step: Option<&str>,
+    target: &str,
+    database: &str,
+    settle: bool,
+) -> Result<DbPosition, Halt> {
+    d.observe(
+        step,
+        "database_position",
+        &position_query(database),
+        async move {
+            if settle {
+                settled_position(env, target, database).await
+            } else {
+                read_position(env, target, database).await
+            }
+        },
+    )
+    .await
+}
+
 async fn recovery_probe(env: &Env, target: &str, database: &str) -> (String, ProbeFinding) {
     let pos = settled_position(env, target, database).await;
     let evidence = serde_json::to_value(&pos).unwrap_or_default();
@@ -862,14 +886,7 @@ async fn copy_backups(
     approval: Option<String>,
 ) -> Result<(), Halt> {
     let sid = Some(step.id.as_str());
-    let position: DbPosition = d
-        .observe(
-            sid,
-            "database_position",
-            &position_query(database),
-            read_position(env, target, database),
-        )
-        .await?;
+    let position = observe_position(d, env, sid, target, database, false).await?;
     let share: Listing = d
         .observe(sid, "share_listing", source, async {
             list_with_hashes(source)
@@ -1024,14 +1041,7 @@ async fn restore_logs(
     approval: Option<String>,
 ) -> Result<(), Halt> {
     let sid = Some(step.id.as_str());
-    let position: DbPosition = d
-        .observe(
-            sid,
-            "database_position",
-            &position_query(database),
-            settled_position(env, target, database),
-        )
-        .await?;
+    let position = observe_position(d, env, sid, target, database, true).await?;
     match position.state.as_deref() {
         Some("RESTORING") => {}
         Some("ONLINE") => {
@@ -1287,14 +1297,7 @@ async fn kill_sessions(
 ) -> Result<(), Halt> {
     let sid = Some(step.id.as_str());
     // A RESTORE in progress is waited for, never killed (a killed restore leaves 4319/4347).
-    let position: DbPosition = d
-        .observe(
-            sid,
-            "database_position",
-            &position_query(database),
-            settled_position(env, target, database),
-        )
-        .await?;
+    let position = observe_position(d, env, sid, target, database, true).await?;
     if position.restores_running > 0 {
         return Err(Halt::StepFailed {
             step: step.id.clone(),
