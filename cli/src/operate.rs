@@ -170,6 +170,11 @@ pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) ->
             | RunError::Secret { .. }
             | RunError::Runbook(_)),
         ) => Err(anyhow::Error::new(e)),
+        Err(e @ RunError::AlreadyFinished { .. }) => {
+            // A process killed after it sealed the run: the failover is complete.
+            eprintln!("runledger: {e}");
+            Ok(Exit::Ok)
+        }
         Err(e @ RunError::NothingToResume { .. }) => {
             eprintln!("runledger: {e}");
             Ok(Exit::Failed)

@@ -98,6 +98,14 @@ pub enum RunError {
         /// Its hash.
         embedded_sha: String,
     },
+    /// The last run has already finished: the failover it records is complete.
+    #[error("journal {path}: run {run_id} has already finished; nothing to resume")]
+    AlreadyFinished {
+        /// The journal.
+        path: String,
+        /// The run.
+        run_id: String,
+    },
     /// Nothing to resume.
     #[error("journal {path}: {reason}")]
     NothingToResume {
@@ -514,12 +522,9 @@ pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<F
         });
     };
     if last.finished {
-        return Err(RunError::NothingToResume {
+        return Err(RunError::AlreadyFinished {
             path: path.display().to_string(),
-            reason: format!(
-                "run {} has finished; there is nothing to resume",
-                last.run_id
-            ),
+            run_id: last.run_id.clone(),
         });
     }
     let embedded = &last.started.runbook;
