@@ -118,6 +118,18 @@ fn assert_failed_over(status: &serde_json::Value) {
         .filter(|n| names.contains(n))
         .collect();
     assert_eq!(names, in_lsn_order, "restored in LSN order");
+    // No session ended twice (a KILL is guarded: after a crash it is probed, not repeated).
+    let mut kills: Vec<&str> = status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["command"].as_str())
+        .filter(|c| c.starts_with("KILL"))
+        .collect();
+    let kill_count = kills.len();
+    kills.sort();
+    kills.dedup();
+    assert_eq!(kills.len(), kill_count, "a session was killed twice");
     let before = names.len();
     names.sort();
     names.dedup();
