@@ -32,7 +32,7 @@ use std::process::Output;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::common::{runledger, runledger_verify, text};
+use crate::common::{export_events, runledger, runledger_verify, sim_status, stop_server, text};
 
 /// A drill killed by `--crash-after-events N`: an open journal, its simulated server left up
 /// (stopped when dropped).
@@ -88,47 +88,13 @@ impl Drop for CrashedDrill {
     }
 }
 
-/// Ends the `runledger sim serve` of a drill directory.
-pub(crate) fn stop_server(dir: &Path) {
-    let _ = std::process::Command::new("pkill")
-        .arg("-f")
-        .arg(format!("sim serve {}", dir.display()))
-        .status();
-}
-
 /// Commands the simulated systems executed, in order (`runledger sim status --json`).
 pub(crate) fn sim_history(dir: &Path) -> Vec<String> {
-    let out = runledger()
-        .args(["sim", "status"])
-        .arg(dir)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{:?}", text(&out));
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    status["history"]
+    sim_status(dir)["history"]
         .as_array()
         .unwrap()
         .iter()
         .map(|h| h["command"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// Every event of a journal, as exported to JSONL (written beside the journal).
-pub(crate) fn export_events(journal: &Path) -> Vec<serde_json::Value> {
-    let out_path = journal.with_extension("export.jsonl");
-    let out = runledger()
-        .args(["export", "--journal"])
-        .arg(journal)
-        .arg("--jsonl")
-        .arg(&out_path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{:?}", text(&out));
-    std::fs::read_to_string(&out_path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].clone())
         .collect()
 }
 

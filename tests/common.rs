@@ -32,3 +32,48 @@ pub fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// `runledger sim status DIR --json`: the simulated state and every command it executed.
+pub fn sim_status(dir: &std::path::Path) -> serde_json::Value {
+    let out = runledger()
+        .args(["sim", "status"])
+        .arg(dir)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("sim status --json is JSON")
+}
+
+/// Ends the `runledger sim serve` a drill left running in `dir` (for a resume).
+pub fn stop_server(dir: &std::path::Path) {
+    let _ = Command::new("pkill")
+        .arg("-f")
+        .arg(format!("sim serve {}", dir.display()))
+        .status();
+}
+
+/// Every event of a journal as JSON, through `runledger export` (written beside the journal).
+pub fn export_events(journal: &std::path::Path) -> Vec<serde_json::Value> {
+    let out_path = journal.with_extension("export.jsonl");
+    let out = runledger()
+        .args(["export", "--journal"])
+        .arg(journal)
+        .arg("--jsonl")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    std::fs::read_to_string(&out_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].clone())
+        .collect()
+}
+
+/// Number of events in a journal's SQLite file (0 when it cannot be read).
+pub fn event_count(journal: &std::path::Path) -> i64 {
+    rusqlite::Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .and_then(|c| c.query_row("SELECT count(*) FROM events", [], |r| r.get(0)))
+        .unwrap_or(0)
+}

@@ -73,7 +73,7 @@ fn two_resumes_of_one_crashed_journal_at_once_exactly_one_proceeds() {
     assert_eq!(w.status.code(), Some(0), "{:?}", text(w));
     assert_verifies(&journal, &d.path("operator.key.pub"));
     // One run.resumed: the loser appended nothing.
-    let resumed = crate::bad_input::export_events(&journal)
+    let resumed = crate::common::export_events(&journal)
         .iter()
         .filter(|e| e["kind"] == "run.resumed")
         .count();
@@ -110,7 +110,7 @@ fn two_runs_with_one_new_journal_at_once_exactly_one_proceeds() {
     let w = if winner == 0 { &a } else { &b };
     assert_eq!(w.status.code(), Some(0), "{:?}", text(w));
     assert_verifies(&journal, &d.path("operator.key.pub"));
-    let events = crate::bad_input::export_events(&journal);
+    let events = crate::common::export_events(&journal);
     assert_eq!(
         events.iter().filter(|e| e["kind"] == "run.started").count(),
         1,

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::common::{runledger, runledger_verify, text};
+use crate::common::{
+    event_count, export_events, runledger, runledger_verify, sim_status, stop_server, text,
+};
 
 fn drill(dir: &Path, extra: &[&str]) -> Output {
     runledger()
@@ -16,17 +18,6 @@ fn drill(dir: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("run the drill")
-}
-
-fn sim_status(dir: &Path) -> serde_json::Value {
-    let out = runledger()
-        .args(["sim", "status"])
-        .arg(dir)
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{:?}", text(&out));
-    serde_json::from_slice(&out.stdout).expect("sim status --json is JSON")
 }
 
 fn verify_anchored(dir: &Path) {
@@ -206,19 +197,8 @@ fn end_state(status: &serde_json::Value) -> serde_json::Value {
 /// Every state-changing command the simulated systems executed was preceded by a durable
 /// intent naming it: an intent recorded no later than the command ran whose text contains it.
 fn assert_intents_precede_commands(dir: &Path, status: &serde_json::Value) {
-    let jsonl = dir.join("check.jsonl");
-    let out = runledger()
-        .args(["export", "--journal"])
-        .arg(dir.join("journal.db"))
-        .arg("--jsonl")
-        .arg(&jsonl)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{:?}", text(&out));
-    let intents: Vec<(String, String)> = std::fs::read_to_string(&jsonl)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].clone())
+    let intents: Vec<(String, String)> = export_events(&dir.join("journal.db"))
+        .into_iter()
         .filter(|e| e["kind"] == "step.intent")
         .map(|e| {
             (
@@ -288,12 +268,7 @@ fn crash_and_resume_in(scenario: &str, how: Crash, expected: &serde_json::Value)
     let (stdout, stderr) = text(&out);
     assert!(!stderr.contains("panicked"), "{stderr}");
     let killed = out.status.code().is_none();
-    let has_run = rusqlite::Connection::open_with_flags(
-        dir.path().join("journal.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .and_then(|c| c.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)))
-    .is_ok_and(|n| n >= 2);
+    let has_run = event_count(&dir.path().join("journal.db")) >= 2;
     if killed && has_run {
         // The engine died; the simulated server it started is still up, as in reality.
         let out = runledger()
@@ -308,12 +283,7 @@ fn crash_and_resume_in(scenario: &str, how: Crash, expected: &serde_json::Value)
     } else if !killed {
         assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     }
-    let started = rusqlite::Connection::open_with_flags(
-        dir.path().join("journal.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .and_then(|c| c.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)))
-    .unwrap_or(0);
+    let started = event_count(&dir.path().join("journal.db"));
     if started < 2 {
         // Killed before run.started was durable: no run to resume; a drill starts afresh.
         stop_server(dir.path());
@@ -359,14 +329,6 @@ fn uninterrupted_in(scenario: &str) -> (u64, u64, serde_json::Value) {
     let total = json["journal"]["events"].as_u64().unwrap();
     let actions = json["steps"].as_array().unwrap().len() as u64;
     (total, actions, end_state(&sim_status(dir.path())))
-}
-
-/// Ends the `runledger sim serve` a killed drill left running for its resume.
-fn stop_server(dir: &Path) {
-    let _ = std::process::Command::new("pkill")
-        .arg("-f")
-        .arg(format!("sim serve {}", dir.display()))
-        .status();
 }
 
 #[test]

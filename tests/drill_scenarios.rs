@@ -5,7 +5,7 @@
 
 use std::process::Output;
 
-use crate::common::{runledger, runledger_verify, text};
+use crate::common::{export_events, runledger, runledger_verify, sim_status, stop_server, text};
 
 struct Drill {
     dir: tempfile::TempDir,
@@ -38,13 +38,7 @@ impl Drill {
     }
 
     fn status(&self) -> serde_json::Value {
-        let out = runledger()
-            .args(["sim", "status"])
-            .arg(self.dir.path())
-            .arg("--json")
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap()
+        sim_status(self.dir.path())
     }
 
     fn history(&self) -> Vec<String> {
@@ -63,20 +57,7 @@ impl Drill {
     }
 
     fn journal_json(&self) -> Vec<serde_json::Value> {
-        let out = self.path("export.jsonl");
-        let res = runledger()
-            .args(["export", "--journal"])
-            .arg(self.path("journal.db"))
-            .arg("--jsonl")
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(res.status.success(), "{:?}", text(&res));
-        std::fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"].clone())
-            .collect()
+        export_events(&self.path("journal.db"))
     }
 
     fn verifies(&self) {
@@ -111,10 +92,7 @@ impl Drill {
 
 impl Drop for Drill {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("pkill")
-            .arg("-f")
-            .arg(format!("sim serve {}", self.dir.path().display()))
-            .status();
+        stop_server(self.dir.path());
     }
 }
 

@@ -3,13 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{runledger, text};
-
-fn events(journal: &std::path::Path) -> i64 {
-    rusqlite::Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .and_then(|c| c.query_row("SELECT count(*) FROM events", [], |r| r.get(0)))
-        .unwrap_or(0)
-}
+use crate::common::{event_count as events, runledger, stop_server, text};
 
 #[test]
 fn ctrl_c_stops_between_actions_and_resume_completes() {
@@ -61,8 +55,5 @@ fn ctrl_c_stops_between_actions_and_resume_completes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    let _ = std::process::Command::new("pkill")
-        .arg("-f")
-        .arg(format!("sim serve {}", dir.path().display()))
-        .status();
+    stop_server(dir.path());
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{runledger, text};
+use crate::common::{event_count, runledger, stop_server, text};
 
 /// A drill killed after 20 events: a journal in flight, its server left running.
 struct Crashed {
@@ -43,19 +43,12 @@ impl Crashed {
 
 impl Drop for Crashed {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("pkill")
-            .arg("-f")
-            .arg(format!("sim serve {}", self.dir.path().display()))
-            .status();
+        stop_server(self.dir.path());
     }
 }
 
 fn events(journal: &Path) -> i64 {
-    let conn =
-        rusqlite::Connection::open_with_flags(journal, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    conn.query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-        .unwrap()
+    event_count(journal)
 }
 
 fn error_line(stderr: &str) -> &str {

@@ -9,10 +9,8 @@
 
 use std::path::Path;
 
-use crate::bad_input::{
-    assert_verifies, error_line, export_events, new_key, sim_history, stop_server, JournalState,
-};
-use crate::common::{runledger, runledger_verify, text};
+use crate::bad_input::{assert_verifies, error_line, new_key, sim_history, JournalState};
+use crate::common::{export_events, runledger, runledger_verify, stop_server, text};
 
 const FAIL_AT: &str = "RUNLEDGER_FAIL_APPEND_AT";
 
