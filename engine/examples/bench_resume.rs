@@ -9,9 +9,10 @@
 //! `run.finished` seals the new tree. Nothing else in the run changes.
 //!
 //! `bench_resume time JOURNAL KEY ROUNDS` alternates, in one process, `verify` alone and
-//! `verify` + `run::replay` (which opens the journal as its writer — reading every event to
-//! rebuild the chain — reads the last run, and replays it through the step logic without
-//! touching the world), `ROUNDS` times each, and prints the medians in seconds:
+//! `run::replay` — which opens the journal as its writer exactly as `runledger resume` does
+//! (lock, full verification, the chain's end taken from that pass), reads the last run
+//! backwards from the end, and replays it through the step logic without touching the
+//! world — `ROUNDS` times each, and prints the medians in seconds:
 //! `verify_s=… resume_s=… ratio=…`.
 
 use std::path::Path;
@@ -320,8 +321,9 @@ fn time(journal: &Path, key_path: &Path, rounds: usize) -> Result<(), Box<dyn st
         verify_once()?;
         v.push(t.elapsed().as_secs_f64());
 
+        // What `runledger resume` does before its first action: take the lock, verify every
+        // event (the writer takes the chain's end from that pass), read the last run, replay.
         let t = Instant::now();
-        verify_once()?;
         let end = rt.block_on(replay(journal, keyfile::load(key_path)?, None))?;
         r.push(t.elapsed().as_secs_f64());
         if end != ReplayEnd::Complete {

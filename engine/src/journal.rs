@@ -18,10 +18,12 @@ use std::path::{Path, PathBuf};
 
 use runledger_verifier::checkpoint::Checkpoint;
 use runledger_verifier::event::{Body, Event, JournalOpened, Seal, ZERO_HASH_HEX};
-use runledger_verifier::keys::PrivateKey;
+use runledger_verifier::keys::{PrivateKey, TrustedKeys};
 use runledger_verifier::merkle::{Frontier, Hash};
 use runledger_verifier::signing::{self, hex};
 use runledger_verifier::source::{self, SQLITE_APPLICATION_ID, SQLITE_SCHEMA, SQLITE_USER_VERSION};
+use runledger_verifier::verify::{verify_with_tail, Options as VerifyOptions, VerifyError};
+use runledger_verifier::{Report, Verdict};
 use rusqlite::{params, Connection, OpenFlags};
 
 use crate::clock::{Clock, SystemClock};
@@ -294,6 +296,9 @@ impl Journal {
                     .execute_batch("COMMIT")
                     .map_err(storage(path, journal.next_seq))
             });
+        if opened.is_ok() {
+            preallocate_wal(&journal.conn, path);
+        }
         if let Err(e) = opened {
             let _ = journal.conn.execute_batch("ROLLBACK");
             // A journal without journal.opened can be neither resumed nor created again: remove
@@ -310,8 +315,8 @@ impl Journal {
 
     /// Opens an existing journal for appending with the key that created it.
     ///
-    /// Rebuilds the chain state from the stored rows (checking seq order, leaf hashes and the
-    /// chain); a full verification is the caller's job (`runledger resume` runs the verifier).
+    /// See [`Journal::open_verified`]; a journal that does not verify under `key` is refused
+    /// with [`JournalError::WrongKey`] or [`JournalError::Damaged`] (see [`refusal`]).
     pub fn open(path: &Path, key: PrivateKey) -> Result<Journal, JournalError> {
         Journal::open_with_clock(path, key, Box::new(SystemClock))
     }
@@ -322,90 +327,79 @@ impl Journal {
         key: PrivateKey,
         clock: Box<dyn Clock>,
     ) -> Result<Journal, JournalError> {
+        let given = key.id();
+        match Journal::open_verified(path, key, clock)? {
+            Opened::Valid(journal) => Ok(*journal),
+            Opened::Refused(report) => Err(refusal(path, &given, &report)),
+        }
+    }
+
+    /// Opens an existing journal for appending, after verifying all of it.
+    ///
+    /// Takes the writer's lock first, so that nothing is appended between the verification
+    /// and the first append; then runs the verifier over every event with `key` as the only
+    /// trusted key (every check of `runledger-verify`, signatures on all cores) and takes the
+    /// chain's end — next seq, last leaf hash, Merkle frontier, last timestamp — from that
+    /// same pass, so the journal is read once. A journal that does not verify under `key`
+    /// (another key's journal included) is [`Opened::Refused`] with the verifier's report;
+    /// one that cannot be read at all is an error.
+    pub fn open_verified(
+        path: &Path,
+        key: PrivateKey,
+        clock: Box<dyn Clock>,
+    ) -> Result<Opened, JournalError> {
         if !path.exists() {
             return Err(JournalError::Missing(path.display().to_string()));
         }
         let lock = take_lock(path)?;
-        let damaged = |seq: u64, reason: String| JournalError::Damaged {
-            path: path.display().to_string(),
-            seq,
-            reason,
-        };
-        let mut next_seq = 0u64;
-        let mut prev = [0u8; 32];
-        let mut frontier = Frontier::new();
-        let mut last_at = None;
-        let mut journal_id = None;
-        let mut opened_key = None;
-        let mut problem = None;
-        source::for_each_record(path, source::Format::Sqlite, |record| {
-            let leaf = signing::event_leaf_hash(&record.event);
-            let event = match Event::from_canonical_bytes(&record.event) {
-                Ok(e) => e,
-                Err(e) => {
-                    problem = Some(damaged(next_seq, e.to_string()));
-                    return false;
-                }
-            };
-            let expected_prev = if next_seq == 0 {
-                ZERO_HASH_HEX.to_string()
-            } else {
-                hex(&prev)
-            };
-            if event.seq != next_seq || event.prev != expected_prev {
-                problem = Some(damaged(
-                    next_seq,
-                    "events out of sequence or chain broken".into(),
-                ));
-                return false;
-            }
-            if let Body::JournalOpened(o) = &event.body {
-                opened_key = Some(event.key.clone());
-                let _ = o;
-            }
-            journal_id.get_or_insert(event.journal.clone());
-            prev = leaf;
-            frontier.push(leaf);
-            last_at = Some(event.at);
-            next_seq += 1;
-            true
-        })?;
-        if let Some(p) = problem {
-            return Err(p);
+        let mut trusted = TrustedKeys::default();
+        trusted.insert(key.name.clone(), key.key.verifying_key());
+        let (report, tail) =
+            verify_with_tail(path, &trusted, &VerifyOptions::default()).map_err(|e| match e {
+                VerifyError::Source(e) => JournalError::Source(e),
+                other => JournalError::Damaged {
+                    path: path.display().to_string(),
+                    seq: 0,
+                    reason: other.to_string(),
+                },
+            })?;
+        if !matches!(
+            report.verdict,
+            Verdict::ValidOpen | Verdict::ValidSealed | Verdict::ValidAnchored
+        ) {
+            return Ok(Opened::Refused(Box::new(report)));
         }
-        let (Some(journal_id), Some(expected)) = (journal_id, opened_key) else {
-            return Err(damaged(0, "no journal.opened event".into()));
-        };
-        let given = key.id();
-        if given != expected {
-            return Err(JournalError::WrongKey {
+        let Some(journal_id) = report.journal.journal_id.clone() else {
+            return Err(JournalError::Damaged {
                 path: path.display().to_string(),
-                expected,
-                given,
+                seq: 0,
+                reason: "no journal.opened event".into(),
             });
-        }
+        };
+        let next_seq = tail.events;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(storage(path, next_seq))?;
         configure(&conn).map_err(storage(path, next_seq))?;
-        Ok(Journal {
+        preallocate_wal(&conn, path);
+        Ok(Opened::Valid(Box::new(Journal {
             conn,
             _lock: lock,
             path: path.to_path_buf(),
+            key_id: key.id(),
             key,
-            key_id: given,
             journal_id,
             next_seq,
-            prev,
-            frontier,
-            last_at,
+            prev: tail.last_leaf,
+            frontier: tail.frontier,
+            last_at: tail.last_at,
             clock,
             crash_after: None,
             appends: 0,
             fail_append_at: fail_append_at_from_env(),
-        })
+        })))
     }
 
     /// Appends one event and returns once it is durable. On error nothing was appended and
@@ -561,6 +555,34 @@ impl Journal {
     }
 }
 
+/// What [`Journal::open_verified`] found.
+pub enum Opened {
+    /// Every event verified: the writer, ready to append after the last one.
+    Valid(Box<Journal>),
+    /// The journal does not verify under the key given: the verifier's report. Nothing was
+    /// opened and the lock is released.
+    Refused(Box<Report>),
+}
+
+/// The error for a journal [`Opened::Refused`] under the key `given` (its key id):
+/// [`JournalError::WrongKey`] when its first failure is an event signed by another key,
+/// otherwise [`JournalError::Damaged`] at the first failing seq.
+pub fn refusal(path: &Path, given: &str, report: &Report) -> JournalError {
+    let failure = report.failure.as_ref();
+    if let Some(f) = failure.filter(|f| f.reason.contains("untrusted key")) {
+        return JournalError::WrongKey {
+            path: path.display().to_string(),
+            expected: f.found.clone().unwrap_or_default(),
+            given: given.to_string(),
+        };
+    }
+    JournalError::Damaged {
+        path: path.display().to_string(),
+        seq: failure.and_then(|f| f.seq).unwrap_or(0),
+        reason: failure.map_or_else(|| report.verdict_text.clone(), |f| f.reason.clone()),
+    }
+}
+
 /// True when the file at `path` holds no journal event: empty, not yet a database, or a
 /// database whose creation never committed.
 fn holds_no_event(path: &Path) -> bool {
@@ -602,6 +624,61 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
     Ok(())
+}
+
+/// WAL frames written in place of zeros before the WAL grows: the automatic checkpoint's
+/// threshold (SQLite's default, 1000 pages), after which SQLite starts the WAL over from its
+/// beginning, plus room for the frames of the transaction that crosses it.
+const WAL_PREALLOCATED_FRAMES: u64 = 1024;
+
+/// Makes the commits that follow overwrite bytes already on disk instead of growing the WAL.
+///
+/// A commit that appends to the WAL makes the file system allocate blocks and record the new
+/// file size before the fsync returns (a metadata journal commit); one that overwrites
+/// allocated blocks flushes only the data. So, with no reader in the way, this checkpoints
+/// the WAL into the database and truncates it (`wal_checkpoint(TRUNCATE)`, after which SQLite
+/// restarts the WAL at its beginning with new salts), then fills it with zeros up to
+/// [`WAL_PREALLOCATED_FRAMES`] frames and flushes them. SQLite reads a WAL only up to its
+/// first frame whose salt and checksum do not match its header — a zero frame never does —
+/// so the zeros are never taken for content, before or after a crash.
+///
+/// Only a speed-up: if a reader holds the WAL, or the disk has no room for the zeros (they
+/// are then removed again), the journal is used as it is.
+fn preallocate_wal(conn: &Connection, path: &Path) {
+    let checkpointed = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    if checkpointed != Ok(0) {
+        return; // a reader is in the way (busy = 1), or the checkpoint failed
+    }
+    let page_size: u64 = match conn.query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0)) {
+        Ok(n) if n > 0 => n as u64,
+        _ => return,
+    };
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let Ok(mut file) = OpenOptions::new().write(true).open(PathBuf::from(wal)) else {
+        return;
+    };
+    if file.metadata().map_or(true, |m| m.len() != 0) {
+        return; // not the empty WAL the checkpoint leaves: leave it to SQLite
+    }
+    // WAL header (32 bytes), then frames of a 24-byte header and a page each.
+    let target = 32 + WAL_PREALLOCATED_FRAMES * (24 + page_size);
+    let zeros = vec![0u8; 1 << 16];
+    let mut written = 0u64;
+    let filled = (|| {
+        while written < target {
+            let n = zeros.len().min((target - written) as usize);
+            file.write_all(&zeros[..n])?;
+            written += n as u64;
+        }
+        file.sync_data()
+    })();
+    if filled.is_err() {
+        // No room: give the space back. The WAL was empty, so nothing of SQLite's is lost.
+        let _ = file.set_len(0);
+    }
 }
 
 /// Writes a file so that readers see either the old or the new content, never a mix.

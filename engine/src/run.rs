@@ -15,13 +15,13 @@ use runledger_verifier::event::{
     Body, Event, InDoubt, Operator, RunFinished, RunResumed, RunStarted, RunStatus, RunbookSource,
     Target,
 };
-use runledger_verifier::keys::{PrivateKey, TrustedKeys};
+use runledger_verifier::keys::PrivateKey;
 use runledger_verifier::signing::sha256_hex;
-use runledger_verifier::source::{self, Format};
-use runledger_verifier::{verify, Options, Verdict};
+use runledger_verifier::source;
 
+use crate::clock::SystemClock;
 use crate::dispatcher::{ApprovalPolicy, Dispatcher, Halt, Ui};
-use crate::journal::{Journal, JournalError};
+use crate::journal::{self, Journal, JournalError, Opened};
 use crate::runbook::{self, AuthMethod, EncryptionSetting, LoadedRunbook, SecretSource};
 use crate::sql::{Encryption, SqlAuth, SqlEndpoint};
 use crate::step::{self, Env};
@@ -403,42 +403,32 @@ pub struct LastRun {
 }
 
 /// Reads the last run of a journal (SQLite).
+///
+/// The last run is the journal's end, so the events are read from the last one backwards to
+/// the last `run.started`, and no further: the cost is the run's length, not the journal's.
+/// This reads; it does not verify (`resume` verifies before it acts).
 pub fn last_run(path: &Path) -> Result<Option<LastRun>, RunError> {
-    let mut last: Option<LastRun> = None;
+    let mut events = Vec::new();
+    let mut started = None;
+    let mut finished = false;
     let mut problem = None;
-    source::for_each_record(
-        path,
-        Format::Sqlite,
-        |r| match Event::from_canonical_bytes(&r.event) {
-            Ok(e) => {
-                match &e.body {
-                    Body::RunStarted(s) => {
-                        last = Some(LastRun {
-                            run_id: s.run_id.clone(),
-                            started: (**s).clone(),
-                            events: Vec::new(),
-                            finished: false,
-                        })
-                    }
-                    Body::RunFinished(_) => {
-                        if let Some(l) = &mut last {
-                            l.finished = true;
-                        }
-                    }
-                    _ => {
-                        if let Some(l) = &mut last {
-                            l.events.push(e);
-                        }
-                    }
+    source::for_each_sqlite_record_backwards(path, |r| {
+        match Event::from_canonical_bytes(&r.event) {
+            Ok(e) => match e.body {
+                Body::RunStarted(s) => {
+                    started = Some(*s);
+                    return false;
                 }
-                true
-            }
+                Body::RunFinished(_) => finished = true,
+                _ => events.push(e),
+            },
             Err(err) => {
                 problem = Some(err.to_string());
-                false
+                return false;
             }
-        },
-    )
+        }
+        true
+    })
     .map_err(JournalError::from)?;
     if let Some(p) = problem {
         return Err(RunError::Unverified {
@@ -446,7 +436,15 @@ pub fn last_run(path: &Path) -> Result<Option<LastRun>, RunError> {
             verdict: p,
         });
     }
-    Ok(last)
+    Ok(started.map(|started| {
+        events.reverse();
+        LastRun {
+            run_id: started.run_id.clone(),
+            started,
+            events,
+            finished,
+        }
+    }))
 }
 
 /// Intents of a run without outcome or reconciliation.
@@ -478,42 +476,24 @@ pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<F
     if !path.exists() {
         return Err(JournalError::Missing(path.display().to_string()).into());
     }
-    // Verify first: never continue a journal that does not hold up.
-    let mut trusted = TrustedKeys::default();
-    trusted.insert(opts.key.name.clone(), opts.key.key.verifying_key());
-    let report =
-        verify(&path, &trusted, &Options::default()).map_err(|e| RunError::Unverified {
-            path: path.display().to_string(),
-            verdict: e.to_string(),
-        })?;
-    if !matches!(
-        report.verdict,
-        Verdict::ValidOpen | Verdict::ValidSealed | Verdict::ValidAnchored
-    ) {
-        // A journal signed by another key fails here too; say so plainly when it is that.
-        let wrong_key = report
-            .failure
-            .as_ref()
-            .is_some_and(|f| f.reason.contains("untrusted key"));
-        if wrong_key {
-            let expected = report
-                .failure
-                .as_ref()
-                .and_then(|f| f.found.clone())
-                .unwrap_or_default();
-            return Err(JournalError::WrongKey {
-                path: path.display().to_string(),
-                expected,
-                given: opts.key.id(),
-            }
-            .into());
+    // Verify first: never continue a journal that does not hold up. The writer's lock is
+    // taken before the verification, which also gives the writer the chain's end.
+    let refused = |verdict: String| RunError::Unverified {
+        path: path.display().to_string(),
+        verdict,
+    };
+    let mut journal = match Journal::open_verified(&path, opts.key.clone(), Box::new(SystemClock)) {
+        Ok(Opened::Valid(journal)) => *journal,
+        Ok(Opened::Refused(report)) => {
+            // A journal signed by another key fails too; say so plainly when it is that.
+            return Err(match journal::refusal(&path, &opts.key.id(), &report) {
+                wrong @ JournalError::WrongKey { .. } => wrong.into(),
+                _ => refused(report.verdict_text),
+            });
         }
-        return Err(RunError::Unverified {
-            path: path.display().to_string(),
-            verdict: report.verdict_text,
-        });
-    }
-    let mut journal = Journal::open(&path, opts.key.clone())?;
+        Err(JournalError::Source(e)) => return Err(refused(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
     journal.crash_after_events(opts.crash_after_events);
     let Some(last) = last_run(&path)? else {
         return Err(RunError::NothingToResume {

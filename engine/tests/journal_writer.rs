@@ -6,7 +6,7 @@ use std::path::Path;
 use runledger_engine::clock::SteppingClock;
 use runledger_engine::{Journal, JournalError};
 use runledger_verifier::event::{
-    Body, Operator, RunFinished, RunStarted, RunStatus, RunbookSource,
+    Body, Operator, RunFinished, RunResumed, RunStarted, RunStatus, RunbookSource,
 };
 use runledger_verifier::keys::{PrivateKey, TrustedKeys};
 use runledger_verifier::signing::sha256_hex;
@@ -210,4 +210,159 @@ fn a_journal_and_its_first_run_are_created_together() {
     assert_eq!(j.len(), 2, "journal.opened and run.started in one commit");
     drop(j);
     assert_eq!(check(&path, &key(1)).verdict, Verdict::ValidOpen);
+}
+
+#[test]
+fn commits_overwrite_a_preallocated_wal_whose_zeros_are_never_read_as_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let wal = dir.path().join("j.db-wal");
+    let mut j = Journal::create(&path, key(1), "test").unwrap();
+    let preallocated = std::fs::metadata(&wal).unwrap().len();
+    let page_size: u64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))
+        .unwrap() as u64;
+    assert!(
+        preallocated >= 1000 * (24 + page_size),
+        "the WAL is filled ahead of the commits: {preallocated} bytes"
+    );
+    for i in 0..150 {
+        let run = format!("run-{i}");
+        j.append(Some(&run), run_started(&run)).unwrap();
+        let sealed = j.seal();
+        let finished = Body::RunFinished(RunFinished {
+            status: RunStatus::Succeeded,
+            summary: "nothing".into(),
+            sealed,
+        });
+        j.append(Some(&run), finished).unwrap();
+    }
+    assert_eq!(
+        std::fs::metadata(&wal).unwrap().len(),
+        preallocated,
+        "300 commits wrote into the preallocated WAL without growing it"
+    );
+
+    // A crash now leaves the WAL with 300 committed frames and zeros after them. Copy what a
+    // crashed writer leaves on disk (database and WAL, no shared-memory index), so that
+    // SQLite has to rebuild the index by reading the WAL frame by frame.
+    let crashed = dir.path().join("crashed");
+    std::fs::create_dir(&crashed).unwrap();
+    std::fs::copy(&path, crashed.join("j.db")).unwrap();
+    std::fs::copy(&wal, crashed.join("j.db-wal")).unwrap();
+    drop(j);
+    let n: i64 = rusqlite::Connection::open(crashed.join("j.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        n, 301,
+        "journal.opened and 300 appends, nothing from the zeros"
+    );
+    let report = check(&crashed.join("j.db"), &key(1));
+    assert_eq!(
+        report.verdict,
+        Verdict::ValidSealed,
+        "{}",
+        report.verdict_text
+    );
+    assert_eq!(report.journal.events, 301);
+
+    // And a writer reopening the crashed journal goes on from there.
+    let mut reopened = Journal::open(&crashed.join("j.db"), key(1)).unwrap();
+    assert_eq!(reopened.len(), 301);
+    reopened
+        .append(Some("run-x"), run_started("run-x"))
+        .unwrap();
+    drop(reopened);
+    assert_eq!(check(&crashed.join("j.db"), &key(1)).journal.events, 302);
+}
+
+#[test]
+fn open_verifies_every_signature_and_refuses_an_altered_event_naming_its_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut j = Journal::create(&path, key(1), "test").unwrap();
+    for run in ["run-1", "run-2"] {
+        j.append(Some(run), run_started(run)).unwrap();
+        let sealed = j.seal();
+        j.append(
+            Some(run),
+            Body::RunFinished(RunFinished {
+                status: RunStatus::Succeeded,
+                summary: "nothing".into(),
+                sealed,
+            }),
+        )
+        .unwrap();
+    }
+    drop(j);
+    // Re-sign nothing: change the signature of seq 3 only, which a chain walk alone would
+    // not notice (the chain links leaf hashes, not signatures).
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TRIGGER events_no_update").unwrap();
+    conn.execute("UPDATE events SET sig = zeroblob(64) WHERE seq = 3", [])
+        .unwrap();
+    drop(conn);
+    let err = Journal::open(&path, key(1)).err().expect("refused");
+    match &err {
+        JournalError::Damaged { seq, reason, .. } => {
+            assert_eq!(*seq, 3, "{err}");
+            assert!(reason.contains("signature"), "{err}");
+        }
+        other => panic!("expected Damaged, got {other}"),
+    }
+    // Refused: the lock is released (refused again for the same reason, not as locked) and
+    // nothing was appended.
+    assert!(matches!(
+        Journal::open(&path, key(1)),
+        Err(JournalError::Damaged { seq: 3, .. })
+    ));
+    let n: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 5);
+}
+
+#[test]
+fn the_last_run_is_read_back_from_the_journals_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let mut j = Journal::create(&path, key(1), "test").unwrap();
+    j.append(Some("run-1"), run_started("run-1")).unwrap();
+    let sealed = j.seal();
+    let finished = |sealed| {
+        Body::RunFinished(RunFinished {
+            status: RunStatus::Succeeded,
+            summary: "nothing".into(),
+            sealed,
+        })
+    };
+    j.append(Some("run-1"), finished(sealed)).unwrap();
+    j.append(Some("run-2"), run_started("run-2")).unwrap();
+    let resumed = |reason: &str| {
+        Body::RunResumed(RunResumed {
+            reason: reason.into(),
+            in_doubt: vec![],
+        })
+    };
+    j.append(Some("run-2"), resumed("first")).unwrap();
+    j.append(Some("run-2"), resumed("second")).unwrap();
+    drop(j);
+    let last = runledger_engine::run::last_run(&path).unwrap().unwrap();
+    assert_eq!(last.run_id, "run-2");
+    assert!(!last.finished);
+    let seqs: Vec<u64> = last.events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [4, 5], "the run's events after run.started, in order");
+
+    let mut j = Journal::open(&path, key(1)).unwrap();
+    let sealed = j.seal();
+    j.append(Some("run-2"), finished(sealed)).unwrap();
+    drop(j);
+    let last = runledger_engine::run::last_run(&path).unwrap().unwrap();
+    assert_eq!(last.run_id, "run-2");
+    assert!(last.finished);
+    assert_eq!(last.events.len(), 2);
 }

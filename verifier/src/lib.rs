@@ -22,4 +22,4 @@ pub mod verify;
 
 pub use keys::TrustedKeys;
 pub use report::{Report, Verdict};
-pub use verify::{verify, Options, VerifyError};
+pub use verify::{verify, verify_with_tail, Options, Tail, VerifyError};

@@ -154,6 +154,15 @@ pub fn for_each_record(
     }
 }
 
+/// Calls `visit` with the records of a SQLite journal from the last to the first; `visit`
+/// returns false to stop. Readers of a journal's end (the last run) read only that end.
+pub fn for_each_sqlite_record_backwards(
+    path: &Path,
+    mut visit: impl FnMut(RawRecord) -> bool,
+) -> Result<(), SourceError> {
+    read_sqlite_ordered(path, "DESC", &mut visit)
+}
+
 /// Opens a journal database read-only and checks that it is one.
 pub fn open_sqlite_read_only(path: &Path) -> Result<Connection, SourceError> {
     let unreadable = |e: rusqlite::Error| SourceError::Unreadable {
@@ -189,13 +198,23 @@ pub fn open_sqlite_read_only(path: &Path) -> Result<Connection, SourceError> {
 }
 
 fn read_sqlite(path: &Path, visit: &mut dyn FnMut(RawRecord) -> bool) -> Result<(), SourceError> {
+    read_sqlite_ordered(path, "ASC", visit)
+}
+
+fn read_sqlite_ordered(
+    path: &Path,
+    order: &'static str,
+    visit: &mut dyn FnMut(RawRecord) -> bool,
+) -> Result<(), SourceError> {
     let conn = open_sqlite_read_only(path)?;
     let unreadable = |e: rusqlite::Error| SourceError::Unreadable {
         path: path.display().to_string(),
         reason: e.to_string(),
     };
     let mut stmt = conn
-        .prepare("SELECT seq, event, leaf_hash, sig FROM events ORDER BY seq")
+        .prepare(&format!(
+            "SELECT seq, event, leaf_hash, sig FROM events ORDER BY seq {order}"
+        ))
         .map_err(unreadable)?;
     let mut rows = stmt.query([]).map_err(unreadable)?;
     while let Some(row) = rows.next().map_err(unreadable)? {

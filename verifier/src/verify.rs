@@ -76,6 +76,31 @@ pub fn verify(
     trusted: &TrustedKeys,
     options: &Options,
 ) -> Result<Report, VerifyError> {
+    verify_with_tail(path, trusted, options).map(|(report, _)| report)
+}
+
+/// Where the events that passed every per-event check end: what a writer needs to append the
+/// next event, taken from the verification pass so that a writer reopening a journal reads
+/// it once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tail {
+    /// How many events passed (the seq of the next one).
+    pub events: u64,
+    /// The leaf hash of the last of them (zeros when there is none).
+    pub last_leaf: Hash,
+    /// The Merkle frontier over them.
+    pub frontier: Frontier,
+    /// The timestamp of the last of them.
+    pub last_at: Option<String>,
+}
+
+/// [`verify`], also returning the [`Tail`] of the events that passed. Only a valid verdict
+/// makes the tail the journal's end.
+pub fn verify_with_tail(
+    path: &Path,
+    trusted: &TrustedKeys,
+    options: &Options,
+) -> Result<(Report, Tail), VerifyError> {
     let format = source::detect(path)?;
     let mut verifier = Verifier::new(path.display().to_string(), format, trusted, options)?;
     let workers = worker_threads();
@@ -93,7 +118,7 @@ pub fn verify(
         }
         Err(e) => return Err(e.into()),
     }
-    Ok(verifier.finish())
+    Ok(verifier.finish_with_tail())
 }
 
 /// Environment variable that sets how many threads prepare records (decode, hash, verify the
@@ -1027,7 +1052,18 @@ impl<'a> Verifier<'a> {
     }
 
     /// Ends verification: checkpoints, backup files, the verdict.
-    pub fn finish(mut self) -> Report {
+    pub fn finish(self) -> Report {
+        self.finish_with_tail().0
+    }
+
+    /// [`Verifier::finish`], also returning where the events that passed end.
+    pub fn finish_with_tail(mut self) -> (Report, Tail) {
+        let tail = Tail {
+            events: self.next_seq,
+            last_leaf: self.prev,
+            frontier: self.frontier.clone(),
+            last_at: self.last_at.clone(),
+        };
         let total = self.next_seq;
         if self.failure.is_none() {
             self.check_checkpoints(total);
@@ -1114,7 +1150,7 @@ impl<'a> Verifier<'a> {
                 status: checkpoint_status(c, total),
             })
             .collect();
-        Report {
+        let report = Report {
             format: "runledger-verify-report/v1".into(),
             verdict,
             verdict_text,
@@ -1130,7 +1166,8 @@ impl<'a> Verifier<'a> {
             backup_files_omitted: self.files_omitted,
             checkpoints,
             requirements,
-        }
+        };
+        (report, tail)
     }
 
     fn check_checkpoints(&mut self, total: u64) {
