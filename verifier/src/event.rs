@@ -32,6 +32,35 @@ where
 /// runbook source, a share listing), far below the JSONL line limit.
 pub const MAX_EVENT_BYTES: usize = 8 << 20;
 
+/// [`Envelope`] as read from an event's canonical bytes, `body` borrowed as its JSON text.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnvelopeText<'a> {
+    #[allow(dead_code)] // checked against FORMAT_VERSION before this is read
+    v: u64,
+    journal: String,
+    seq: u64,
+    prev: String,
+    at: String,
+    #[serde(deserialize_with = "nullable")]
+    run: Option<String>,
+    kind: Kind,
+    key: String,
+    #[serde(borrow)]
+    body: &'a serde_json::value::RawValue,
+}
+
+/// A `serde_json` error's message without the " at line L column C" it adds when reading
+/// text, so that a reason reads the same whichever way the event was decoded.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) => message.to_string(),
+        None => text,
+    }
+}
+
 /// The envelope every event shares. `body` is kept as JSON until its kind is known.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -446,6 +475,22 @@ impl Body {
         }
     }
 
+    /// Reads the body of an event of kind `kind` from its JSON text, rejecting unknown or
+    /// missing fields.
+    pub fn from_json_text(kind: Kind, text: &str) -> Result<Body, serde_json::Error> {
+        Ok(match kind {
+            Kind::JournalOpened => Body::JournalOpened(serde_json::from_str(text)?),
+            Kind::RunStarted => Body::RunStarted(Box::new(serde_json::from_str(text)?)),
+            Kind::Observation => Body::Observation(serde_json::from_str(text)?),
+            Kind::StepIntent => Body::StepIntent(serde_json::from_str(text)?),
+            Kind::StepOutcome => Body::StepOutcome(serde_json::from_str(text)?),
+            Kind::StepReconciled => Body::StepReconciled(serde_json::from_str(text)?),
+            Kind::Approval => Body::Approval(serde_json::from_str(text)?),
+            Kind::RunResumed => Body::RunResumed(serde_json::from_str(text)?),
+            Kind::RunFinished => Body::RunFinished(serde_json::from_str(text)?),
+        })
+    }
+
     /// Reads the body of an event of kind `kind`, rejecting unknown or missing fields.
     pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Body, serde_json::Error> {
         Ok(match kind {
@@ -537,24 +582,29 @@ impl Event {
     }
 
     /// Parses untrusted bytes: they must be canonical, of a known version, and well formed.
+    ///
+    /// Once the bytes are proven canonical (which also proves them to be JSON within the
+    /// format's profile), the typed event is read from them directly, the body kept as its
+    /// text until the kind is known: no second tree is built.
     pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Event, EventError> {
         let value = canonical::check_canonical(bytes)?;
-        let json = canonical::to_json(&value);
-        if let Some(v) = json.get("v").and_then(|v| v.as_u64()) {
-            if v != FORMAT_VERSION {
-                return Err(EventError::UnsupportedVersion(v));
+        if let Some(canonical::Value::Int(v)) = value.get("v") {
+            if *v >= 0 && *v as u64 != FORMAT_VERSION {
+                return Err(EventError::UnsupportedVersion(*v as u64));
             }
         }
-        let envelope: Envelope =
-            serde_json::from_value(json).map_err(|e| EventError::Malformed {
+        drop(value);
+        let envelope: EnvelopeText<'_> =
+            serde_json::from_slice(bytes).map_err(|e| EventError::Malformed {
                 what: "envelope".into(),
-                reason: e.to_string(),
+                reason: without_position(&e),
             })?;
         let kind = envelope.kind;
-        let body = Body::from_value(kind, envelope.body).map_err(|e| EventError::Malformed {
-            what: format!("{kind} body"),
-            reason: e.to_string(),
-        })?;
+        let body =
+            Body::from_json_text(kind, envelope.body.get()).map_err(|e| EventError::Malformed {
+                what: format!("{kind} body"),
+                reason: without_position(&e),
+            })?;
         let event = Event {
             journal: envelope.journal,
             seq: envelope.seq,
