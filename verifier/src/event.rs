@@ -490,21 +490,6 @@ impl Body {
             Kind::RunFinished => Body::RunFinished(serde_json::from_str(text)?),
         })
     }
-
-    /// Reads the body of an event of kind `kind`, rejecting unknown or missing fields.
-    pub fn from_value(kind: Kind, value: serde_json::Value) -> Result<Body, serde_json::Error> {
-        Ok(match kind {
-            Kind::JournalOpened => Body::JournalOpened(serde_json::from_value(value)?),
-            Kind::RunStarted => Body::RunStarted(Box::new(serde_json::from_value(value)?)),
-            Kind::Observation => Body::Observation(serde_json::from_value(value)?),
-            Kind::StepIntent => Body::StepIntent(serde_json::from_value(value)?),
-            Kind::StepOutcome => Body::StepOutcome(serde_json::from_value(value)?),
-            Kind::StepReconciled => Body::StepReconciled(serde_json::from_value(value)?),
-            Kind::Approval => Body::Approval(serde_json::from_value(value)?),
-            Kind::RunResumed => Body::RunResumed(serde_json::from_value(value)?),
-            Kind::RunFinished => Body::RunFinished(serde_json::from_value(value)?),
-        })
-    }
 }
 
 /// An event with its body typed.
@@ -781,5 +766,47 @@ mod tests {
             let json = serde_json::to_value(kind).unwrap();
             assert_eq!(json, serde_json::Value::String(kind.as_str().into()));
         }
+    }
+
+    /// Canonical bytes of a journal.opened event whose body is `body` (a JSON object text
+    /// with sorted keys) and whose version is `v`, written out by hand.
+    fn event_bytes(v: i64, body: &str) -> Vec<u8> {
+        let zeros = "0".repeat(64);
+        format!(
+            r#"{{"at":"2026-11-26T06:39:52.123456Z","body":{body},"journal":"7f1c2b9e-0000-4000-8000-000000000001","key":"{zeros}","kind":"journal.opened","prev":"{zeros}","run":null,"seq":0,"v":{v}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn decoding_reads_the_typed_event_and_names_what_is_wrong_without_text_positions() {
+        let good = r#"{"engine_version":"t","journal_id":"7f1c2b9e-0000-4000-8000-000000000001","public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#;
+        let event = Event::from_canonical_bytes(&event_bytes(1, good)).unwrap();
+        assert_eq!(event.seq, 0);
+        assert_eq!(event.run, None);
+        let Body::JournalOpened(opened) = &event.body else {
+            panic!("{:?}", event.body)
+        };
+        assert_eq!(opened.engine_version, "t");
+        // Encoding the decoded event gives the same bytes back.
+        assert_eq!(
+            event.to_canonical_bytes().unwrap(),
+            event_bytes(1, good),
+            "decode and encode agree"
+        );
+
+        let extra = r#"{"engine_version":"t","extra":1,"journal_id":"7f1c2b9e-0000-4000-8000-000000000001","public_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}"#;
+        match Event::from_canonical_bytes(&event_bytes(1, extra)) {
+            Err(EventError::Malformed { what, reason }) => {
+                assert_eq!(what, "journal.opened body");
+                assert!(reason.starts_with("unknown field `extra`"), "{reason}");
+                assert!(!reason.contains(" at line "), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Event::from_canonical_bytes(&event_bytes(2, good)),
+            Err(EventError::UnsupportedVersion(2))
+        ));
     }
 }
