@@ -1,6 +1,6 @@
-//! `runledger resume` refuses what it must not continue — another runbook, another key, a
-//! journal that fails verification, a journal another process holds — with one line, its exit
-//! code, and nothing appended.
+//! `runledger resume` refuses what it must not continue — another runbook, another key, a JSONL
+//! export, a journal that fails verification, a journal another process holds — with one line,
+//! its exit code, and nothing appended.
 
 use std::path::{Path, PathBuf};
 
@@ -156,4 +156,40 @@ fn resume_refuses_a_journal_locked_by_another_process() {
     drop(lock);
     let (code, stderr) = c.resume(&[], &c.path("operator.key"));
     assert_eq!(code, Some(0), "free again: {stderr}");
+}
+
+#[test]
+fn resume_refuses_a_jsonl_export_of_the_journal() {
+    let c = Crashed::new();
+    let journal = c.path("journal.db");
+    let export = c.path("journal.jsonl");
+    let out = runledger()
+        .args(["export", "--journal"])
+        .arg(&journal)
+        .arg("--jsonl")
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}", text(&out));
+    let before = events(&journal);
+    let exported = std::fs::read(&export).unwrap();
+    let out = runledger()
+        .args(["resume", "--journal"])
+        .arg(&export)
+        .arg("--key")
+        .arg(c.path("operator.key"))
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        error_line(&stderr).contains("journal.jsonl is a JSONL export"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(&export).unwrap(),
+        exported,
+        "the export is untouched"
+    );
+    assert_eq!(events(&journal), before);
 }

@@ -42,6 +42,9 @@ pub enum JournalError {
     /// `create` on a path that exists.
     #[error("journal {0} already exists; use `runledger resume` to continue it")]
     Exists(String),
+    /// `open` on a JSONL export: only the SQLite journal is appended to.
+    #[error("{0} is a JSONL export; append to (resume) the SQLite journal it was exported from")]
+    Export(String),
     /// `open` on a path that does not exist.
     #[error("journal {0} does not exist")]
     Missing(String),
@@ -350,6 +353,9 @@ impl Journal {
     ) -> Result<Opened, JournalError> {
         if !path.exists() {
             return Err(JournalError::Missing(path.display().to_string()));
+        }
+        if source::detect(path)? != source::Format::Sqlite {
+            return Err(JournalError::Export(path.display().to_string()));
         }
         let lock = take_lock(path)?;
         let mut trusted = TrustedKeys::default();

@@ -366,3 +366,33 @@ fn the_last_run_is_read_back_from_the_journals_end() {
     assert!(last.finished);
     assert_eq!(last.events.len(), 2);
 }
+
+#[test]
+fn open_refuses_a_jsonl_export_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    drop(Journal::create(&path, key(1), "test").unwrap());
+    let export = dir.path().join("j.jsonl");
+    let mut lines = Vec::new();
+    runledger_verifier::source::for_each_record(
+        &path,
+        runledger_verifier::source::Format::Sqlite,
+        |r| {
+            lines.extend(runledger_verifier::source::jsonl_line(&r.event, &r.sig));
+            true
+        },
+    )
+    .unwrap();
+    std::fs::write(&export, &lines).unwrap();
+    assert_eq!(
+        check(&export, &key(1)).verdict,
+        Verdict::ValidOpen,
+        "a valid export"
+    );
+    let err = Journal::open(&export, key(1)).err().expect("refused");
+    assert!(matches!(err, JournalError::Export(_)), "{err}");
+    assert!(
+        err.to_string().contains("j.jsonl is a JSONL export"),
+        "{err}"
+    );
+}
