@@ -13,7 +13,7 @@
 //! | `report` | the post-incident report shows the verdict first, renders in headless Chromium with no network request, proves nothing for a tampered journal; its Markdown is pinned by a redacted snapshot |
 //! | `journal_tools` | keys, checkpoints, inclusion proofs, consistency with older checkpoints, requirements, bad input exits 2 |
 //! | `replay` | golden journals replay without divergence; every prefix leads to the next recorded decision; a forged decision is a divergence |
-//! | `resume_refusals` | resume refuses another runbook, another key, a journal that does not verify or is locked, appending nothing |
+//! | `resume_refusals` | resume refuses another runbook, another key, a JSONL export, a journal that does not verify or is locked, appending nothing |
 //! | `bad_input` | every SPEC §8 case: one error line, its exit code, the journal unchanged or the failure recorded (its table says which test covers each case) |
 //! | `storage_faults` | a failed durable append (disk full) halts before the action; the journal verifies; resume completes; torn SQLite files are refused with a reason |
 //! | `concurrency` | two engines started on one journal at once: exactly one proceeds |
