@@ -11,7 +11,7 @@ use runledger_verifier::keys::{PrivateKey, TrustedKeys};
 use runledger_verifier::merkle;
 use runledger_verifier::proof;
 use runledger_verifier::source::{self, Format};
-use runledger_verifier::verify::{verify, Options};
+use runledger_verifier::verify::{verify_with_tail, Options, Tail};
 
 use crate::cli::{Command, KeysCommand, RunbooksCommand};
 use crate::exit::Exit;
@@ -167,12 +167,13 @@ fn signing_key(journal: &Path, key: Option<PathBuf>) -> Result<PrivateKey> {
     Ok(keyfile::load(&path)?)
 }
 
-/// Reads every event's leaf hash after verifying the journal under the signing key, so that
-/// the key never signs a tree over a journal it would not vouch for.
-fn verified_leaves(journal: &Path, key: &PrivateKey) -> Result<(String, Vec<merkle::Hash>)> {
+/// Verifies the journal under the signing key and returns its id and where the verified
+/// events end (their count and Merkle frontier), so that the key signs a tree over exactly the
+/// events it has just vouched for, even if a writer appends meanwhile.
+fn verified_tail(journal: &Path, key: &PrivateKey) -> Result<(String, Tail)> {
     let mut trusted = TrustedKeys::default();
     trusted.insert(key.name.clone(), key.key.verifying_key());
-    let report = verify(journal, &trusted, &Options::default())?;
+    let (report, tail) = verify_with_tail(journal, &trusted, &Options::default())?;
     if !report.holds() {
         bail!(
             "refusing to sign: journal {} does not verify under key {}: {}",
@@ -181,22 +182,17 @@ fn verified_leaves(journal: &Path, key: &PrivateKey) -> Result<(String, Vec<merk
             report.verdict_text
         );
     }
-    let mut leaves = Vec::new();
-    source::for_each_record(journal, Format::Sqlite, |r| {
-        leaves.push(merkle::leaf_hash(&r.event));
-        true
-    })?;
     let id = report.journal.journal_id.unwrap_or_default();
-    Ok((id, leaves))
+    Ok((id, tail))
 }
 
 fn checkpoint(journal: &Path, key: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit> {
     let key = signing_key(journal, key)?;
-    let (id, leaves) = verified_leaves(journal, &key)?;
+    let (id, tail) = verified_tail(journal, &key)?;
     let cp = Checkpoint {
         origin: format!("runledger/{id}"),
-        size: leaves.len() as u64,
-        root: merkle::root_from_leaves(&leaves),
+        size: tail.events,
+        root: tail.frontier.root(),
         extensions: Vec::new(),
     };
     let text = cp.sign(&key.name, &key.key)?;
@@ -217,29 +213,38 @@ fn checkpoint(journal: &Path, key: Option<PathBuf>, out: Option<PathBuf>) -> Res
 
 fn prove(journal: &Path, seq: u64, out: &Path, key: Option<PathBuf>) -> Result<Exit> {
     let key = signing_key(journal, key)?;
-    let (id, leaves) = verified_leaves(journal, &key)?;
-    if seq >= leaves.len() as u64 {
+    let (id, tail) = verified_tail(journal, &key)?;
+    if seq >= tail.events {
         bail!(
             "journal {} has no seq {seq} (it ends at seq {})",
             journal.display(),
-            leaves.len().saturating_sub(1)
+            tail.events.saturating_sub(1)
         );
     }
+    // The leaves of the verified events (not of any appended since), and the proven record,
+    // in one more pass.
+    let mut leaves = Vec::with_capacity(usize::try_from(tail.events).unwrap_or(0));
     let mut record = None;
     source::for_each_record(journal, Format::Sqlite, |r| {
+        leaves.push(merkle::leaf_hash(&r.event));
         if r.position == source::Position::Row(seq as i64) {
             record = Some(r);
-            return false;
         }
-        true
+        (leaves.len() as u64) < tail.events
     })?;
     let record = record.with_context(|| format!("seq {seq} not found"))?;
     let cp = Checkpoint {
         origin: format!("runledger/{id}"),
-        size: leaves.len() as u64,
-        root: merkle::root_from_leaves(&leaves),
+        size: tail.events,
+        root: tail.frontier.root(),
         extensions: Vec::new(),
     };
+    if merkle::root_from_leaves(&leaves) != cp.root {
+        bail!(
+            "journal {} changed while it was being read; run the command again",
+            journal.display()
+        );
+    }
     let path = merkle::inclusion_proof(&leaves, seq)?;
     let text = proof::write_proof(
         &record.event,
