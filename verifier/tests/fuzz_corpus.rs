@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use runledger_verifier::canonical::{check_canonical, encode, parse};
+use runledger_verifier::event::Event;
 use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::proof::verify_proof;
 use runledger_verifier::source::{jsonl_line, parse_jsonl_line, Position};
@@ -64,6 +65,14 @@ fn canonical_target(data: &[u8]) {
     }
 }
 
+/// fuzz_targets/event.rs
+fn event_target(data: &[u8]) {
+    if let Ok(event) = Event::from_canonical_bytes(data) {
+        let again = event.to_canonical_bytes().expect("a decoded event encodes");
+        assert_eq!(again, data, "decode then encode gives the same bytes");
+    }
+}
+
 /// fuzz_targets/checkpoint.rs
 fn checkpoint_target(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -94,6 +103,17 @@ fn the_canonical_corpus_replays_and_its_events_are_canonical() {
         if name.starts_with("event_") {
             assert!(check_canonical(&data).is_ok(), "{name} is canonical");
         }
+    }
+}
+
+#[test]
+fn the_event_corpus_replays_and_every_seed_decodes() {
+    for (name, data) in corpus("event") {
+        event_target(&data);
+        assert!(
+            Event::from_canonical_bytes(&data).is_ok(),
+            "{name}: the seeds are real events"
+        );
     }
 }
 
