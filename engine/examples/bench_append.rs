@@ -19,23 +19,15 @@ use runledger_engine::clock::SteppingClock;
 use runledger_engine::journal::Journal;
 use runledger_verifier::event::*;
 use runledger_verifier::keys::PrivateKey;
-use runledger_verifier::signing::sha256_hex;
+
+#[path = "support/mod.rs"]
+mod support;
 
 fn body(i: u64) -> Body {
-    let name = format!("restore/mgc_20240304{i:06}.trn");
-    Body::StepIntent(StepIntent {
-        step: name.clone(),
-        attempt: 1,
-        action: "restore_logs".into(),
-        effect: Effect::Guarded,
-        command: format!("RESTORE LOG [mgc] FROM DISK = N'D:\\mgc-copy\\{name}' WITH NORECOVERY"),
-        target: "backup".into(),
-        inputs: vec![FileRef {
-            path: format!("D:\\mgc-copy\\{name}"),
-            size: 1_048_576 + i,
-            sha256: sha256_hex(name.as_bytes()),
-        }],
-    })
+    Body::StepIntent(support::restore_intent(
+        &format!("restore/mgc_20240304{i:06}.trn"),
+        i,
+    ))
 }
 
 fn median(v: &mut [f64]) -> f64 {
