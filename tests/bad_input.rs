@@ -32,7 +32,9 @@ use std::process::Output;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::common::{export_events, runledger, runledger_verify, sim_status, stop_server, text};
+use crate::common::{
+    export_events, resume, runledger, runledger_verify, sim_status, stop_server, text,
+};
 
 /// A drill killed by `--crash-after-events N`: an open journal, its simulated server left up
 /// (stopped when dropped).
@@ -61,14 +63,7 @@ impl CrashedDrill {
 
     /// `runledger resume` on the drill's journal with its key.
     pub(crate) fn resume(&self, extra: &[&str]) -> Output {
-        runledger()
-            .args(["resume", "--journal"])
-            .arg(self.path("journal.db"))
-            .arg("--key")
-            .arg(self.path("operator.key"))
-            .args(extra)
-            .output()
-            .unwrap()
+        resume(&self.path("journal.db"), &self.path("operator.key"), extra)
     }
 
     /// The simulated systems' history of state-changing commands.
@@ -279,13 +274,7 @@ fn a_missing_or_unreadable_key_is_refused_naming_it() {
         );
         assert!(!new_journal.exists(), "no journal without a key");
 
-        let out = runledger()
-            .args(["resume", "--journal"])
-            .arg(&journal)
-            .arg("--key")
-            .arg(key)
-            .output()
-            .unwrap();
+        let out = resume(&journal, key, &[]);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(

@@ -33,6 +33,21 @@ pub fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// `runledger resume --journal JOURNAL --key KEY`, to be given more arguments and run.
+pub fn resume_command(journal: &std::path::Path, key: &std::path::Path) -> Command {
+    let mut c = runledger();
+    c.args(["resume", "--journal"])
+        .arg(journal)
+        .arg("--key")
+        .arg(key);
+    c
+}
+
+/// `runledger resume --journal JOURNAL --key KEY EXTRA…`, run to its end.
+pub fn resume(journal: &std::path::Path, key: &std::path::Path, extra: &[&str]) -> Output {
+    resume_command(journal, key).args(extra).output().unwrap()
+}
+
 /// `runledger sim status DIR --json`: the simulated state and every command it executed.
 pub fn sim_status(dir: &std::path::Path) -> serde_json::Value {
     let out = runledger()

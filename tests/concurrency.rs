@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Output, Stdio};
 
 use crate::bad_input::{assert_verifies, error_line, CrashedDrill};
-use crate::common::{runledger, text};
+use crate::common::{resume_command, runledger, text};
 
 /// Starts both commands before waiting for either.
 fn at_once(mut a: Command, mut b: Command) -> (Output, Output) {
@@ -59,14 +59,7 @@ fn two_resumes_of_one_crashed_journal_at_once_exactly_one_proceeds() {
     // Killed after 20 events; every simulated restore takes 400 ms, so a resume lasts seconds.
     let d = CrashedDrill::new(20, &["--pace", "400"]);
     let journal = d.path("journal.db");
-    let resume = || {
-        let mut c = runledger();
-        c.args(["resume", "--journal"])
-            .arg(&journal)
-            .arg("--key")
-            .arg(d.path("operator.key"));
-        c
-    };
+    let resume = || resume_command(&journal, &d.path("operator.key"));
     let (a, b) = at_once(resume(), resume());
     let winner = exactly_one_proceeds(&a, &b, &journal);
     let w = if winner == 0 { &a } else { &b };

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::common::{
-    event_count, export_events, runledger, runledger_verify, sim_status, stop_server, text,
+    event_count, export_events, resume, runledger, runledger_verify, sim_status, stop_server, text,
 };
 
 fn drill(dir: &Path, extra: &[&str]) -> Output {
@@ -271,13 +271,11 @@ fn crash_and_resume_in(scenario: &str, how: Crash, expected: &serde_json::Value)
     let has_run = event_count(&dir.path().join("journal.db")) >= 2;
     if killed && has_run {
         // The engine died; the simulated server it started is still up, as in reality.
-        let out = runledger()
-            .args(["resume", "--journal"])
-            .arg(dir.path().join("journal.db"))
-            .arg("--key")
-            .arg(dir.path().join("operator.key"))
-            .output()
-            .unwrap();
+        let out = resume(
+            &dir.path().join("journal.db"),
+            &dir.path().join("operator.key"),
+            &[],
+        );
         let (o, e) = text(&out);
         assert_eq!(out.status.code(), Some(0), "resume after {how:?}:\n{o}{e}");
     } else if !killed {

@@ -5,7 +5,9 @@
 
 use std::process::Output;
 
-use crate::common::{export_events, runledger, runledger_verify, sim_status, stop_server, text};
+use crate::common::{
+    export_events, resume, runledger, runledger_verify, sim_status, stop_server, text,
+};
 
 struct Drill {
     dir: tempfile::TempDir,
@@ -27,14 +29,7 @@ impl Drill {
     }
 
     fn resume(&self, extra: &[&str]) -> Output {
-        runledger()
-            .args(["resume", "--journal"])
-            .arg(self.path("journal.db"))
-            .arg("--key")
-            .arg(self.path("operator.key"))
-            .args(extra)
-            .output()
-            .unwrap()
+        resume(&self.path("journal.db"), &self.path("operator.key"), extra)
     }
 
     fn status(&self) -> serde_json::Value {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{event_count as events, runledger, stop_server, text};
+use crate::common::{event_count as events, resume, runledger, stop_server, text};
 
 #[test]
 fn ctrl_c_stops_between_actions_and_resume_completes() {
@@ -47,13 +47,7 @@ fn ctrl_c_stops_between_actions_and_resume_completes() {
         "no action left in flight: {stdout}"
     );
 
-    let out = runledger()
-        .args(["resume", "--journal"])
-        .arg(&journal)
-        .arg("--key")
-        .arg(dir.path().join("operator.key"))
-        .output()
-        .unwrap();
+    let out = resume(&journal, &dir.path().join("operator.key"), &[]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     stop_server(dir.path());
 }

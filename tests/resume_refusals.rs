@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{event_count, runledger, stop_server, text};
+use crate::common::{event_count, resume, runledger, stop_server, text};
 
 /// A drill killed after 20 events: a journal in flight, its server left running.
 struct Crashed {
@@ -28,14 +28,7 @@ impl Crashed {
     }
 
     fn resume(&self, extra: &[&str], key: &Path) -> (Option<i32>, String) {
-        let out = runledger()
-            .args(["resume", "--journal"])
-            .arg(self.path("journal.db"))
-            .arg("--key")
-            .arg(key)
-            .args(extra)
-            .output()
-            .unwrap();
+        let out = resume(&self.path("journal.db"), key, extra);
         let (_, stderr) = text(&out);
         (out.status.code(), stderr)
     }
@@ -173,13 +166,7 @@ fn resume_refuses_a_jsonl_export_of_the_journal() {
     assert!(out.status.success(), "{:?}", text(&out));
     let before = events(&journal);
     let exported = std::fs::read(&export).unwrap();
-    let out = runledger()
-        .args(["resume", "--journal"])
-        .arg(&export)
-        .arg("--key")
-        .arg(c.path("operator.key"))
-        .output()
-        .unwrap();
+    let out = resume(&export, &c.path("operator.key"), &[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(

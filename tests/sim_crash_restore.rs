@@ -8,19 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{runledger, text};
-
-fn status(dir: &Path) -> serde_json::Value {
-    let out = runledger()
-        .args(["sim", "status"])
-        .arg(dir)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert!(out.status.success(), "sim status failed: {stderr}");
-    serde_json::from_str(&stdout).unwrap()
-}
+use crate::common::{runledger, sim_status as status, text};
 
 fn serve(dir: &Path, port: u16) -> Child {
     let child = runledger()

@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use crate::bad_input::{assert_verifies, error_line, new_key, sim_history, JournalState};
-use crate::common::{export_events, runledger, runledger_verify, stop_server, text};
+use crate::common::{export_events, resume, runledger, runledger_verify, stop_server, text};
 
 const FAIL_AT: &str = "RUNLEDGER_FAIL_APPEND_AT";
 
@@ -157,13 +157,7 @@ fn a_drill_whose_disk_fills_at_any_kind_of_append_halts_before_the_action_and_re
         // Once the disk has room again, resume completes the run (the simulated server is
         // started again if the failing command took it down with it).
         let serve = restart_server_if_down(dir.path());
-        let out = runledger()
-            .args(["resume", "--journal"])
-            .arg(&journal)
-            .arg("--key")
-            .arg(dir.path().join("operator.key"))
-            .output()
-            .unwrap();
+        let out = resume(&journal, &dir.path().join("operator.key"), &[]);
         assert_eq!(out.status.code(), Some(0), "{what}: {:?}", text(&out));
         assert_verifies(&journal, &dir.path().join("operator.key.pub"));
         // Nothing that must run once ran twice.

@@ -228,10 +228,7 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         journal: journal.clone(),
         key,
         policy: runledger_engine::dispatcher::ApprovalPolicy {
-            operator: {
-                let who = runledger_engine::run::operator();
-                format!("{}@{}", who.user, who.host)
-            },
+            operator: runledger_engine::run::operator_label(),
             ..Default::default()
         },
         ui: Box::new(crate::operate::Terminal),

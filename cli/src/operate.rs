@@ -94,13 +94,12 @@ impl runledger_engine::step::Progress for Bars {
 }
 
 fn policy(a: &Approvals) -> ApprovalPolicy {
-    let who = run::operator();
     ApprovalPolicy {
         all: a.yes,
         steps: a.approve.clone(),
         data_loss: a.accept_data_loss.clone(),
         interactive: !a.no_prompt && std::io::stdin().is_terminal(),
-        operator: format!("{}@{}", who.user, who.host),
+        operator: run::operator_label(),
         auto_label: None,
     }
 }

@@ -309,12 +309,19 @@ impl Dispatcher {
         }
     }
 
-    /// The recorded events still to replay, without the `run.resumed` markers.
+    /// The recorded events still to replay, without the markers.
     fn remaining(&self) -> impl Iterator<Item = &Event> {
         self.recorded.iter().filter(|e| !is_marker(e))
     }
 
-    /// Skips recorded `run.resumed` events: they mark earlier interruptions, not decisions.
+    /// Drops the next recorded event that is not a marker (with the markers before it).
+    fn skip_recorded(&mut self) {
+        self.next_recorded();
+        self.recorded.pop_front();
+    }
+
+    /// Skips the recorded markers (`run.resumed`, `halt` observations): they record
+    /// interruptions, not decisions.
     fn next_recorded(&mut self) -> Option<&Event> {
         while self.recorded.front().is_some_and(is_marker) {
             self.recorded.pop_front();
@@ -358,22 +365,19 @@ impl Dispatcher {
             if !superseded {
                 break;
             }
-            self.next_recorded();
-            self.recorded.pop_front();
+            self.skip_recorded();
         }
         // A fact that is the last thing recorded was acted on by nothing: after a resume it is
         // read again (the world may have been repaired), and the new reading is recorded.
-        let stale_tail = self.resumed
-            && !self.replay_only
-            && self.remaining().count() == 1
-            && self.remaining().next().is_some_and(same);
+        let stale_tail = self.resumed && !self.replay_only && {
+            let mut rest = self.remaining();
+            rest.next().is_some_and(same) && rest.next().is_none()
+        };
         if stale_tail {
-            self.next_recorded();
-            self.recorded.pop_front();
+            self.skip_recorded();
         }
         if let Some(e) = self.next_recorded() {
-            let matches = matches!(&e.body, Body::Observation(o) if o.name == name && o.step.as_deref() == step);
-            if !matches {
+            if !same(e) {
                 return Err(self.diverged(format!(
                     "observation {name} of {}",
                     step.unwrap_or("the run")
@@ -779,12 +783,9 @@ impl Dispatcher {
             self.data_loss_accepted.push(text.to_string());
         }
         // Only a step approval given by the rehearsal's own auto_approve carries its label.
-        let by_runbook = pre
-            && decision == "approved"
-            && !self.policy.steps.contains(&base)
-            && self.policy.auto_label.is_some();
-        let operator = match (&self.policy.auto_label, by_runbook) {
-            (Some(label), true) => format!("{} ({label})", self.policy.operator),
+        let by_runbook = pre && decision == "approved" && !self.policy.steps.contains(&base);
+        let operator = match &self.policy.auto_label {
+            Some(label) if by_runbook => format!("{} ({label})", self.policy.operator),
             _ => self.policy.operator.clone(),
         };
         self.append(Body::Approval(Approval {

@@ -256,6 +256,12 @@ pub fn operator() -> Operator {
     Operator { user, host }
 }
 
+/// [`operator`] as approvals name it: `user@host`.
+pub fn operator_label() -> String {
+    let who = operator();
+    format!("{}@{}", who.user, who.host)
+}
+
 /// Starts a run of `loaded` in a new journal.
 pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished, RunError> {
     let rb = &loaded.runbook;
