@@ -5,9 +5,13 @@
 //! `"RLSIMTRN"`, version byte `1`, header length (u32), header (JSON), SHA-256 of the header,
 //! payload length (u64), payload, SHA-256 of every byte before it.
 //! The header checksum lets `RESTORE HEADERONLY` reject a damaged header (3241) while still
-//! reading a file whose payload changed, as SQL Server does; `RESTORE LOG` checks both and
-//! rejects a changed payload (3183) or a cut file (3203). This module never touches the
-//! simulated catalog: it only reads and writes bytes.
+//! reading a file whose payload changed, as SQL Server reads the media header. The trailing
+//! SHA-256 stands for two different things, kept apart as SQL Server keeps them: when the
+//! header says `HasBackupChecksums` it is the backup checksum, which `RESTORE VERIFYONLY` and
+//! `RESTORE LOG` check (3183); without it, it stands for the log records' own consistency,
+//! which only applying them finds broken (`RESTORE LOG`: 3203), while `VERIFYONLY` checks no
+//! more than that the backup set is complete. This module never touches the simulated
+//! catalog: it only reads and writes bytes.
 
 use std::fs;
 use std::io::{self, Write};
@@ -60,6 +64,9 @@ pub struct BackupHeader {
     pub recovery_fork_id: String,
     /// Size of the backup in bytes, as SQL Server reports it.
     pub backup_size: i64,
+    /// Written `WITH CHECKSUM`: page and backup checksums can be verified.
+    #[serde(rename = "HasBackupChecksums", default)]
+    pub has_backup_checksums: bool,
 }
 
 impl BackupHeader {
@@ -86,9 +93,15 @@ pub enum BackupFileError {
     /// The file ends before its declared end (3203).
     #[error("read failed: reached the end of the file")]
     Truncated,
-    /// The payload's bytes changed after the file was written (3183).
-    #[error("the backup set is damaged")]
-    Damaged,
+}
+
+/// A whole backup file read back: its header, and whether its payload is what was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whole {
+    /// The header.
+    pub header: BackupHeader,
+    /// The payload's bytes are the ones written (the trailing SHA-256 holds).
+    pub payload_intact: bool,
 }
 
 /// Writes a backup file with this header and payload, and syncs it.
@@ -121,8 +134,9 @@ pub fn read_header(path: &Path) -> Result<BackupHeader, BackupFileError> {
     parse_header(&bytes).map(|(h, _)| h)
 }
 
-/// Reads and checks the whole file, like `RESTORE LOG` does before applying it.
-pub fn read_verified(path: &Path) -> Result<BackupHeader, BackupFileError> {
+/// Reads the whole file: its structure must be complete; whether the payload still holds
+/// the bytes written is reported, not judged (who may see it depends on the checksums).
+pub fn read_whole(path: &Path) -> Result<Whole, BackupFileError> {
     let bytes = fs::read(path).map_err(BackupFileError::Open)?;
     let (header, rest_at) = parse_header(&bytes)?;
     let len_end = rest_at + 8;
@@ -136,10 +150,12 @@ pub fn read_verified(path: &Path) -> Result<BackupHeader, BackupFileError> {
     if bytes.len() < end + 32 {
         return Err(BackupFileError::Truncated);
     }
-    if bytes.len() > end + 32 || Sha256::digest(&bytes[..end]).as_slice() != &bytes[end..] {
-        return Err(BackupFileError::Damaged);
-    }
-    Ok(header)
+    let payload_intact =
+        bytes.len() == end + 32 && Sha256::digest(&bytes[..end]).as_slice() == &bytes[end..];
+    Ok(Whole {
+        header,
+        payload_intact,
+    })
 }
 
 fn parse_header(bytes: &[u8]) -> Result<(BackupHeader, usize), BackupFileError> {
@@ -187,29 +203,26 @@ mod tests {
             first_recovery_fork_id: "7C5C1B2E-0000-0000-0000-000000000002".into(),
             recovery_fork_id: "7C5C1B2E-0000-0000-0000-000000000002".into(),
             backup_size: 1024,
+            has_backup_checksums: false,
         }
     }
 
     #[test]
-    fn a_changed_payload_byte_is_seen_by_restore_but_not_by_headeronly() {
+    fn a_changed_payload_byte_is_seen_by_a_whole_read_but_not_by_headeronly() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mgc.trn");
         write(&path, &header(), &[7u8; 100]).unwrap();
-        assert_eq!(read_verified(&path).unwrap(), header());
+        let whole = read_whole(&path).unwrap();
+        assert_eq!(whole.header, header());
+        assert!(whole.payload_intact);
         let mut bytes = fs::read(&path).unwrap();
         let n = bytes.len();
         bytes[n - 40] ^= 1;
         fs::write(&path, &bytes).unwrap();
         assert_eq!(read_header(&path).unwrap(), header());
-        assert!(matches!(
-            read_verified(&path),
-            Err(BackupFileError::Damaged)
-        ));
+        assert!(!read_whole(&path).unwrap().payload_intact);
         fs::write(&path, &bytes[..n - 10]).unwrap();
-        assert!(matches!(
-            read_verified(&path),
-            Err(BackupFileError::Truncated)
-        ));
+        assert!(matches!(read_whole(&path), Err(BackupFileError::Truncated)));
         bytes[20] ^= 1;
         fs::write(&path, &bytes).unwrap();
         assert!(matches!(

@@ -9,6 +9,10 @@ use clap::Subcommand;
 
 use crate::{InitOptions, Scenario};
 
+fn parse_scenario(name: &str) -> anyhow::Result<Scenario> {
+    name.parse().map_err(|e: String| anyhow::anyhow!(e))
+}
+
 /// The `runledger sim` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SimCommand {
@@ -22,10 +26,9 @@ pub enum SimCommand {
         /// Seed of every generated name, LSN and byte.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// normal, lsn-gap, missing-file, corrupt-file, sessions-holding-db, cms-unreachable,
-        /// share-unreachable or restore-job-running.
-        #[arg(long, default_value = "normal")]
-        scenario: Scenario,
+        /// The scenario's name.
+        #[arg(long, default_value = "normal", help = crate::scenario::HELP)]
+        scenario: String,
         /// Milliseconds each simulated restore takes (applied by `serve`).
         #[arg(long, default_value_t = 0)]
         pace: u64,
@@ -42,6 +45,12 @@ pub enum SimCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// End the outage the scenario staged: the share, a missing file, the CMS and BAK-M come
+    /// back (recorded in the history).
+    Heal {
+        /// The drill directory.
+        dir: PathBuf,
     },
     /// The simulated Lync Management Shell: `-Command LINE`, or cmdlet lines on stdin.
     CsShell {
@@ -63,6 +72,7 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<u8> {
             scenario,
             pace,
         } => {
+            let scenario = parse_scenario(&scenario)?;
             let instances = crate::init(
                 &dir,
                 &InitOptions {
@@ -84,6 +94,16 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<u8> {
         }
         SimCommand::Serve { dir } => {
             crate::serve(&dir)?;
+            Ok(0)
+        }
+        SimCommand::Heal { dir } => {
+            let done = crate::heal(&dir)?;
+            if done.is_empty() {
+                println!("nothing to heal in {}", crate::sim_dir(&dir).display());
+            }
+            for line in done {
+                println!("healed: {line}");
+            }
             Ok(0)
         }
         SimCommand::Status { dir, json } => {

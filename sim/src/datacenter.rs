@@ -81,6 +81,13 @@ pub mod names {
     pub const SITE_PRIMARY: &str = "Dublin";
     /// Site of the backup data center.
     pub const SITE_BACKUP: &str = "Amsterdam";
+    /// The log-shipping backup share, as the SQL Servers name it (`backup_source_directory`).
+    pub const SHARE_UNC: &str = r"\\pcfs01\mgc-logs";
+    /// The copy destination on the backup server, as it names it
+    /// (`backup_destination_directory`).
+    pub const DEST_PATH: &str = r"D:\mgc-copy";
+    /// The share `Install-CsMirrorDatabase` exports and imports through.
+    pub const MIRROR_SHARE_UNC: &str = r"\\pcfsdr01\mirror";
 }
 
 struct LogFile {
@@ -141,10 +148,12 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
     if crate::state_path(dir).exists() {
         return Err(SimError::AlreadyInitialised(sim));
     }
+    let scenario = opts.scenario;
     let share = crate::share_dir(dir);
     let dest = crate::dest_dir(dir);
-    fs::create_dir_all(&share)?;
-    fs::create_dir_all(&dest)?;
+    for folder in [&share, &dest, &crate::mirror_share_dir(dir)] {
+        fs::create_dir_all(folder)?;
+    }
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let password = format!("Drill-{:08x}!", rand::random::<u32>());
     let instances = vec![
@@ -166,7 +175,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
 
     // The log chain: one LSN chain written first by the primary, then by its mirror after a
     // mirror failover. The mirror's clock runs 20 minutes behind, so around the switch the file
-    // names do not sort in LSN order (domain.md §1.2).
+    // names do not sort in LSN order.
     let family = guid(&mut rng);
     let fork = guid(&mut rng);
     let mut vlf = 41u64;
@@ -176,14 +185,21 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
     let mut next = Lsn::from_parts(vlf, block, 1);
     let n = opts.logs;
     let restored = (n / 3).max(1);
-    let copied = restored + n / 4;
+    let mut copied = restored + n / 4;
+    if scenario == Scenario::KilledRestore {
+        // The restore job was working on a file it had copied.
+        copied = copied.max(restored + 1).min(n);
+    }
     let switch = restored + ((n - restored) / 2).max(1);
     let gap_at = (restored + 1).min(n - 1);
+    // The first file the failover itself must copy, and the one after it.
+    let first_uncopied = copied.min(n - 1);
+    let damaged_at = (copied + 1).min(n - 1);
     let base = 1_709_514_000i64; // 2024-03-04 01:00:00 UTC
     let mut logs = Vec::with_capacity(n);
     for i in 0..n {
         let mut first = next;
-        if opts.scenario == Scenario::LsnGap && i == gap_at {
+        if scenario == Scenario::LsnGap && i == gap_at {
             // The out-of-band backup that took these records went elsewhere.
             block += rng.gen_range(100..400);
             first = Lsn::from_parts(vlf, block, 1);
@@ -226,16 +242,24 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
                 first_recovery_fork_id: fork.clone(),
                 recovery_fork_id: fork.clone(),
                 backup_size: size as i64 + 2048,
+                has_backup_checksums: scenario.backups_with_checksum(),
             },
             payload,
         });
     }
+    // Logs someone restored by hand before the tool was started (partial-previous-attempt).
+    let by_hand = if scenario == Scenario::PartialPreviousAttempt {
+        2.min(copied - restored)
+    } else {
+        0
+    };
+    let applied = restored + by_hand;
 
     let mut conn = state::open(&crate::state_path(dir))?;
     conn.execute_batch(state::schema::TABLES)?;
     let tx = state::write_tx(&mut conn)?;
     for (k, v) in [
-        ("scenario", opts.scenario.name().to_string()),
+        ("scenario", scenario.name().to_string()),
         ("seed", opts.seed.to_string()),
         ("pace_ms", opts.pace_ms.to_string()),
         ("logs", n.to_string()),
@@ -250,9 +274,10 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
         (&instances[0], names::BACKUP, "backup"),
         (&instances[1], names::BACKUP_MIRROR, "backup-mirror"),
     ] {
+        let reachable = !(scenario == Scenario::MirrorNotReady && role == "backup-mirror");
         tx.execute(
-            "INSERT INTO instances (name, server_name, fqdn, host, port, login, password, role) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![inst.name, server, fqdn(server), inst.host, inst.port, inst.user, inst.password, role],
+            "INSERT INTO instances (name, server_name, fqdn, host, port, login, password, role, reachable) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![inst.name, server, fqdn(server), inst.host, inst.port, inst.user, inst.password, role, reachable as i64],
         )?;
         for (id, db, model) in [
             (1, "master", "SIMPLE"),
@@ -302,13 +327,22 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
             )?;
         }
     }
-    // The mgc database on BAK: restored from the full backup and the first logs, NORECOVERY.
-    let redo = logs[restored - 1].header.last();
-    tx.execute(
-        "INSERT INTO databases (instance, database_id, name, state_desc, recovery_model_desc, create_date, redo_start_lsn, redo_start_fork_guid, family_guid)
-         VALUES ('BAK', 5, ?1, 'RESTORING', 'FULL', '2024-03-01 22:10:00.000', ?2, ?3, ?4)",
-        params![names::DB, redo.to_i64(), fork, family],
-    )?;
+    // The mgc database on BAK: restored from the full backup and the first logs, NORECOVERY
+    // (or STANDBY: ONLINE, read-only, and the catalog shows no redo_start_lsn).
+    let redo = logs[applied - 1].header.last();
+    if scenario.standby() {
+        tx.execute(
+            "INSERT INTO databases (instance, database_id, name, state_desc, is_in_standby, recovery_model_desc, create_date, standby_redo_lsn, standby_fork_guid, family_guid)
+             VALUES ('BAK', 5, ?1, 'ONLINE', 1, 'FULL', '2024-03-01 22:10:00.000', ?2, ?3, ?4)",
+            params![names::DB, redo.to_i64(), fork, family],
+        )?;
+    } else {
+        tx.execute(
+            "INSERT INTO databases (instance, database_id, name, state_desc, recovery_model_desc, create_date, redo_start_lsn, redo_start_fork_guid, family_guid)
+             VALUES ('BAK', 5, ?1, 'RESTORING', 'FULL', '2024-03-01 22:10:00.000', ?2, ?3, ?4)",
+            params![names::DB, redo.to_i64(), fork, family],
+        )?;
+    }
     // Database users of mgc: the Lync groups, mapped to the same Windows SIDs as the logins.
     let groups: Vec<(String, Vec<u8>)> = {
         let mut stmt = tx.prepare("SELECT name, sid FROM server_principals WHERE instance = 'BAK' AND type = 'G' ORDER BY principal_id")?;
@@ -351,7 +385,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
     let secondary_id = guid(&mut rng);
     let copy_job = guid(&mut rng);
     let restore_job = guid(&mut rng);
-    let dest_of = |name: &str| dest.join(name).to_string_lossy().into_owned();
+    let dest_of = |name: &str| crate::paths::join(names::DEST_PATH, name);
     // The copy job picks files by name, so "last copied" is the highest name among the copied.
     let last_copied = logs[..copied]
         .iter()
@@ -361,38 +395,53 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
     let last_restored = &logs[restored - 1];
     let last_restored_date = stamp(base + restored as i64 * 15 * 60 + 5 * 60).0;
     let last_copied_date = stamp(base + copied as i64 * 15 * 60 + 60).0;
-    tx.execute(
-        "INSERT INTO log_shipping_secondary VALUES ('BAK', ?1, ?2, ?3, ?4, ?5, 4320, ?6, ?7, ?8, 1, ?9, ?10)",
-        params![secondary_id, names::PRIMARY, names::DB, share.to_string_lossy(), dest.to_string_lossy(), copy_job, restore_job, names::BACKUP, dest_of(&last_copied), last_copied_date],
-    )?;
-    tx.execute(
-        "INSERT INTO log_shipping_secondary_databases VALUES ('BAK', ?1, ?2, 0, 1, 0, 0, -1, -1, -1, ?3, ?4)",
-        params![names::DB, secondary_id, dest_of(&last_restored.name), last_restored_date],
-    )?;
-    tx.execute(
-        "INSERT INTO log_shipping_monitor_secondary VALUES ('BAK', ?1, ?2, ?3, ?4, ?2, 45, 14421, 1, ?5, ?6, ?6, ?7, ?8, ?8, 5, 5760)",
-        params![names::BACKUP, names::DB, secondary_id, names::PRIMARY, dest_of(&last_copied), last_copied_date, dest_of(&last_restored.name), last_restored_date],
-    )?;
-    let jobs = [
-        (
+    let job_stopped = stamp(base + restored as i64 * 15 * 60 + 5 * 60 + 3).0;
+    // partial-previous-attempt: someone disabled the jobs and ran
+    // sp_delete_log_shipping_secondary_database, which removed the configuration and the jobs.
+    let log_shipping = scenario != Scenario::PartialPreviousAttempt;
+    if log_shipping {
+        tx.execute(
+            "INSERT INTO log_shipping_secondary VALUES ('BAK', ?1, ?2, ?3, ?4, ?5, 4320, ?6, ?7, ?8, 1, ?9, ?10)",
+            params![secondary_id, names::PRIMARY, names::DB, names::SHARE_UNC, names::DEST_PATH, copy_job, restore_job, names::BACKUP, dest_of(&last_copied), last_copied_date],
+        )?;
+        tx.execute(
+            "INSERT INTO log_shipping_secondary_databases VALUES ('BAK', ?1, ?2, 0, 1, ?3, 0, -1, -1, -1, ?4, ?5)",
+            params![names::DB, secondary_id, scenario.standby() as i64, dest_of(&last_restored.name), last_restored_date],
+        )?;
+        tx.execute(
+            "INSERT INTO log_shipping_monitor_secondary VALUES ('BAK', ?1, ?2, ?3, ?4, ?2, 45, 14421, 1, ?5, ?6, ?6, ?7, ?8, ?8, 5, 5760)",
+            params![names::BACKUP, names::DB, secondary_id, names::PRIMARY, dest_of(&last_copied), last_copied_date, dest_of(&last_restored.name), last_restored_date],
+        )?;
+    }
+    let maintenance_job = guid(&mut rng);
+    let mut jobs = vec![(
+        guid(&mut rng),
+        "syspolicy_purge_history".to_string(),
+        "Purges policy history",
+        0,
+    )];
+    if log_shipping {
+        jobs.push((
             copy_job.clone(),
             format!("LSCopy_{}_{}", names::PRIMARY, names::DB),
             "Log shipping copy job",
             6,
-        ),
-        (
+        ));
+        jobs.push((
             restore_job.clone(),
             format!("LSRestore_{}_{}", names::PRIMARY, names::DB),
             "Log shipping restore job",
             7,
-        ),
-        (
-            guid(&mut rng),
-            "syspolicy_purge_history".to_string(),
-            "Purges policy history",
-            0,
-        ),
-    ];
+        ));
+    }
+    if scenario == Scenario::UnrelatedJobRunning {
+        jobs.push((
+            maintenance_job.clone(),
+            "DatabaseIntegrityCheck - SYSTEM_DATABASES".to_string(),
+            "DBCC CHECKDB of the system databases",
+            3,
+        ));
+    }
     for (id, name, desc, category) in &jobs {
         tx.execute(
             "INSERT INTO sysjobs VALUES ('BAK', ?1, ?2, 1, ?3, ?4, '2024-03-01 22:20:00.000', '2024-03-01 22:20:00.000')",
@@ -403,53 +452,114 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
         "INSERT INTO syssessions VALUES ('BAK', 1, '2024-03-01 22:00:00.000')",
         [],
     )?;
-    let restore_running = opts.scenario == Scenario::RestoreJobRunning;
-    for (id, _, _, _) in &jobs[..2] {
-        let (start, stop) = if *id == restore_job && restore_running {
-            (stamp(base + n as i64 * 15 * 60).0, None)
-        } else {
-            (
-                last_restored_date.clone(),
-                Some(stamp(base + restored as i64 * 15 * 60 + 5 * 60 + 3).0),
-            )
-        };
+    let insert_session = |spid: i64,
+                          kind: &str,
+                          login: &str,
+                          host: &str,
+                          program: &str,
+                          db: &str,
+                          status: &str,
+                          job: Option<&str>|
+     -> rusqlite::Result<usize> {
         tx.execute(
-            "INSERT INTO sysjobactivity VALUES ('BAK', 1, ?1, ?2, ?2, ?3, 1)",
-            params![id, start, stop],
-        )?;
+            "INSERT INTO sessions (instance, session_id, kind, login_name, host_name, program_name, database_name, status, is_user_process, login_time, job_id)
+             VALUES ('BAK', ?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9)",
+            params![spid, kind, login, host, program, db, status, state::now_sql(), job],
+        )
+    };
+    let insert_request = |spid: i64, command: &str, db: &str, percent: i64| {
+        tx.execute(
+            "INSERT INTO requests VALUES ('BAK', ?1, ?2, ?3, 'suspended', ?4, ?5)",
+            params![spid, command, db, percent, state::now_sql()],
+        )
+    };
+    let restore_running = scenario == Scenario::RestoreJobRunning;
+    if log_shipping {
+        for id in [&copy_job, &restore_job] {
+            let (start, stop) = if *id == restore_job && restore_running {
+                (stamp(base + n as i64 * 15 * 60).0, None)
+            } else {
+                (last_restored_date.clone(), Some(job_stopped.clone()))
+            };
+            tx.execute(
+                "INSERT INTO sysjobactivity VALUES ('BAK', 1, ?1, ?2, ?2, ?3, 1)",
+                params![id, start, stop],
+            )?;
+        }
     }
     if restore_running {
-        tx.execute(
-            "INSERT INTO sessions VALUES ('BAK', 58, 'agent', 'NT SERVICE\\SQLSERVERAGENT', ?1, 'SQLAgent - TSQL JobStep (Job 0x5E1F : Step 1)', 'master', 'running', 1, ?2)",
-            params![names::BACKUP, state::now_sql()],
+        insert_session(
+            58,
+            "agent",
+            "NT SERVICE\\SQLSERVERAGENT",
+            names::BACKUP,
+            "SQLAgent - TSQL JobStep (Job 0x5E1F : Step 1)",
+            "master",
+            "running",
+            Some(&restore_job),
         )?;
-        tx.execute(
-            "INSERT INTO requests VALUES ('BAK', 58, 'RESTORE LOG', ?1, 'suspended', 37, ?2)",
-            params![names::DB, state::now_sql()],
-        )?;
+        insert_request(58, "RESTORE LOG", names::DB, 37)?;
         tx.execute(
             "INSERT INTO meta VALUES (?1, '4000')",
             [crate::agent::RUNS_MS],
         )?;
     }
-    if opts.scenario == Scenario::SessionsHoldingDb {
-        for (spid, login, program) in [
-            (
+    if scenario == Scenario::UnrelatedJobRunning {
+        tx.execute(
+            "INSERT INTO sysjobactivity VALUES ('BAK', 1, ?1, ?2, ?2, NULL, 1)",
+            params![maintenance_job, stamp(base + n as i64 * 15 * 60 - 300).0],
+        )?;
+        insert_session(
+            59,
+            "agent",
+            "NT SERVICE\\SQLSERVERAGENT",
+            names::BACKUP,
+            "SQLAgent - TSQL JobStep (Job 0x9A44 : Step 1)",
+            "msdb",
+            "running",
+            Some(&maintenance_job),
+        )?;
+        insert_request(59, "DBCC", "msdb", 12)?;
+    }
+    // Readers of a STANDBY secondary: the only case where sessions can be in mgc.
+    match scenario {
+        Scenario::SessionsHoldingDb => {
+            insert_session(
                 61,
+                "simulated",
                 "CONTOSO\\dba1",
+                "ADMIN-WS07",
                 "Microsoft SQL Server Management Studio - Query",
-            ),
-            (
-                64,
-                "CONTOSO\\svc-monitor",
-                "SQLMonitor 11.0 - mgc health probe",
-            ),
-        ] {
-            tx.execute(
-                "INSERT INTO sessions VALUES ('BAK', ?1, 'simulated', ?2, 'ADMIN-WS07', ?3, ?4, 'sleeping', 1, ?5)",
-                params![spid, login, program, names::DB, state::now_sql()],
+                names::DB,
+                "sleeping",
+                None,
             )?;
+            insert_session(
+                64,
+                "simulated",
+                "CONTOSO\\svc-monitor",
+                "MON01",
+                "SQLMonitor 11.0 - mgc health probe",
+                names::DB,
+                "running",
+                None,
+            )?;
+            insert_request(64, "SELECT", names::DB, 0)?;
         }
+        Scenario::StandbySecondary => {
+            insert_session(
+                67,
+                "simulated",
+                "CONTOSO\\svc-reports",
+                "RPT01",
+                "Persistent Chat reporting - room activity export",
+                names::DB,
+                "running",
+                None,
+            )?;
+            insert_request(67, "SELECT", names::DB, 0)?;
+        }
+        _ => {}
     }
 
     // msdb history of the full restore and the logs already restored.
@@ -459,15 +569,23 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
     )?;
     tx.execute(
         "INSERT INTO backupmediafamily VALUES ('BAK', 1, 1, NULL, ?1, 2, 0)",
-        [share.join("mgc_full_20240301214000.bak").to_string_lossy()],
+        [crate::paths::join(
+            names::SHARE_UNC,
+            "mgc_full_20240301214000.bak",
+        )],
     )?;
     tx.execute(
         "INSERT INTO restorehistory VALUES ('BAK', 1, '2024-03-01 22:10:00.000', ?1, 'CONTOSO\\dba1', 1, 'D', 1, 0, 0, NULL, 1, NULL, 0)",
         [names::DB],
     )?;
-    for (i, log) in logs[..restored].iter().enumerate() {
+    for (i, log) in logs[..applied].iter().enumerate() {
         let id = i as i64 + 2;
         let h = &log.header;
+        let user = if i < restored {
+            "NT SERVICE\\SQLSERVERAGENT"
+        } else {
+            "CONTOSO\\dba1"
+        };
         tx.execute(
             "INSERT INTO backupset VALUES ('BAK', ?1, ?1, ?2, 'L', ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?9, ?10, ?11, ?11, ?12)",
             params![id, h.database_name, h.first().to_i64(), h.last().to_i64(), Lsn::parse(&h.checkpoint_lsn).and_then(Lsn::to_i64), full_checkpoint.to_i64(), h.backup_start_date, h.backup_finish_date, h.server_name, h.family_guid, h.recovery_fork_id, h.backup_size],
@@ -477,8 +595,21 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
             params![id, dest_of(&log.name)],
         )?;
         tx.execute(
-            "INSERT INTO restorehistory VALUES ('BAK', ?1, ?2, ?3, 'NT SERVICE\\SQLSERVERAGENT', ?1, 'L', 0, 0, 0, NULL, 1, NULL, 0)",
-            params![id, stamp(base + i as i64 * 15 * 60 + 5 * 60).0, names::DB],
+            "INSERT INTO restorehistory VALUES ('BAK', ?1, ?2, ?3, ?4, ?1, 'L', 0, 0, 0, NULL, 1, NULL, 0)",
+            params![id, stamp(base + i as i64 * 15 * 60 + 5 * 60).0, names::DB, user],
+        )?;
+    }
+    if scenario == Scenario::KilledRestore {
+        // Someone killed the restore job's session while it was restoring the next file.
+        let h = &logs[restored].header;
+        let mark = crate::sql::restore::Interrupted::Log {
+            file: logs[restored].name.clone(),
+            first_lsn: h.first_lsn.clone(),
+            last_lsn: h.last_lsn.clone(),
+        };
+        tx.execute(
+            "UPDATE databases SET interrupted_restore = ?1 WHERE instance = 'BAK' AND name = ?2",
+            params![serde_json::to_string(&mark)?, names::DB],
         )?;
     }
 
@@ -506,28 +637,58 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
             fqdn(names::BACKUP),
             fqdn(names::BACKUP_MIRROR),
             names::CMS,
-            (opts.scenario != Scenario::CmsUnreachable) as i64
+            (scenario != Scenario::CmsUnreachable) as i64
         ],
     )?;
 
     // The files.
-    let missing = (opts.scenario == Scenario::MissingFile).then_some(copied.min(n - 1));
-    let corrupt = (opts.scenario == Scenario::CorruptFile).then_some((copied + 1).min(n - 1));
+    let missing = (scenario == Scenario::MissingFile).then_some(first_uncopied);
+    if missing.is_some() {
+        fs::create_dir_all(crate::recoverable_dir(dir))?;
+    }
     for (i, log) in logs.iter().enumerate() {
         let mut bytes = backup_file::encode(&log.header, &log.payload);
         let sha = hex(&Sha256::digest(&bytes));
         let mut note = None;
-        if Some(i) == corrupt {
-            let at = bytes.len() - 100;
-            bytes[at] ^= 0x40;
-            note = Some(format!(
-                "payload byte changed after the backup was written (sha256 at write time {sha})"
-            ));
+        let damaged = i == damaged_at && i >= copied;
+        match scenario {
+            Scenario::CorruptFile | Scenario::CorruptNoChecksum if damaged => {
+                let at = bytes.len() - 100;
+                bytes[at] ^= 0x40;
+                note = Some(format!(
+                    "payload byte changed after the backup was written (sha256 at write time {sha}){}",
+                    if log.header.has_backup_checksums { "" } else { "; written without backup checksums" }
+                ));
+            }
+            Scenario::UnreadableHeader if damaged => {
+                bytes[20] ^= 0x40;
+                note = Some(format!(
+                    "header bytes damaged after the backup was written (sha256 at write time {sha})"
+                ));
+            }
+            _ => {}
         }
-        let in_share = Some(i) != missing;
+        // Retention on the share deletes the oldest files first; with missing-file the copy
+        // job lagged so far behind that one of them had never been copied.
+        let in_share = missing.is_none_or(|m| i > m);
         let in_dest = i < copied;
-        if Some(i) == missing {
-            note = Some("deleted from the share by retention before the copy job copied it".into());
+        match missing {
+            Some(m) if i == m => {
+                note = Some("deleted from the share by retention (oldest first) before the copy job copied it".into());
+                write_synced(&crate::recoverable_dir(dir).join(&log.name), &bytes)?;
+            }
+            Some(m) if i < m => {
+                note = Some(
+                    "deleted from the share by retention (oldest first) after it was copied".into(),
+                );
+            }
+            _ => {}
+        }
+        if (restored..applied).contains(&i) {
+            note = Some("restored by hand before the failover tool was started".into());
+        }
+        if scenario == Scenario::KilledRestore && i == restored {
+            note = Some("the restore job was killed while restoring it: the database is left in the middle of this restore".into());
         }
         if in_share {
             write_synced(&share.join(&log.name), &bytes)?;
@@ -546,15 +707,24 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
                 bytes.len() as i64,
                 in_share as i64,
                 in_dest as i64,
-                (i < restored) as i64,
+                (i < applied) as i64,
                 note
             ],
         )?;
     }
+    if scenario.standby() {
+        // The undo file a STANDBY restore keeps beside the copied logs.
+        let undo = format!(
+            "{}_{}.tuf",
+            names::DB,
+            stamp(base + restored as i64 * 15 * 60 + 5 * 60).1
+        );
+        write_synced(&dest.join(undo), b"RLSIMTUF")?;
+    }
     tx.commit()?;
-    if opts.scenario == Scenario::ShareUnreachable {
+    if scenario == Scenario::ShareUnreachable {
         // The share lived in the failed data center: its path no longer resolves.
-        fs::rename(&share, sim.join("share-unreachable"))?;
+        fs::rename(&share, crate::unreachable_share_dir(dir))?;
     }
     let json = serde_json::to_string_pretty(&instances)?;
     write_synced(&crate::instances_path(dir), json.as_bytes())?;

@@ -8,16 +8,18 @@
 //!
 //! Entry points: [`init`] builds a data center, [`serve`] runs its SQL instances until the
 //! process is killed ([`start`] runs them in the background and returns a handle), [`status`]
-//! reads the state and the history of state-changing commands, and [`shell::run_line`] runs
-//! one Lync Management Shell cmdlet line.
+//! reads the state and the history of state-changing commands, [`shell::run_line`] runs
+//! one Lync Management Shell cmdlet line, and [`heal`] undoes what a scenario broke.
 #![deny(missing_docs)]
 
 pub mod agent;
 pub mod backup_file;
 pub mod cli;
 pub mod datacenter;
+pub mod heal;
 pub mod lsn;
 pub mod mirroring;
+pub mod paths;
 pub mod scenario;
 pub mod server;
 pub mod shell;
@@ -29,6 +31,7 @@ pub mod tds;
 use std::path::{Path, PathBuf};
 
 pub use datacenter::{init, InitOptions, Instance};
+pub use heal::heal;
 pub use scenario::Scenario;
 pub use server::{start, ServerHandle};
 pub use status::{status, Status};
@@ -90,6 +93,23 @@ pub fn share_dir(dir: &Path) -> PathBuf {
 /// `DIR/sim/dest`: the copy destination folder.
 pub fn dest_dir(dir: &Path) -> PathBuf {
     sim_dir(dir).join("dest")
+}
+
+/// `DIR/sim/mirror-share`: the share `Install-CsMirrorDatabase` exports and imports through.
+pub fn mirror_share_dir(dir: &Path) -> PathBuf {
+    sim_dir(dir).join("mirror-share")
+}
+
+/// `DIR/sim/share-unreachable`: where the share's files wait while the scenario makes the
+/// share unreachable (`runledger sim heal` puts them back).
+pub fn unreachable_share_dir(dir: &Path) -> PathBuf {
+    sim_dir(dir).join("share-unreachable")
+}
+
+/// `DIR/sim/recoverable`: copies of log backups the scenario deleted from the share, which
+/// `runledger sim heal` puts back (as when a missing file is found elsewhere).
+pub fn recoverable_dir(dir: &Path) -> PathBuf {
+    sim_dir(dir).join("recoverable")
 }
 
 /// Runs every simulated SQL instance of `dir` until the process is killed.

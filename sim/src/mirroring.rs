@@ -1,10 +1,55 @@
 //! Database mirroring between the simulated backup instance and its mirror, as
 //! `Install-CsMirrorDatabase` establishes it and `ALTER DATABASE … SET PARTNER OFF` removes it.
 //!
-//! Only what `sys.database_mirroring` and `sys.databases` show is modelled: roles, states,
-//! partners. There is no log stream between the two.
+//! Only what `sys.database_mirroring`, `sys.database_mirroring_endpoints` and `sys.databases`
+//! show is modelled: endpoints, roles, states, partners. There is no log stream between the
+//! two: a new session is SYNCHRONIZING until the mirror has caught up, which the server's
+//! background tick declares after [`SYNC_MS`].
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+/// How long a new mirroring session stays SYNCHRONIZING before it is SYNCHRONIZED.
+pub const SYNC_MS: i64 = 300;
+
+/// The mirroring endpoint's port, as `Install-CsMirrorDatabase` creates it by default.
+pub const ENDPOINT_PORT: i64 = 5022;
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Creates the database-mirroring endpoint on `instance` unless it has one; returns whether it
+/// was created.
+pub fn ensure_endpoint(tx: &Transaction<'_>, instance: &str) -> rusqlite::Result<bool> {
+    let existing: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM endpoints WHERE instance = ?1",
+        [instance],
+        |r| r.get(0),
+    )?;
+    if existing > 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "INSERT INTO endpoints (instance, name, endpoint_id, port, state_desc, role_desc) VALUES (?1, 'Mirroring', 65536, ?2, 'STARTED', 'ALL')",
+        params![instance, ENDPOINT_PORT],
+    )?;
+    Ok(true)
+}
+
+/// Called by `serve` periodically: a mirroring session whose mirror has caught up becomes
+/// SYNCHRONIZED on both partners.
+pub fn tick(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE databases SET mirroring_state_desc = 'SYNCHRONIZED', mirroring_synchronized_at_ms = NULL
+         WHERE mirroring_state_desc = 'SYNCHRONIZING' AND mirroring_synchronized_at_ms <= ?1",
+        [now_ms()],
+    )?;
+    Ok(())
+}
 
 /// Why mirroring could not be established.
 #[derive(Debug, thiserror::Error)]
@@ -30,18 +75,21 @@ pub fn establish(
 ) -> Result<(), MirrorError> {
     let (p_instance, p_fqdn) = principal;
     let (m_instance, m_fqdn) = mirror;
-    let row: Option<(String, String, String, Option<String>)> = tx
+    let row: Option<(String, String, String, Option<String>, i64)> = tx
         .query_row(
-            "SELECT name, state_desc, recovery_model_desc, family_guid FROM databases WHERE instance = ?1 AND name = ?2",
+            "SELECT name, state_desc, recovery_model_desc, family_guid, is_in_standby FROM databases WHERE instance = ?1 AND name = ?2",
             params![p_instance, db],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let Some((name, st, model, family)) = row else {
+    let Some((name, mut st, model, family, standby)) = row else {
         return Err(MirrorError::Principal(format!(
             "database {db} does not exist on {p_fqdn}"
         )));
     };
+    if standby != 0 {
+        st.push_str(" (STANDBY, read-only)");
+    }
     if st != "ONLINE" || model != "FULL" {
         return Err(MirrorError::Principal(format!(
             "database {name} on {p_fqdn} is {st} with recovery model {model}; mirroring needs an ONLINE database in FULL recovery"
@@ -73,15 +121,19 @@ pub fn establish(
         "INSERT INTO databases (instance, database_id, name, state_desc, create_date, family_guid, mirroring_guid,
            mirroring_role_desc, mirroring_state_desc, mirroring_partner_name, mirroring_partner_instance,
            mirroring_witness_name, mirroring_safety_level_desc)
-         VALUES (?1, ?2, ?3, 'RESTORING', ?4, ?5, ?6, 'MIRROR', 'SYNCHRONIZED', ?7, ?8, '', 'FULL')",
-        params![m_instance, next_id, name, crate::state::now_sql(), family, guid, format!("TCP://{p_fqdn}:5022"), p_instance_name(tx, p_instance)?],
+         VALUES (?1, ?2, ?3, 'RESTORING', ?4, ?5, ?6, 'MIRROR', 'SYNCHRONIZING', ?7, ?8, '', 'FULL')",
+        params![m_instance, next_id, name, crate::state::now_sql(), family, guid, format!("TCP://{p_fqdn}:{ENDPOINT_PORT}"), p_instance_name(tx, p_instance)?],
     )?;
     tx.execute(
-        "UPDATE databases SET mirroring_guid = ?3, mirroring_role_desc = 'PRINCIPAL', mirroring_state_desc = 'SYNCHRONIZED',
+        "UPDATE databases SET mirroring_guid = ?3, mirroring_role_desc = 'PRINCIPAL', mirroring_state_desc = 'SYNCHRONIZING',
            mirroring_partner_name = ?4, mirroring_partner_instance = ?5, mirroring_witness_name = '',
            mirroring_safety_level_desc = 'FULL'
          WHERE instance = ?1 AND name = ?2",
-        params![p_instance, name, guid, format!("TCP://{m_fqdn}:5022"), p_instance_name(tx, m_instance)?],
+        params![p_instance, name, guid, format!("TCP://{m_fqdn}:{ENDPOINT_PORT}"), p_instance_name(tx, m_instance)?],
+    )?;
+    tx.execute(
+        "UPDATE databases SET mirroring_synchronized_at_ms = ?2 WHERE mirroring_guid = ?1",
+        params![guid, now_ms() + SYNC_MS],
     )?;
     Ok(())
 }

@@ -78,6 +78,8 @@ struct ConnCtl {
 }
 
 struct Shared {
+    /// The drill directory.
+    root: PathBuf,
     db_path: PathBuf,
     pace: Duration,
     stop: AtomicBool,
@@ -138,6 +140,7 @@ pub fn start(dir: &Path) -> Result<ServerHandle, SimError> {
         rows.collect::<Result<_, _>>()?
     };
     let shared = Arc::new(Shared {
+        root: dir.to_path_buf(),
         db_path,
         pace: Duration::from_millis(pace),
         stop: AtomicBool::new(false),
@@ -171,6 +174,7 @@ pub fn start(dir: &Path) -> Result<ServerHandle, SimError> {
         while !ticker.stop.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(100));
             let _ = agent::tick(&mut conn);
+            let _ = crate::mirroring::tick(&mut conn);
         }
     }));
     Ok(ServerHandle {
@@ -186,12 +190,31 @@ fn accept_loop(listener: TcpListener, info: Arc<InstanceInfo>, shared: Arc<Share
             return;
         }
         let Ok(stream) = stream else { continue };
+        if !reachable(&shared, &info.name) {
+            // The instance is down: the connection is dropped before a word is exchanged.
+            let _ = stream.shutdown(Shutdown::Both);
+            continue;
+        }
         let (info, shared) = (info.clone(), shared.clone());
         std::thread::spawn(move || {
             let _ = stream.set_nodelay(true);
             let _ = serve_connection(stream, &info, &shared);
         });
     }
+}
+
+/// Whether the scenario (or `runledger sim heal`) has the instance up, read at each
+/// connection so that a change takes effect while `serve` runs.
+fn reachable(shared: &Shared, instance: &str) -> bool {
+    state::open(&shared.db_path)
+        .and_then(|c| {
+            c.query_row(
+                "SELECT reachable FROM instances WHERE name = ?1",
+                [instance],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .is_ok_and(|r| r != 0)
 }
 
 struct ConnHost {
@@ -343,6 +366,7 @@ fn serve_connection(
         spid,
         login: login.user_name.clone(),
         database,
+        root: shared.root.clone(),
         host: &host,
     };
     let (tx, rx) = mpsc::channel();

@@ -278,7 +278,7 @@ pub fn run_line(dir: &Path, line: &str) -> Result<ShellOutput, SimError> {
     }
     let mut conn = state::open(&path)?;
     let name = line.split_whitespace().next().unwrap_or("").to_string();
-    match execute(&mut conn, line) {
+    match execute(dir, &mut conn, line) {
         Ok(stdout) => Ok(ShellOutput { stdout, stderr: String::new(), exit_code: 0 }),
         Err(Fail(msg)) => Ok(ShellOutput {
             stdout: String::new(),
@@ -288,7 +288,30 @@ pub fn run_line(dir: &Path, line: &str) -> Result<ShellOutput, SimError> {
     }
 }
 
-fn execute(conn: &mut Connection, line: &str) -> Result<String, Fail> {
+/// Whether a simulated SQL instance is up (the scenario or `sim heal` decides).
+fn instance_reachable(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT reachable FROM instances WHERE name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|r| r != 0)
+}
+
+fn sql_unreachable(fqdn: &str) -> Fail {
+    Fail(format!("Cannot connect to SQL Server \"{fqdn}\": A network-related or instance-specific error occurred while establishing a connection to SQL Server. The server was not found or was not accessible. Verify that the instance name is correct and that SQL Server is configured to allow remote connections."))
+}
+
+/// A cmdlet that asks for confirmation cannot ask in a non-interactive host: the simulated
+/// shell is always one (it reads a command line, never a keyboard).
+fn non_interactive_prompt() -> Fail {
+    Fail(
+        "PowerShell is in NonInteractive mode. Read and Prompt functionality is not available."
+            .into(),
+    )
+}
+
+fn execute(dir: &Path, conn: &mut Connection, line: &str) -> Result<String, Fail> {
     let store = |e: rusqlite::Error| Fail(format!("the simulated state store failed: {e}"));
     let cmdlet = line
         .split_whitespace()
@@ -308,6 +331,7 @@ fn execute(conn: &mut Connection, line: &str) -> Result<String, Fail> {
         "centralmanagementstorestatus",
         "verbose",
     ];
+    let dc = crate::datacenter::names::DB;
     let cmd = parse(line, switches)?;
     let p = pool(conn).map_err(store)?;
     let unreachable = || {
@@ -471,7 +495,7 @@ fn execute(conn: &mut Connection, line: &str) -> Result<String, Fail> {
             if !wants_pchat {
                 return Ok(format!("No database of the requested type is installed on {sql}. Nothing to mirror.\n"));
             }
-            let db = crate::datacenter::names::DB;
+            let db = dc;
             let drop = cmd.flag("dropexistingdatabasesonmirror");
             let report = format!(
                 "\nDatabase: {db}\n  Primary SQL Server : {}\n  Mirror SQL Server  : {} (from the topology)\n  Witness            : (none)\n  File share         : {share}\n  Data path          : D:\\Data\\{db}.mdf\n  Log path           : L:\\Log\\{db}_log.ldf\n",
@@ -480,12 +504,76 @@ fn execute(conn: &mut Connection, line: &str) -> Result<String, Fail> {
             if cmd.flag("whatif") {
                 return Ok(format!("{report}What if: Performing operation \"Install-CsMirrorDatabase\" on Target \"{db}\".\n"));
             }
-            let effect = format!("mirroring established for {db}: principal {} (BAK), mirror {} (BAK-M){}", p.backup_sql, p.backup_mirror_sql, if drop { ", existing copy on the mirror dropped" } else { "" });
+            // The cmdlet asks "Y/A/N/L/S" for each database unless told not to.
+            if !matches!(cmd.get("confirm"), Some(Arg::Switch(false))) {
+                return Err(non_interactive_prompt());
+            }
+            if !instance_reachable(conn, "BAK").map_err(store)? {
+                return Err(sql_unreachable(&p.backup_sql));
+            }
+            if !instance_reachable(conn, "BAK-M").map_err(store)? {
+                return Err(sql_unreachable(&p.backup_mirror_sql));
+            }
+            // Both SQL Servers export and import the database through the share.
+            match crate::paths::resolve(dir, &share) {
+                Ok(folder) if folder.is_dir() => {}
+                Ok(_) => return Err(Fail(format!("The file share \"{share}\" cannot be accessed by the SQL Server service accounts: {}", crate::paths::OsError::PathNotFound.text()))),
+                Err(os) => return Err(Fail(format!("The file share \"{share}\" cannot be accessed by the SQL Server service accounts: {}", os.text()))),
+            }
             let tx = state::write_tx(conn).map_err(store)?;
+            let mut created = Vec::new();
+            for (instance, fqdn) in [("BAK", &p.backup_sql), ("BAK-M", &p.backup_mirror_sql)] {
+                if mirroring::ensure_endpoint(&tx, instance).map_err(store)? {
+                    created.push(fqdn.as_str());
+                }
+            }
             mirroring::establish(&tx, ("BAK", &p.backup_sql), ("BAK-M", &p.backup_mirror_sql), db, drop).map_err(|e| Fail(e.to_string()))?;
+            let effect = format!(
+                "mirroring established for {db}: principal {} (BAK), mirror {} (BAK-M), SYNCHRONIZING{}{}",
+                p.backup_sql,
+                p.backup_mirror_sql,
+                if created.is_empty() { String::new() } else { format!("; mirroring endpoint (port {}) created on {}", mirroring::ENDPOINT_PORT, created.join(", ")) },
+                if drop { "; existing copy on the mirror dropped" } else { "" }
+            );
             state::record(&tx, "cs-shell", None, line, &effect).map_err(store)?;
             tx.commit().map_err(store)?;
             Ok(format!("{report}Mirroring was successfully established for database {db}.\n"))
+        }
+        "invoke-csmanagementserverfailover" => {
+            cmd.allow(&["backupsqlserverfqdn", "backupsqlinstancename", "backupmirrorsqlserverfqdn", "backupmirrorsqlinstancename", "force"])?;
+            let target = cmd.text("backupsqlserverfqdn", None).ok_or_else(|| Fail("Cannot process command because of one or more missing mandatory parameters: BackupSqlServerFqdn.".into()))?;
+            if target.eq_ignore_ascii_case(&p.primary_sql) {
+                return Err(sql_unreachable(&target));
+            }
+            if !target.eq_ignore_ascii_case(&p.backup_sql) {
+                return Err(Fail(format!("\"{target}\" is not the backup Central Management Store in the topology; the backup store is on \"{}\".", p.backup_sql)));
+            }
+            if let Some(mirror) = cmd.text("backupmirrorsqlserverfqdn", None) {
+                if !mirror.eq_ignore_ascii_case(&p.backup_mirror_sql) {
+                    return Err(Fail(format!("\"{mirror}\" is not the mirror of the backup Central Management Store in the topology; the mirror is \"{}\".", p.backup_mirror_sql)));
+                }
+                if !instance_reachable(conn, "BAK-M").map_err(store)? {
+                    return Err(sql_unreachable(&mirror));
+                }
+            }
+            if !instance_reachable(conn, "BAK").map_err(store)? {
+                return Err(sql_unreachable(&p.backup_sql));
+            }
+            if cmd.flag("whatif") {
+                return Ok(format!("What if: Performing operation \"Invoke-CsManagementServerFailover\" on Target \"{}\".\n", p.backup_sql));
+            }
+            if !cmd.flag("force") {
+                return Err(non_interactive_prompt());
+            }
+            let effect = format!(
+                "Central Management Store failed over from {} to {}; the CMS is reachable",
+                p.cms, p.backup_sql
+            );
+            write(conn, line, &effect, |tx| {
+                tx.execute("UPDATE pool SET cms_fqdn = ?1, cms_reachable = 1", [&p.backup_sql]).map(|_| ())
+            })
+            .map_err(store)?;
+            Ok(format!("The Central Management Server is now {}.\n", p.backup_sql))
         }
         "" => Ok(String::new()),
         _ => Err(Fail(format!(

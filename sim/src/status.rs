@@ -38,6 +38,8 @@ pub struct InstanceStatus {
     pub fqdn: String,
     /// Loopback port.
     pub port: u16,
+    /// Whether the instance answers (a scenario can take it down; `sim heal` brings it back).
+    pub reachable: bool,
     /// User databases.
     pub databases: Vec<DatabaseStatus>,
     /// Log-shipping secondary configuration (msdb).
@@ -55,6 +57,8 @@ pub struct DatabaseStatus {
     pub name: String,
     /// `state_desc`.
     pub state: String,
+    /// `is_in_standby`: ONLINE read-only between two `RESTORE … WITH STANDBY`.
+    pub is_in_standby: bool,
     /// `user_access_desc`.
     pub user_access: String,
     /// `redo_start_lsn` while restoring (decimal).
@@ -65,6 +69,9 @@ pub struct DatabaseStatus {
     pub mirroring_state: Option<String>,
     /// Mirroring partner.
     pub mirroring_partner: Option<String>,
+    /// The backup file whose restore was stopped half-way (only that file may be restored
+    /// next), or `recovery` when a recovery was.
+    pub interrupted_restore: Option<String>,
 }
 
 /// A log-shipping secondary database and its configuration.
@@ -125,6 +132,8 @@ pub struct PoolStatus {
     pub active_servers: Vec<String>,
     /// All servers with their site.
     pub servers: Vec<(String, String)>,
+    /// Where the Central Management Store is.
+    pub cms_fqdn: String,
     /// Whether the CMS can be reached.
     pub cms_reachable: bool,
 }
@@ -189,13 +198,14 @@ pub fn status(dir: &Path) -> Result<Status, SimError> {
     let meta = |k: &str| state::meta(&conn, k).map(Option::unwrap_or_default);
     let mut instances = rows(
         &conn,
-        "SELECT name, server_name, fqdn, port FROM instances ORDER BY name",
+        "SELECT name, server_name, fqdn, port, reachable FROM instances ORDER BY name",
         |r| {
             Ok(InstanceStatus {
                 name: r.get(0)?,
                 server_name: r.get(1)?,
                 fqdn: r.get(2)?,
                 port: r.get(3)?,
+                reachable: r.get::<_, i64>(4)? != 0,
                 databases: vec![],
                 log_shipping: vec![],
                 jobs: vec![],
@@ -205,15 +215,23 @@ pub fn status(dir: &Path) -> Result<Status, SimError> {
     )?;
     for i in &mut instances {
         let q = |sql: &str| sql.replace("{I}", &i.name.replace('\'', "''"));
-        i.databases = rows(&conn, &q("SELECT name, state_desc, user_access_desc, redo_start_lsn, mirroring_role_desc, mirroring_state_desc, mirroring_partner_instance FROM databases WHERE instance = '{I}' AND database_id > 4 ORDER BY database_id"), |r| {
+        i.databases = rows(&conn, &q("SELECT name, state_desc, user_access_desc, redo_start_lsn, mirroring_role_desc, mirroring_state_desc, mirroring_partner_instance, is_in_standby, interrupted_restore FROM databases WHERE instance = '{I}' AND database_id > 4 ORDER BY database_id"), |r| {
+            let interrupted: Option<String> = r.get(8)?;
             Ok(DatabaseStatus {
                 name: r.get(0)?,
                 state: r.get(1)?,
+                is_in_standby: r.get::<_, i64>(7)? != 0,
                 user_access: r.get(2)?,
                 redo_start_lsn: r.get::<_, Option<i64>>(3)?.map(|l| l.to_string()),
                 mirroring_role: r.get(4)?,
                 mirroring_state: r.get(5)?,
                 mirroring_partner: r.get(6)?,
+                interrupted_restore: interrupted.and_then(|j| {
+                    match serde_json::from_str(&j).ok()? {
+                        crate::sql::restore::Interrupted::Log { file, .. } => Some(file),
+                        crate::sql::restore::Interrupted::Recovery => Some("recovery".into()),
+                    }
+                }),
             })
         })?;
         i.log_shipping = rows(&conn, &q("SELECT d.secondary_database, d.secondary_id, s.primary_server, s.backup_source_directory, s.backup_destination_directory, s.last_copied_file, d.last_restored_file
@@ -228,7 +246,7 @@ pub fn status(dir: &Path) -> Result<Status, SimError> {
         })?;
     }
     let mut pool = conn.query_row(
-        "SELECT identity, fqdn, pool_state, active_servers, cms_reachable FROM pool",
+        "SELECT identity, fqdn, pool_state, active_servers, cms_reachable, cms_fqdn FROM pool",
         [],
         |r| {
             let active: String = r.get(3)?;
@@ -238,6 +256,7 @@ pub fn status(dir: &Path) -> Result<Status, SimError> {
                 pool_state: r.get(2)?,
                 active_servers: serde_json::from_str(&active).unwrap_or_default(),
                 servers: vec![],
+                cms_fqdn: r.get(5)?,
                 cms_reachable: r.get::<_, i64>(4)? != 0,
             })
         },
@@ -298,15 +317,20 @@ impl Status {
         for i in &self.instances {
             let _ = writeln!(
                 s,
-                "\ninstance {} ({}, {}) on 127.0.0.1:{}",
-                i.name, i.server_name, i.fqdn, i.port
+                "\ninstance {} ({}, {}) on 127.0.0.1:{}{}",
+                i.name,
+                i.server_name,
+                i.fqdn,
+                i.port,
+                if i.reachable { "" } else { " — DOWN" }
             );
             for d in &i.databases {
                 let _ = writeln!(
                     s,
-                    "  database {}: {} {}{}{}",
+                    "  database {}: {}{} {}{}{}{}",
                     d.name,
                     d.state,
+                    if d.is_in_standby { " (STANDBY)" } else { "" },
                     d.user_access,
                     d.redo_start_lsn
                         .as_ref()
@@ -319,6 +343,10 @@ impl Status {
                             d.mirroring_state.clone().unwrap_or_default(),
                             d.mirroring_partner.clone().unwrap_or_default()
                         ))
+                        .unwrap_or_default(),
+                    d.interrupted_restore
+                        .as_ref()
+                        .map(|f| format!(", in the middle of an interrupted restore of {f}"))
                         .unwrap_or_default()
                 );
             }
@@ -355,7 +383,7 @@ impl Status {
         let p = &self.pool;
         let _ = writeln!(
             s,
-            "\npool {} ({}): {}; active servers: {}; CMS {}",
+            "\npool {} ({}): {}; active servers: {}; CMS {} {}",
             p.fqdn,
             p.identity,
             p.pool_state,
@@ -364,6 +392,7 @@ impl Status {
             } else {
                 p.active_servers.join(", ")
             },
+            p.cms_fqdn,
             if p.cms_reachable {
                 "reachable"
             } else {

@@ -1,5 +1,6 @@
 //! Promise: an attention (cancel) stops a running statement — here a paced restore — which
-//! is acknowledged with DONE(ATTN) and leaves the database as it was.
+//! is acknowledged with DONE(ATTN) and, as on SQL Server, leaves the database in the middle of
+//! that restore: another file is refused with 4319 until the interrupted one is restored again.
 //!
 //! Neither tiberius nor `tsql` can send an attention on demand, so this test speaks TDS itself
 //! through the simulator's own packet framing.
@@ -91,7 +92,7 @@ fn an_attention_cancels_a_paced_restore() {
 
     let sql = format!(
         "RESTORE LOG [mgc] FROM DISK = N'{}' WITH NORECOVERY",
-        dc.dest().join(&next.name).display()
+        dest_path(&next.name)
     );
     let mut batch = Vec::new();
     batch.extend_from_slice(&22u32.to_le_bytes());
@@ -119,10 +120,50 @@ fn an_attention_cancels_a_paced_restore() {
     let after = runledger_sim::status(dc.path()).unwrap();
     assert!(
         after.history.is_empty(),
-        "the cancelled restore changed nothing"
+        "the cancelled restore applied nothing"
     );
     assert_eq!(
         after.instances[0].databases[0].redo_start_lsn,
         status.instances[0].databases[0].redo_start_lsn
     );
+    assert_eq!(
+        after.instances[0].databases[0]
+            .interrupted_restore
+            .as_deref(),
+        Some(next.name.as_str())
+    );
+    drop(s);
+
+    // Any other file now: 4319. The interrupted one, WITH RESTART: it completes.
+    let later = status
+        .files
+        .iter()
+        .find(|f| f.in_dest && !f.restored && f.name != next.name)
+        .unwrap();
+    let (out, err, _) = tsql(
+        inst,
+        &inst.password,
+        &format!(
+            "RESTORE LOG [mgc] FROM DISK = N'{}' WITH NORECOVERY",
+            dest_path(&later.name)
+        ),
+    );
+    assert!(
+        format!("{out}{err}").contains("4319"),
+        "another file after an interrupted restore: {out}{err}"
+    );
+    let (out, err, _) = tsql(inst, &inst.password, "RESTORE DATABASE [mgc] WITH RECOVERY");
+    assert!(
+        format!("{out}{err}").contains("4319"),
+        "recovery in the middle of a restore: {out}{err}"
+    );
+    let (out, err, _) = tsql(inst, &inst.password, &format!("{sql}, RESTART"));
+    assert!(
+        format!("{out}{err}").contains("RESTORE LOG successfully processed")
+            && !format!("{out}{err}").contains("severity 16"),
+        "the interrupted file restored again: {out}{err}"
+    );
+    let done = runledger_sim::status(dc.path()).unwrap();
+    assert_eq!(done.instances[0].databases[0].interrupted_restore, None);
+    assert_eq!(done.history.len(), 1, "{:?}", done.history);
 }

@@ -5,20 +5,7 @@
 mod common;
 
 use common::*;
-use runledger_sim::shell::run_line;
 use runledger_sim::Scenario;
-
-fn ok(dc: &Dc, line: &str) -> String {
-    let out = run_line(dc.path(), line).unwrap();
-    assert_eq!(out.exit_code, 0, "{line}: {}", out.stderr);
-    out.stdout
-}
-
-fn fails(dc: &Dc, line: &str) -> String {
-    let out = run_line(dc.path(), line).unwrap();
-    assert_eq!(out.exit_code, 1, "{line} should fail: {}", out.stdout);
-    out.stderr
-}
 
 #[test]
 fn pool_state_and_active_servers() {
@@ -85,18 +72,23 @@ fn pool_state_and_active_servers() {
 #[test]
 fn install_cs_mirror_database_establishes_mirroring_seen_in_sys_database_mirroring() {
     let dc = Dc::new(Scenario::Normal);
-    let line = "Install-CsMirrorDatabase -DatabaseType PersistentChat -FileShare \\\\pcsqldr01\\mirror -SqlServerFqdn pcsqldr01.contoso.local -Confirm:$false";
+    let line = "Install-CsMirrorDatabase -DatabaseType PersistentChat -FileShare \\\\pcfsdr01\\mirror -SqlServerFqdn pcsqldr01.contoso.local -Confirm:$false";
     assert!(fails(&dc, "Install-CsMirrorDatabase -DatabaseType PersistentChat -FileShare \\\\fs\\m -SqlServerFqdn pcsqldr01.contoso.local -MirrorSqlServerFqdn pcsqldr02.contoso.local").contains("MirrorSqlServerFqdn"));
     assert!(
         fails(&dc, line).contains("RESTORING"),
         "mgc must be ONLINE first"
     );
+    // The cmdlet asks for each database; a non-interactive host cannot answer.
+    assert!(fails(&dc, &line.replace(" -Confirm:$false", "")).contains("NonInteractive"));
     rt().block_on(async {
         let mut c = connect(dc.bak()).await;
         batch(&mut c, "RESTORE DATABASE mgc WITH RECOVERY")
             .await
             .unwrap();
     });
+    // Both SQL Servers must reach the file share the database travels through.
+    let other_share = line.replace("pcfsdr01", "pcfsdr02");
+    assert!(fails(&dc, &other_share).contains("The network path was not found"));
     assert!(ok(&dc, line).contains("successfully established"));
     assert!(fails(&dc, line).contains("-DropExistingDatabasesOnMirror"));
     ok(&dc, &format!("{line} -DropExistingDatabasesOnMirror"));
@@ -105,8 +97,20 @@ fn install_cs_mirror_database_establishes_mirroring_seen_in_sys_database_mirrori
         let mut c = connect(dc.bak()).await;
         let r = batch(&mut c, probe).await.unwrap();
         assert_eq!(r[0][0].get::<&str, _>(0), Some("PRINCIPAL"));
-        assert_eq!(r[0][0].get::<&str, _>(1), Some("SYNCHRONIZED"));
+        assert_eq!(r[0][0].get::<&str, _>(1), Some("SYNCHRONIZING"), "a new session first catches up");
         assert_eq!(r[0][0].get::<&str, _>(2), Some("PCSQLDR02"));
+        let endpoints = batch(&mut c, "SELECT state_desc, role_desc FROM sys.database_mirroring_endpoints; SELECT port FROM sys.tcp_endpoints WHERE type_desc = 'DATABASE_MIRRORING'").await.unwrap();
+        assert_eq!(endpoints[0][0].get::<&str, _>(0), Some("STARTED"));
+        assert_eq!(endpoints[1][0].get::<i32, _>(0), Some(5022));
+        let start = std::time::Instant::now();
+        loop {
+            let r = batch(&mut c, probe).await.unwrap();
+            if r[0][0].get::<&str, _>(1) == Some("SYNCHRONIZED") {
+                break;
+            }
+            assert!(start.elapsed().as_secs() < 10, "never SYNCHRONIZED");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         let mut m = connect(dc.bak_m()).await;
         let r = batch(
             &mut m,

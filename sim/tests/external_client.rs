@@ -10,11 +10,13 @@ use runledger_sim::Scenario;
 fn tsql_runs_the_failover_statements() {
     let dc = Dc::new(Scenario::SessionsHoldingDb);
     let status = runledger_sim::status(dc.path()).unwrap();
-    let redo: u128 = status.instances[0].databases[0]
-        .redo_start_lsn
-        .as_ref()
-        .unwrap()
-        .parse()
+    // The secondary is in STANDBY: the restore point is the end of the last log restored.
+    let redo: u128 = status
+        .files
+        .iter()
+        .filter(|f| f.restored)
+        .map(|f| f.last_lsn.parse::<u128>().unwrap())
+        .max()
         .unwrap();
     let next = status
         .files
@@ -24,7 +26,7 @@ fn tsql_runs_the_failover_statements() {
         })
         .unwrap();
     let applied = status.files.iter().find(|f| f.restored).unwrap();
-    let dest = |name: &str| dc.dest().join(name).display().to_string();
+    let dest = |name: &str| dest_path(name);
     assert!(next.in_dest);
     let script = format!(
         "SELECT 1 AS one, @@SERVERNAME AS server, @@SPID AS spid
@@ -38,6 +40,8 @@ go
 DECLARE @rc int; EXEC @rc = master.dbo.sp_delete_log_shipping_secondary_database @secondary_database = N'mgc'; SELECT @rc AS rc_marker
 go
 RESTORE HEADERONLY FROM DISK = N'{next}'
+go
+SELECT d.state_desc, d.is_in_standby, mf.redo_start_lsn FROM sys.databases AS d LEFT JOIN sys.master_files AS mf ON mf.database_id = d.database_id AND mf.file_id = 1 WHERE d.name = N'mgc'
 go
 SELECT session_id, program_name FROM sys.dm_exec_sessions WHERE database_id = DB_ID(N'mgc')
 go

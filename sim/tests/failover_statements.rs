@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-
 use common::*;
 use runledger_sim::Scenario;
 use tiberius::numeric::Numeric;
@@ -58,17 +56,15 @@ fn lsn(n: Option<Numeric>) -> Option<u128> {
     n.map(|n| n.value() as u128)
 }
 
-/// Headers of every file in `dir`, in LSN order, read through RESTORE HEADERONLY.
-async fn headers(c: &mut Sql, dir: &std::path::Path) -> Vec<(PathBuf, u128, u128)> {
+/// Headers of every file in the copy destination `dir`, in LSN order, read through RESTORE
+/// HEADERONLY with the server's name of each file.
+async fn headers(c: &mut Sql, dir: &std::path::Path) -> Vec<(String, u128, u128)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let r = batch(
-            c,
-            &format!("RESTORE HEADERONLY FROM DISK = N'{}'", path.display()),
-        )
-        .await
-        .unwrap();
+        let path = dest_path(&file_name(&entry.unwrap().path()));
+        let r = batch(c, &format!("RESTORE HEADERONLY FROM DISK = N'{path}'"))
+            .await
+            .unwrap();
         let row = &r[0][0];
         assert_eq!(row.get::<i16, _>("BackupType"), Some(2));
         assert_eq!(row.get::<&str, _>("DatabaseName"), Some("mgc"));
@@ -94,7 +90,8 @@ fn the_whole_failover_runs_with_sql_servers_answers() {
         assert_eq!(row.get::<&str, _>("copy_job"), Some("LSCopy_PCSQL01_mgc"));
         assert_eq!(row.get::<&str, _>("restore_job"), Some("LSRestore_PCSQL01_mgc"));
         assert_eq!(row.get::<bool, _>("restore_mode"), Some(false));
-        assert_eq!(row.get::<&str, _>("backup_source_directory").map(PathBuf::from), Some(dc.share()));
+        assert_eq!(row.get::<&str, _>("backup_source_directory"), Some(r"\\pcfs01\mgc-logs"));
+        assert_eq!(row.get::<&str, _>("backup_destination_directory"), Some(r"D:\mgc-copy"));
         let copy_job = row.get::<uuid::Uuid, _>("copy_job_id").unwrap();
         let secondary_id = row.get::<uuid::Uuid, _>("secondary_id").unwrap();
         let date_col = row.columns().iter().find(|c| c.name() == "last_restored_date").unwrap();
@@ -142,8 +139,8 @@ fn the_whole_failover_runs_with_sql_servers_answers() {
             if last <= redo {
                 continue;
             }
-            assert!(first <= redo, "chain gap before {}", path.display());
-            batch(&mut c, &format!("RESTORE LOG [mgc] FROM DISK = N'{}' WITH FILE = 1, NORECOVERY, STATS = 10", path.display())).await.unwrap();
+            assert!(first <= redo, "chain gap before {path}");
+            batch(&mut c, &format!("RESTORE LOG [mgc] FROM DISK = N'{path}' WITH FILE = 1, NORECOVERY, STATS = 10")).await.unwrap();
             let pos = batch(&mut c, POSITION).await.unwrap();
             redo = lsn(pos[0][0].get("redo_start_lsn")).unwrap();
             assert_eq!(redo, last);
@@ -154,6 +151,7 @@ fn the_whole_failover_runs_with_sql_servers_answers() {
         assert_eq!(h[0][0].get::<&str, _>("restore_type"), Some("L"));
         assert_eq!(h[0][0].get::<bool, _>("recovery"), Some(false));
         assert_eq!(lsn(h[0][0].get("last_lsn")), Some(redo));
+        assert!(h[0][0].get::<&str, _>("physical_device_name").unwrap().starts_with(r"D:\mgc-copy\"));
 
         // Step 4: sessions, requests and locks, then recovery.
         let r = batch(&mut c, "SELECT session_id, program_name FROM sys.dm_exec_sessions WHERE database_id = DB_ID(N'mgc') AND is_user_process = 1 AND session_id <> @@SPID").await.unwrap();

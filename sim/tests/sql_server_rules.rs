@@ -1,16 +1,15 @@
-//! Promise: the simulator keeps SQL Server's rules (domain.md §4.3) with SQL Server's error
-//! numbers: each rule has a test that triggers it.
+//! Promise: the simulator keeps SQL Server's rules with SQL Server's error numbers: each rule
+//! has a test that triggers it.
 
 mod common;
-
-use std::path::PathBuf;
 
 use common::*;
 use runledger_sim::{InitOptions, Scenario};
 use tiberius::numeric::Numeric;
 
-/// Files of the data center in LSN order: (path in dest, first, last), copying missing ones.
-fn chain(dc: &Dc) -> Vec<(PathBuf, u128, u128)> {
+/// Files of the data center in LSN order: (path as the server names it in the copy
+/// destination, first, last), copying into the destination what only the share holds.
+fn chain(dc: &Dc) -> Vec<(String, u128, u128)> {
     let status = runledger_sim::status(dc.path()).unwrap();
     status
         .files
@@ -22,7 +21,7 @@ fn chain(dc: &Dc) -> Vec<(PathBuf, u128, u128)> {
                 std::fs::copy(dc.share().join(&f.name), &dest).unwrap();
             }
             (
-                dest,
+                dest_path(&f.name),
                 f.first_lsn.parse().unwrap(),
                 f.last_lsn.parse().unwrap(),
             )
@@ -35,11 +34,14 @@ async fn redo(c: &mut Sql) -> Option<u128> {
     r[0][0].get::<Numeric, _>(0).map(|n| n.value() as u128)
 }
 
-fn restore(path: &std::path::Path) -> String {
-    format!(
-        "RESTORE LOG [mgc] FROM DISK = N'{}' WITH FILE = 1, NORECOVERY",
-        path.display()
-    )
+/// The last LSN restored, from msdb's history (what a STANDBY database's catalog does not show).
+async fn restored_to(c: &mut Sql) -> u128 {
+    let r = batch(c, "SELECT TOP (1) bs.last_lsn FROM msdb.dbo.restorehistory AS rh JOIN msdb.dbo.backupset AS bs ON bs.backup_set_id = rh.backup_set_id WHERE rh.destination_database_name = N'mgc' ORDER BY rh.restore_history_id DESC").await.unwrap();
+    r[0][0].get::<Numeric, _>(0).unwrap().value() as u128
+}
+
+fn restore(path: &str) -> String {
+    format!("RESTORE LOG [mgc] FROM DISK = N'{path}' WITH FILE = 1, NORECOVERY")
 }
 
 #[test]
@@ -136,12 +138,16 @@ fn recovery_makes_the_database_online_and_then_a_log_restore_is_3117() {
 }
 
 #[test]
-fn another_session_on_the_database_is_3101_until_it_is_killed() {
+fn a_reader_of_a_standby_database_is_3101_until_it_is_killed() {
     let dc = Dc::new(Scenario::SessionsHoldingDb);
     let files = chain(&dc);
     rt().block_on(async {
         let mut c = connect(dc.bak()).await;
-        let r = redo(&mut c).await.unwrap();
+        let pos = batch(&mut c, "SELECT d.state_desc, d.is_in_standby, mf.redo_start_lsn FROM sys.databases AS d JOIN sys.master_files AS mf ON mf.database_id = d.database_id AND mf.file_id = 1 WHERE d.name = N'mgc'").await.unwrap();
+        assert_eq!(pos[0][0].get::<&str, _>(0), Some("ONLINE"));
+        assert_eq!(pos[0][0].get::<bool, _>(1), Some(true));
+        assert_eq!(redo(&mut c).await, None, "a STANDBY database shows no redo_start_lsn");
+        let r = restored_to(&mut c).await;
         let next = files.iter().find(|(_, f, l)| *f <= r && r < *l).unwrap();
         let (n, text) = error(&mut c, &restore(&next.0)).await;
         assert_eq!(n, 3101, "{text}");
@@ -158,10 +164,72 @@ fn another_session_on_the_database_is_3101_until_it_is_killed() {
         assert_eq!(n, 6106);
         let (n, _) = error(&mut c, "KILL 12").await;
         assert_eq!(n, 6107);
+        // Readers may use the standby database (read-only)…
+        let mut reader = connect(dc.bak()).await;
+        batch(&mut reader, "USE mgc; SELECT TOP 1 name FROM sys.objects").await.unwrap();
+        drop(reader);
         batch(&mut c, "KILL 61; KILL 64").await.unwrap();
+        // …and WITH NORECOVERY the next log takes it out of standby, back to RESTORING.
         batch(&mut c, &restore(&next.0)).await.unwrap();
+        let pos = batch(&mut c, "SELECT state_desc, is_in_standby FROM sys.databases WHERE name = N'mgc'").await.unwrap();
+        assert_eq!(pos[0][0].get::<&str, _>(0), Some("RESTORING"));
+        assert_eq!(pos[0][0].get::<bool, _>(1), Some(false));
+        assert_eq!(redo(&mut c).await, Some(next.2));
         let history = runledger_sim::status(dc.path()).unwrap().history;
         assert_eq!(history.iter().map(|h| h.command.as_str()).collect::<Vec<_>>()[..2], ["KILL 61", "KILL 64"]);
+        // A session cannot be in a RESTORING database at all.
+        let (n, _) = error(&mut c, "USE mgc").await;
+        assert_eq!(n, 927);
+    });
+}
+
+#[test]
+fn a_standby_database_keeps_rolling_forward_with_standby_and_recovers() {
+    let dc = Dc::new(Scenario::StandbySecondary);
+    let files = chain(&dc);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let r = restored_to(&mut c).await;
+        let next = files.iter().find(|(_, f, l)| *f <= r && r < *l).unwrap();
+        let (n, _) = error(&mut c, &restore(&next.0)).await;
+        assert_eq!(n, 3101, "the reporting session reads mgc");
+        batch(&mut c, "KILL 67").await.unwrap();
+        batch(
+            &mut c,
+            &format!(
+                "RESTORE LOG [mgc] FROM DISK = N'{}' WITH STANDBY = N'D:\\mgc-copy\\mgc_undo.tuf'",
+                next.0
+            ),
+        )
+        .await
+        .unwrap();
+        let pos = batch(
+            &mut c,
+            "SELECT state_desc, is_in_standby FROM sys.databases WHERE name = N'mgc'",
+        )
+        .await
+        .unwrap();
+        assert_eq!(pos[0][0].get::<&str, _>(0), Some("ONLINE"));
+        assert_eq!(pos[0][0].get::<bool, _>(1), Some(true));
+        assert_eq!(restored_to(&mut c).await, next.2);
+        assert!(
+            dc.dest().join("mgc_undo.tuf").exists(),
+            "the undo file is written"
+        );
+        batch(&mut c, "RESTORE DATABASE [mgc] WITH RECOVERY")
+            .await
+            .unwrap();
+        let pos = batch(
+            &mut c,
+            "SELECT state_desc, is_in_standby FROM sys.databases WHERE name = N'mgc'",
+        )
+        .await
+        .unwrap();
+        assert_eq!(pos[0][0].get::<&str, _>(0), Some("ONLINE"));
+        assert_eq!(pos[0][0].get::<bool, _>(1), Some(false));
+        let later = files.iter().find(|(_, _, l)| *l > next.2).unwrap();
+        let (n, _) = error(&mut c, &restore(&later.0)).await;
+        assert_eq!(n, 3117, "recovered: no further log");
     });
 }
 
@@ -198,15 +266,17 @@ fn a_backup_file_whose_bytes_changed_is_rejected() {
     let files = chain(&dc);
     rt().block_on(async {
         let mut c = connect(dc.bak()).await;
-        let path = dc.dest().join(&corrupt);
+        let path = dest_path(&corrupt);
         // The header still reads, as SQL Server's HEADERONLY does not read the payload…
-        let h = batch(
-            &mut c,
-            &format!("RESTORE HEADERONLY FROM DISK = N'{}'", path.display()),
-        )
-        .await
-        .unwrap();
+        let h = batch(&mut c, &format!("RESTORE HEADERONLY FROM DISK = N'{path}'"))
+            .await
+            .unwrap();
         assert_eq!(h[0].len(), 1);
+        assert_eq!(
+            h[0][0].get::<bool, _>("HasBackupChecksums"),
+            Some(true),
+            "this site backs up WITH CHECKSUM"
+        );
         // …but the restore of the changed file is refused, once the chain reaches it.
         for (p, _, last) in &files {
             let r = redo(&mut c).await.unwrap();
@@ -216,11 +286,7 @@ fn a_backup_file_whose_bytes_changed_is_rejected() {
             if *p == path {
                 let (n, text) = error(&mut c, &restore(p)).await;
                 assert_eq!(n, 3183, "{text}");
-                let (n, _) = error(
-                    &mut c,
-                    &format!("RESTORE VERIFYONLY FROM DISK = N'{}'", p.display()),
-                )
-                .await;
+                let (n, _) = error(&mut c, &format!("RESTORE VERIFYONLY FROM DISK = N'{p}'")).await;
                 assert_eq!(n, 3183);
                 break;
             }
@@ -228,28 +294,156 @@ fn a_backup_file_whose_bytes_changed_is_rejected() {
         }
         // A changed header byte: even HEADERONLY refuses the media (3241); a cut file is 3203.
         let other = &files.last().unwrap().0;
-        let mut bytes = std::fs::read(other).unwrap();
-        std::fs::write(other, &bytes[..bytes.len() - 5]).unwrap();
+        let local = dc.dest().join(other.rsplit('\\').next().unwrap());
+        let mut bytes = std::fs::read(&local).unwrap();
+        std::fs::write(&local, &bytes[..bytes.len() - 5]).unwrap();
         let (n, _) = error(&mut c, &restore(other)).await;
         assert_eq!(n, 3203);
         bytes[30] ^= 1;
-        std::fs::write(other, &bytes).unwrap();
+        std::fs::write(&local, &bytes).unwrap();
         let (n, text) = error(
             &mut c,
-            &format!("RESTORE HEADERONLY FROM DISK = N'{}'", other.display()),
+            &format!("RESTORE HEADERONLY FROM DISK = N'{other}'"),
         )
         .await;
         assert_eq!(n, 3241, "{text}");
-        let (n, _) = error(
+        let (n, text) = error(
             &mut c,
             &format!(
                 "RESTORE HEADERONLY FROM DISK = N'{}'",
-                dc.dest().join("nope.trn").display()
+                dest_path("nope.trn")
             ),
         )
         .await;
         assert_eq!(n, 3201);
+        assert!(
+            text.contains("error 2(The system cannot find the file specified.)"),
+            "{text}"
+        );
     });
+}
+
+#[test]
+fn log_backups_without_checksums_pass_verifyonly_and_fail_the_restore_when_damaged() {
+    let dc = Dc::new(Scenario::CorruptNoChecksum);
+    let status = runledger_sim::status(dc.path()).unwrap();
+    let corrupt = status
+        .files
+        .iter()
+        .find(|f| f.note.is_some())
+        .unwrap()
+        .name
+        .clone();
+    assert!(
+        !status
+            .files
+            .iter()
+            .find(|f| f.name == corrupt)
+            .unwrap()
+            .in_dest
+    );
+    let files = chain(&dc);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let path = dest_path(&corrupt);
+        let h = batch(&mut c, &format!("RESTORE HEADERONLY FROM DISK = N'{path}'"))
+            .await
+            .unwrap();
+        assert_eq!(h[0][0].get::<bool, _>("HasBackupChecksums"), Some(false));
+        batch(&mut c, &format!("RESTORE VERIFYONLY FROM DISK = N'{path}'"))
+            .await
+            .unwrap();
+        let (n, text) = error(
+            &mut c,
+            &format!("RESTORE VERIFYONLY FROM DISK = N'{path}' WITH CHECKSUM"),
+        )
+        .await;
+        assert_eq!(n, 3187, "{text}");
+        for (p, _, last) in &files {
+            if *last <= redo(&mut c).await.unwrap() {
+                continue;
+            }
+            if *p == path {
+                let (n, text) = error(&mut c, &restore(p)).await;
+                assert_eq!(n, 3203, "{text}");
+                assert!(text.contains("13(The data is invalid.)"), "{text}");
+                return;
+            }
+            batch(&mut c, &restore(p)).await.unwrap();
+        }
+        panic!("the damaged file was never reached");
+    });
+}
+
+#[test]
+fn the_server_reads_windows_paths_only_and_fails_as_windows_fails() {
+    let dc = Dc::new(Scenario::Normal);
+    let name = runledger_sim::status(dc.path()).unwrap().files[0]
+        .name
+        .clone();
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let header = |p: String| format!("RESTORE HEADERONLY FROM DISK = N'{p}'");
+        batch(&mut c, &header(share_path(&name))).await.unwrap();
+        batch(&mut c, &header(dest_path(&name))).await.unwrap();
+        batch(&mut c, &header(format!("d:/MGC-COPY/{name}")))
+            .await
+            .unwrap();
+        // The engine's own path to the same file means nothing to the server.
+        let local = dc.dest().join(&name).display().to_string();
+        for (path, os) in [
+            (local, "error 3(The system cannot find the path specified.)"),
+            (format!(r"C:\mgc-copy\{name}"), "error 3("),
+            (
+                format!(r"\\pcfs09\mgc-logs\{name}"),
+                "error 53(The network path was not found.)",
+            ),
+            (
+                format!(r"\\pcfs01\logs\{name}"),
+                "error 67(The network name cannot be found.)",
+            ),
+        ] {
+            let (n, text) = error(&mut c, &header(path.clone())).await;
+            assert_eq!(n, 3201, "{path}: {text}");
+            assert!(text.contains(os), "{path}: {text}");
+        }
+    });
+}
+
+#[test]
+fn a_killed_restore_leaves_the_database_in_the_middle_of_it() {
+    let dc = Dc::new(Scenario::KilledRestore);
+    let status = runledger_sim::status(dc.path()).unwrap();
+    let bak = &status.instances[0].databases[0];
+    let interrupted = bak
+        .interrupted_restore
+        .clone()
+        .expect("an interrupted restore");
+    let files = chain(&dc);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        let r = redo(&mut c).await.unwrap();
+        let same = files
+            .iter()
+            .find(|(p, _, _)| p.ends_with(&interrupted))
+            .unwrap();
+        assert!(
+            same.1 <= r && r < same.2,
+            "the interrupted file is the next in the chain"
+        );
+        let other = files.iter().find(|(_, _, l)| *l > same.2).unwrap();
+        let (n, text) = error(&mut c, &restore(&other.0)).await;
+        assert_eq!(n, 4319, "{text}");
+        let (n, _) = error(&mut c, "RESTORE DATABASE [mgc] WITH RECOVERY").await;
+        assert_eq!(n, 4319);
+        batch(&mut c, &format!("{}, RESTART", restore(&same.0)))
+            .await
+            .unwrap();
+        assert_eq!(redo(&mut c).await, Some(same.2));
+        batch(&mut c, &restore(&other.0)).await.unwrap();
+    });
+    let after = runledger_sim::status(dc.path()).unwrap();
+    assert_eq!(after.instances[0].databases[0].interrupted_restore, None);
 }
 
 #[test]
@@ -287,25 +481,33 @@ fn an_unreachable_share_cannot_be_read() {
         let mut c = connect(dc.bak()).await;
         let (n, text) = error(
             &mut c,
-            &format!(
-                "RESTORE HEADERONLY FROM DISK = N'{}'",
-                dc.share().join(name).display()
-            ),
+            &format!("RESTORE HEADERONLY FROM DISK = N'{}'", share_path(name)),
         )
         .await;
         assert_eq!(n, 3201);
-        assert!(text.contains("error 3"), "{text}");
+        assert!(
+            text.contains("error 53(The network path was not found.)"),
+            "{text}"
+        );
     });
 }
 
 #[test]
-fn the_missing_file_scenario_leaves_a_hole_in_the_share() {
+fn retention_deletes_the_oldest_files_first_and_the_missing_file_was_never_copied() {
     let dc = Dc::new(Scenario::MissingFile);
     let status = runledger_sim::status(dc.path()).unwrap();
-    let missing = status.files.iter().find(|f| f.note.is_some()).unwrap();
-    assert!(!missing.in_share && !missing.in_dest);
-    assert!(!dc.share().join(&missing.name).exists());
-    assert!(status.files.iter().filter(|f| f.in_share).count() == status.files.len() - 1);
+    let missing = status
+        .files
+        .iter()
+        .position(|f| !f.in_share && !f.in_dest)
+        .expect("a file on neither the share nor the destination");
+    assert!(!dc.share().join(&status.files[missing].name).exists());
+    // Every older file is gone from the share too; every newer one is still there.
+    for (i, f) in status.files.iter().enumerate() {
+        assert_eq!(f.in_share, i > missing, "{}", f.name);
+        assert_eq!(dc.share().join(&f.name).exists(), i > missing, "{}", f.name);
+    }
+    assert!(status.files[..missing].iter().all(|f| f.in_dest));
 }
 
 #[test]

@@ -88,7 +88,7 @@ fn tiberius_execute_and_query_with_parameters_reach_the_rules() {
         .iter()
         .find(|f| f.in_dest && !f.restored)
         .unwrap();
-    let path = dc.dest().join(&next.name).display().to_string();
+    let path = dest_path(&next.name);
     rt().block_on(async {
         let mut c = connect(dc.bak()).await;
         // RPC (sp_executesql) with the path bound as @P1.

@@ -99,7 +99,14 @@ pub fn call(
                 ],
             )?;
             let job = find_job(s, &a)?;
-            if !crate::agent::stop_job(&mut s.conn, &s.instance, &job.0, Some(s.spid), text)? {
+            if !crate::agent::stop_job(
+                &mut s.conn,
+                &s.instance,
+                &job.0,
+                Some(s.spid),
+                text,
+                crate::agent::Ending::Stopped,
+            )? {
                 return Err(SqlError::new(
                     22022,
                     16,
@@ -306,15 +313,15 @@ pub fn kill(s: &mut Session, spid: i64, text: &str) -> Result<(), SqlError> {
         ));
     }
     let instance = s.instance.clone();
-    let kind: Option<(String, Option<String>)> = s
+    let kind: Option<(String, Option<String>, Option<String>)> = s
         .conn
         .query_row(
-            "SELECT kind, program_name FROM main.sessions WHERE instance = ?1 AND session_id = ?2",
+            "SELECT kind, program_name, job_id FROM main.sessions WHERE instance = ?1 AND session_id = ?2",
             params![instance, spid],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
-    let Some((kind, program)) = kind else {
+    let Some((kind, program, job)) = kind else {
         return Err(SqlError::new(
             6106,
             16,
@@ -322,14 +329,16 @@ pub fn kill(s: &mut Session, spid: i64, text: &str) -> Result<(), SqlError> {
             format!("Process ID {spid} is not an active process ID."),
         ));
     };
-    if kind == "agent" {
-        let job: Option<String> = s.conn.query_row(
-            "SELECT job_id FROM main.sysjobactivity WHERE instance = ?1 AND session_id IS NOT NULL AND start_execution_date IS NOT NULL AND stop_execution_date IS NULL",
-            [&instance],
-            |r| r.get(0),
-        ).optional()?;
-        if let Some(job) = job {
-            crate::agent::stop_job(&mut s.conn, &instance, &job, Some(s.spid), text)?;
+    // Killing a job step's session ends that job's run.
+    if let Some(job) = job {
+        if crate::agent::stop_job(
+            &mut s.conn,
+            &instance,
+            &job,
+            Some(s.spid),
+            text,
+            crate::agent::Ending::Stopped,
+        )? {
             return Ok(());
         }
     }

@@ -1,37 +1,49 @@
-//! RESTORE HEADERONLY / VERIFYONLY / LOG / DATABASE … WITH RECOVERY, with SQL Server's rules
-//! (domain.md §4): the LSN chain (4305 gap, 4326 already applied), no log restore once the
-//! database is recovered (3117), exclusive access (3101), media that changed since it was
-//! written (3241, 3183, 3203), and a `backupset`/`restorehistory` row per log restored.
+//! RESTORE HEADERONLY / VERIFYONLY / LOG / DATABASE … WITH RECOVERY, with SQL Server's rules:
+//! the LSN chain (4305 gap, 4326 already applied), no log restore once the database is
+//! recovered (3117), exclusive access (3101), media that changed since it was written (3241,
+//! 3183 with backup checksums, 3203 without), a restore interrupted half-way (4319, 4347), and a
+//! `backupset`/`restorehistory` row per log restored. Paths are Windows paths, resolved
+//! through the site's folders (paths.rs).
 //!
-//! A restore is claimed (a `dm_exec_requests` row) in one transaction, takes `--pace`, then
-//! re-checks and applies in a second transaction: a kill in between loses the claim only,
-//! never half a restore. (SQL Server would leave an interrupted restore, 4319; see
-//! docs/drill.md.)
+//! A restore is claimed in one transaction (a `dm_exec_requests` row, and the database marked
+//! as in the middle of that backup set), takes `--pace`, then re-checks and applies in a second
+//! transaction that clears the mark. A restore stopped in between (KILL, attention, the server
+//! killed) leaves the mark: the database is then in the middle of a restore, and only that
+//! backup set may be restored next, as on SQL Server.
 
 use std::io;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
 
 use super::error::{SqlError, SqlMessage};
 use super::select::ResultSet;
 use super::session::{Output, Session};
 use crate::backup_file::{self, BackupFileError, BackupHeader};
 use crate::lsn::Lsn;
+use crate::paths::{self, OsError};
 use crate::state;
 use crate::tds::token::{Column, SqlType, Value};
 
+fn device_error(path: &str, os: OsError) -> SqlError {
+    SqlError::new(
+        3201,
+        16,
+        2,
+        format!(
+            "Cannot open backup device '{path}'. Operating system error {}.",
+            os.quoted()
+        ),
+    )
+}
+
 fn open_error(path: &str, e: &io::Error) -> SqlError {
-    let parent_missing = Path::new(path)
-        .parent()
-        .is_some_and(|p| !p.as_os_str().is_empty() && !p.exists());
-    let os = if parent_missing {
-        "3(The system cannot find the path specified.)"
-    } else if e.kind() == io::ErrorKind::PermissionDenied {
-        "5(Access is denied.)"
+    let os = if e.kind() == io::ErrorKind::PermissionDenied {
+        "5(Access is denied.)".to_string()
     } else {
-        "2(The system cannot find the file specified.)"
+        OsError::FileNotFound.quoted()
     };
     SqlError::new(
         3201,
@@ -41,7 +53,12 @@ fn open_error(path: &str, e: &io::Error) -> SqlError {
     )
 }
 
-fn media_error(path: &str, db: &str, e: BackupFileError, statement: &str) -> SqlError {
+/// The local file behind a Windows path the client sent.
+fn local(s: &Session, path: &str, statement: &str) -> Result<PathBuf, SqlError> {
+    paths::resolve(&s.root, path).map_err(|os| device_error(path, os).terminating(statement))
+}
+
+fn media_error(path: &str, e: BackupFileError, statement: &str) -> SqlError {
     let err = match e {
         BackupFileError::Open(io) => open_error(path, &io),
         BackupFileError::Malformed => SqlError::new(
@@ -51,20 +68,26 @@ fn media_error(path: &str, db: &str, e: BackupFileError, statement: &str) -> Sql
             format!("The media family on device '{path}' is incorrectly formed. SQL Server cannot process this media family."),
         ),
         BackupFileError::Truncated => SqlError::new(3203, 16, 1, format!("Read on \"{path}\" failed: 38(Reached the end of the file.)")),
-        BackupFileError::Damaged => SqlError::new(
-            3183,
-            16,
-            2,
-            format!("RESTORE detected an error on page (1:{}) in database \"{db}\" as read from the backup set.", 1000 + path.len()),
-        ),
     };
     err.terminating(statement)
 }
 
+/// 3183: the backup checksum does not hold.
+fn checksum_error(path: &str, db: &str, statement: &str) -> SqlError {
+    SqlError::new(
+        3183,
+        16,
+        2,
+        format!("RESTORE detected an error on page (1:{}) in database \"{db}\" as read from the backup set.", 1000 + path.len()),
+    )
+    .terminating(statement)
+}
+
 /// `RESTORE HEADERONLY`: one row describing the backup set in the file.
-pub fn header_only(path: &str) -> Result<ResultSet, SqlError> {
-    let h = backup_file::read_header(Path::new(path))
-        .map_err(|e| media_error(path, "", e, "RESTORE HEADERONLY"))?;
+pub fn header_only(s: &Session, path: &str) -> Result<ResultSet, SqlError> {
+    const STMT: &str = "RESTORE HEADERONLY";
+    let file = local(s, path, STMT)?;
+    let h = backup_file::read_header(&file).map_err(|e| media_error(path, e, STMT))?;
     let text = |s: &str| Value::Text(s.to_string());
     let int = |n: i128| Value::Int(n);
     let cols: Vec<(&str, SqlType, Value)> = vec![
@@ -142,7 +165,11 @@ pub fn header_only(path: &str) -> Result<ResultSet, SqlError> {
         ("IsSnapshot", SqlType::Bit, int(0)),
         ("IsReadOnly", SqlType::Bit, int(0)),
         ("IsSingleUser", SqlType::Bit, int(0)),
-        ("HasBackupChecksums", SqlType::Bit, int(1)),
+        (
+            "HasBackupChecksums",
+            SqlType::Bit,
+            int(h.has_backup_checksums as i128),
+        ),
         ("IsDamaged", SqlType::Bit, int(0)),
         ("BeginsLogChain", SqlType::Bit, int(0)),
         ("HasIncompleteMetaData", SqlType::Bit, int(0)),
@@ -192,28 +219,99 @@ fn lsn(s: &str) -> i128 {
     Lsn::parse(s).map_or(0, |l| l.0 as i128)
 }
 
-/// `RESTORE VERIFYONLY`: the whole file reads back and its checksums hold.
-pub fn verify_only(path: &str) -> Result<(), SqlError> {
-    backup_file::read_verified(Path::new(path))
-        .map(|_| ())
-        .map_err(|e| media_error(path, "", e, "VERIFY DATABASE"))
+/// `RESTORE VERIFYONLY [WITH CHECKSUM]`: the backup set is complete and readable, and its
+/// backup checksums hold when it has them (SQL Server checks them by default).
+pub fn verify_only(s: &Session, path: &str, checksum: bool) -> Result<(), SqlError> {
+    const STMT: &str = "VERIFY DATABASE";
+    let file = local(s, path, STMT)?;
+    let whole = backup_file::read_whole(&file).map_err(|e| media_error(path, e, STMT))?;
+    let h = &whole.header;
+    if checksum && !h.has_backup_checksums {
+        return Err(SqlError::new(
+            3187,
+            16,
+            1,
+            "RESTORE WITH CHECKSUM cannot be specified because the backup set does not contain checksum information.",
+        )
+        .terminating(STMT));
+    }
+    if h.has_backup_checksums && !whole.payload_intact {
+        return Err(checksum_error(path, &h.database_name, STMT));
+    }
+    Ok(())
+}
+
+/// A backup set whose restore was stopped half-way, or a recovery stopped half-way: the
+/// database stays in the middle of it until the same operation runs to its end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Interrupted {
+    /// `RESTORE LOG` of this backup set.
+    Log {
+        /// The backup file's name.
+        file: String,
+        /// Its FirstLSN.
+        first_lsn: String,
+        /// Its LastLSN.
+        last_lsn: String,
+    },
+    /// `RESTORE DATABASE … WITH RECOVERY`.
+    Recovery,
+}
+
+impl Interrupted {
+    fn of(h: &BackupHeader, file: &str) -> Interrupted {
+        Interrupted::Log {
+            file: file.to_string(),
+            first_lsn: h.first_lsn.clone(),
+            last_lsn: h.last_lsn.clone(),
+        }
+    }
+
+    fn is_set(&self, h: &BackupHeader) -> bool {
+        matches!(self, Interrupted::Log { first_lsn, last_lsn, .. }
+            if *first_lsn == h.first_lsn && *last_lsn == h.last_lsn)
+    }
 }
 
 struct Db {
     name: String,
     state: String,
+    standby: bool,
+    /// Where the next roll-forward starts: `redo_start_lsn`, or while in standby (where the
+    /// catalog shows NULL) the point the last standby restore reached.
     redo: Option<i64>,
     fork: Option<String>,
     family: Option<String>,
+    interrupted: Option<Interrupted>,
+}
+
+impl Db {
+    /// RESTORING, or in standby between two restores: a log can still be applied.
+    fn rolls_forward(&self) -> bool {
+        self.state == "RESTORING" || (self.state == "ONLINE" && self.standby)
+    }
 }
 
 fn database(s: &Session, db: &str) -> Result<Option<Db>, SqlError> {
     Ok(s.conn
         .query_row(
-            "SELECT name, state_desc, redo_start_lsn, redo_start_fork_guid, family_guid FROM main.databases
-             WHERE instance = ?1 AND name = ?2",
+            "SELECT name, state_desc, is_in_standby, COALESCE(redo_start_lsn, standby_redo_lsn),
+                    COALESCE(redo_start_fork_guid, standby_fork_guid), family_guid, interrupted_restore
+             FROM main.databases WHERE instance = ?1 AND name = ?2",
             params![s.instance, db],
-            |r| Ok(Db { name: r.get(0)?, state: r.get(1)?, redo: r.get(2)?, fork: r.get(3)?, family: r.get(4)? }),
+            |r| {
+                let interrupted: Option<String> = r.get(6)?;
+                Ok(Db {
+                    name: r.get(0)?,
+                    state: r.get(1)?,
+                    standby: r.get::<_, i64>(2)? != 0,
+                    redo: r.get(3)?,
+                    fork: r.get(4)?,
+                    family: r.get(5)?,
+                    interrupted: interrupted.and_then(|j| serde_json::from_str(&j).ok()),
+                })
+            },
         )
         .optional()?)
 }
@@ -227,23 +325,58 @@ fn exclusive(s: &Session, db: &str, statement: &str) -> Result<(), SqlError> {
         |r| r.get(0),
     )?;
     if users > 0 {
-        return Err(SqlError::new(
-            3101,
-            16,
-            1,
-            "Exclusive access could not be obtained because the database is in use.",
-        )
-        .terminating(statement));
+        return Err(in_use().terminating(statement));
     }
     Ok(())
+}
+
+fn in_use() -> SqlError {
+    SqlError::new(
+        3101,
+        16,
+        1,
+        "Exclusive access could not be obtained because the database is in use.",
+    )
+}
+
+fn no_rollforward() -> SqlError {
+    SqlError::new(
+        3117,
+        16,
+        4,
+        "The log or differential backup cannot be restored because no files are ready to rollforward.",
+    )
+}
+
+fn interrupted_log(db: &str) -> SqlError {
+    SqlError::new(
+        4319,
+        16,
+        1,
+        format!("A previous restore operation was interrupted and did not complete processing on file '{db}_log'. Either restore the backup set that was interrupted or restart the restore sequence."),
+    )
+}
+
+fn interrupted_recovery() -> SqlError {
+    SqlError::new(
+        4347,
+        16,
+        1,
+        "The previous restore sequence was interrupted during the transition to the online state. Use RESTORE DATABASE WITH RECOVERY to complete the restore sequence.",
+    )
 }
 
 /// The rules a log backup must pass against the database as it is now.
 fn check_log(s: &Session, db: &str, h: &BackupHeader, statement: &str) -> Result<Db, SqlError> {
     let term = |e: SqlError| e.terminating(statement);
     let d = database(s, db)?.ok_or_else(|| term(SqlError::no_database(db)))?;
-    if d.state != "RESTORING" {
-        return Err(term(SqlError::new(3117, 16, 4, "The log or differential backup cannot be restored because no files are ready to rollforward.")));
+    if !d.rolls_forward() {
+        return Err(term(no_rollforward()));
+    }
+    match &d.interrupted {
+        Some(Interrupted::Recovery) => return Err(term(interrupted_recovery())),
+        Some(i) if !i.is_set(h) => return Err(term(interrupted_log(&d.name))),
+        _ => {}
     }
     if !h.database_name.eq_ignore_ascii_case(&d.name)
         || d.family
@@ -275,12 +408,23 @@ fn check_log(s: &Session, db: &str, h: &BackupHeader, statement: &str) -> Result
     Ok(d)
 }
 
-/// `RESTORE LOG db FROM DISK = path WITH [NO]RECOVERY`.
+/// How a log restore leaves the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AfterLog {
+    /// `WITH NORECOVERY`: RESTORING, ready for the next log.
+    NoRecovery,
+    /// `WITH STANDBY = N'undo file'`: ONLINE, read-only, ready for the next log.
+    Standby(String),
+    /// `WITH RECOVERY` (also the default): ONLINE; no further log can be applied.
+    Recovery,
+}
+
+/// `RESTORE LOG db FROM DISK = path WITH [NO]RECOVERY | STANDBY = …`.
 pub fn restore_log(
     s: &mut Session,
     db: &str,
     path: &str,
-    recovery: bool,
+    after: &AfterLog,
     text: &str,
     out: &mut Vec<Output>,
 ) -> Result<(), SqlError> {
@@ -289,15 +433,52 @@ pub fn restore_log(
     let d = database(s, db)?.ok_or_else(|| SqlError::no_database(db).terminating(STMT))?;
     let db = d.name.clone();
     exclusive(s, &db, STMT)?;
-    let h =
-        backup_file::read_verified(Path::new(path)).map_err(|e| media_error(path, &db, e, STMT))?;
+    let file = local(s, path, STMT)?;
+    let whole = backup_file::read_whole(&file).map_err(|e| media_error(path, e, STMT))?;
+    let h = whole.header;
+    if !whole.payload_intact {
+        return Err(if h.has_backup_checksums {
+            checksum_error(path, &db, STMT)
+        } else {
+            // Without backup checksums nothing is checked before the log records are applied;
+            // the damage shows while reading them.
+            SqlError::new(
+                3203,
+                16,
+                1,
+                format!("Read on \"{path}\" failed: 13(The data is invalid.)"),
+            )
+            .terminating(STMT)
+        });
+    }
     check_log(s, &db, &h, STMT)?;
-    claim(s, &db, STMT)?;
-    let result = s
-        .pace()
-        .and_then(|()| apply_log(s, &db, path, &h, recovery, text));
+    let undo = match after {
+        AfterLog::Standby(undo) => Some(local(s, undo, STMT)?),
+        _ => None,
+    };
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    claim(s, &db, STMT, &Interrupted::of(&h, &name))?;
+    let result = s.pace();
+    let result = match result {
+        // Stopped half-way: the database stays in the middle of this backup set.
+        Err(e) => Err(e),
+        Ok(()) => {
+            let applied = apply_log(s, &db, path, &name, &h, after, text);
+            if applied.is_err() {
+                clear_interrupted(s, &db)?;
+            }
+            applied
+        }
+    };
     release(s)?;
     result?;
+    if let Some(undo) = undo {
+        // The undo file keeps the uncommitted work rolled back for standby reading.
+        let _ = std::fs::write(undo, b"RLSIMTUF");
+    }
     let pages = h.backup_size / 8192 + 2;
     let secs = started.elapsed().as_secs_f64().max(0.001);
     out.push(Output::Message(SqlMessage::info(
@@ -314,9 +495,10 @@ pub fn restore_log(
     Ok(())
 }
 
-/// Records this session's restore request, after checking nobody else holds the database, in
-/// one transaction so that two restores cannot both pass the check.
-fn claim(s: &mut Session, db: &str, statement: &str) -> Result<(), SqlError> {
+/// Records this session's restore request and marks the database as in the middle of
+/// `what`, after checking nobody else holds the database, in one transaction so that two
+/// restores cannot both pass the check.
+fn claim(s: &mut Session, db: &str, statement: &str, what: &Interrupted) -> Result<(), SqlError> {
     let tx = state::write_tx(&mut s.conn)?;
     let others: i64 = tx.query_row(
         "SELECT COUNT(*) FROM main.requests WHERE instance = ?1 AND session_id <> ?2 AND database_name = ?3",
@@ -324,20 +506,30 @@ fn claim(s: &mut Session, db: &str, statement: &str) -> Result<(), SqlError> {
         |r| r.get(0),
     )?;
     if others > 0 {
-        return Err(SqlError::new(
-            3101,
-            16,
-            1,
-            "Exclusive access could not be obtained because the database is in use.",
-        )
-        .terminating(statement));
+        return Err(in_use().terminating(statement));
     }
     tx.execute(
         "INSERT OR REPLACE INTO main.requests (instance, session_id, command, database_name, status, percent_complete, start_time)
          VALUES (?1, ?2, ?3, ?4, 'running', 0, ?5)",
         params![s.instance, s.spid, statement, db, state::now_sql()],
     )?;
+    tx.execute(
+        "UPDATE main.databases SET interrupted_restore = ?3 WHERE instance = ?1 AND name = ?2",
+        params![
+            s.instance,
+            db,
+            serde_json::to_string(what).map_err(SqlError::internal)?
+        ],
+    )?;
     tx.commit()?;
+    Ok(())
+}
+
+fn clear_interrupted(s: &Session, db: &str) -> Result<(), SqlError> {
+    s.conn.execute(
+        "UPDATE main.databases SET interrupted_restore = NULL WHERE instance = ?1 AND name = ?2",
+        params![s.instance, db],
+    )?;
     Ok(())
 }
 
@@ -353,8 +545,9 @@ fn apply_log(
     s: &mut Session,
     db: &str,
     path: &str,
+    name: &str,
     h: &BackupHeader,
-    recovery: bool,
+    after: &AfterLog,
     text: &str,
 ) -> Result<(), SqlError> {
     let instance = s.instance.clone();
@@ -363,13 +556,13 @@ fn apply_log(
     // Re-check inside the write transaction: another session may have moved the database on
     // while this one was paced.
     let tx = state::write_tx(&mut s.conn)?;
-    let (st, redo): (String, Option<i64>) = tx.query_row(
-        "SELECT state_desc, redo_start_lsn FROM main.databases WHERE instance = ?1 AND name = ?2",
+    let (st, standby, redo): (String, i64, Option<i64>) = tx.query_row(
+        "SELECT state_desc, is_in_standby, COALESCE(redo_start_lsn, standby_redo_lsn) FROM main.databases WHERE instance = ?1 AND name = ?2",
         params![instance, db],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    if st != "RESTORING" {
-        return Err(SqlError::new(3117, 16, 4, "The log or differential backup cannot be restored because no files are ready to rollforward.").terminating("RESTORE LOG"));
+    if !(st == "RESTORING" || (st == "ONLINE" && standby != 0)) {
+        return Err(no_rollforward().terminating("RESTORE LOG"));
     }
     let redo = Lsn(redo.unwrap_or(0).max(0) as u128);
     if h.first() > redo || h.last() <= redo {
@@ -380,17 +573,25 @@ fn apply_log(
         .to_i64()
         .ok_or_else(|| SqlError::internal("LSN beyond 64 bits"))?;
     let now = state::now_sql();
-    if recovery {
-        tx.execute(
-            "UPDATE main.databases SET state_desc = 'ONLINE', redo_start_lsn = NULL, redo_start_fork_guid = NULL WHERE instance = ?1 AND name = ?2",
+    const CLEAR: &str =
+        "interrupted_restore = NULL, standby_redo_lsn = NULL, standby_fork_guid = NULL";
+    match after {
+        AfterLog::Recovery => tx.execute(
+            &format!("UPDATE main.databases SET state_desc = 'ONLINE', is_in_standby = 0, redo_start_lsn = NULL, redo_start_fork_guid = NULL, {CLEAR} WHERE instance = ?1 AND name = ?2"),
             params![instance, db],
-        )?;
-    } else {
-        tx.execute(
-            "UPDATE main.databases SET redo_start_lsn = ?3, redo_start_fork_guid = ?4 WHERE instance = ?1 AND name = ?2",
+        )?,
+        AfterLog::NoRecovery => tx.execute(
+            &format!("UPDATE main.databases SET state_desc = 'RESTORING', is_in_standby = 0, redo_start_lsn = ?3, redo_start_fork_guid = ?4, {CLEAR} WHERE instance = ?1 AND name = ?2"),
             params![instance, db, last, h.recovery_fork_id],
-        )?;
-    }
+        )?,
+        // In standby the catalog shows no redo_start_lsn (the database is ONLINE); the point
+        // the next log must start from is kept aside.
+        AfterLog::Standby(_) => tx.execute(
+            "UPDATE main.databases SET state_desc = 'ONLINE', is_in_standby = 1, redo_start_lsn = NULL, redo_start_fork_guid = NULL,
+               interrupted_restore = NULL, standby_redo_lsn = ?3, standby_fork_guid = ?4 WHERE instance = ?1 AND name = ?2",
+            params![instance, db, last, h.recovery_fork_id],
+        )?,
+    };
     let next = |table: &str, col: &str| -> rusqlite::Result<i64> {
         tx.query_row(
             &format!("SELECT COALESCE(MAX({col}), 0) + 1 FROM main.{table} WHERE instance = ?1"),
@@ -418,28 +619,25 @@ fn apply_log(
          VALUES (?1, ?2, 1, NULL, ?3, 2, 0)",
         params![instance, media_id, path],
     )?;
+    let recovery = *after == AfterLog::Recovery;
     tx.execute(
         "INSERT INTO main.restorehistory (instance, restore_history_id, restore_date, destination_database_name, user_name,
            backup_set_id, restore_type, replace, recovery, restart, stop_at, device_count, stop_at_mark_name, stop_before)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'L', 0, ?7, 0, NULL, 1, NULL, 0)",
         params![instance, history_id, now, db, login, set_id, recovery as i64],
     )?;
-    let name = Path::new(path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     tx.execute(
         "UPDATE main.backup_files SET restored = 1 WHERE name = ?1",
-        [&name],
+        [name],
     )?;
     let effect = format!(
         "restored log {name} (LSN {} to {}) into {db}{}",
         h.first(),
         h.last(),
-        if recovery {
-            "; database recovered, now ONLINE"
-        } else {
-            " WITH NORECOVERY; redo_start_lsn now the file's LastLSN"
+        match after {
+            AfterLog::Recovery => "; database recovered, now ONLINE",
+            AfterLog::NoRecovery => " WITH NORECOVERY; redo_start_lsn now the file's LastLSN",
+            AfterLog::Standby(_) => " WITH STANDBY; ONLINE read-only until the next restore",
         }
     );
     state::record(&tx, &instance, Some(spid), text, &effect)?;
@@ -458,7 +656,7 @@ pub fn recover(
     let d = database(s, db)?.ok_or_else(|| SqlError::no_database(db).terminating(STMT))?;
     let db = d.name.clone();
     exclusive(s, &db, STMT)?;
-    if d.state == "ONLINE" {
+    if d.state == "ONLINE" && !d.standby {
         // Nothing to roll forward or back: SQL Server reports success without changing anything.
         out.push(Output::Message(SqlMessage::info(
             3014,
@@ -466,7 +664,7 @@ pub fn recover(
         )));
         return Ok(());
     }
-    if d.state != "RESTORING" {
+    if !d.rolls_forward() {
         return Err(SqlError::new(
             3148,
             16,
@@ -478,18 +676,23 @@ pub fn recover(
         )
         .terminating(STMT));
     }
-    claim(s, &db, STMT)?;
+    if let Some(Interrupted::Log { .. }) = d.interrupted {
+        return Err(interrupted_log(&db).terminating(STMT));
+    }
+    claim(s, &db, STMT, &Interrupted::Recovery)?;
     let result = s.pace().and_then(|()| {
         let instance = s.instance.clone();
         let spid = s.spid;
         let tx = state::write_tx(&mut s.conn)?;
         let changed = tx.execute(
-            "UPDATE main.databases SET state_desc = 'ONLINE', redo_start_lsn = NULL, redo_start_fork_guid = NULL
-             WHERE instance = ?1 AND name = ?2 AND state_desc = 'RESTORING'",
+            "UPDATE main.databases SET state_desc = 'ONLINE', is_in_standby = 0, redo_start_lsn = NULL, redo_start_fork_guid = NULL,
+               standby_redo_lsn = NULL, standby_fork_guid = NULL, interrupted_restore = NULL
+             WHERE instance = ?1 AND name = ?2 AND (state_desc = 'RESTORING' OR is_in_standby = 1)",
             params![instance, db],
         )?;
         if changed == 1 {
-            state::record(&tx, &instance, Some(spid), text, &format!("recovered {db}: RESTORING -> ONLINE, redo_start_lsn cleared"))?;
+            let from = if d.standby { "ONLINE in standby" } else { "RESTORING" };
+            state::record(&tx, &instance, Some(spid), text, &format!("recovered {db}: {from} -> ONLINE, redo_start_lsn cleared"))?;
         }
         tx.commit()?;
         Ok(())

@@ -87,6 +87,8 @@ const SERVER_VIEWS: &[&str] = &[
     "databases",
     "master_files",
     "database_mirroring",
+    "database_mirroring_endpoints",
+    "tcp_endpoints",
     "dm_exec_sessions",
     "dm_exec_requests",
     "dm_tran_locks",

@@ -71,6 +71,8 @@ pub struct Session<'h> {
     pub login: String,
     /// Current database.
     pub database: String,
+    /// The drill directory: Windows paths resolve to folders under `DIR/sim/`.
+    pub root: std::path::PathBuf,
     /// The server side of the connection.
     pub host: &'h dyn Host,
 }
@@ -292,7 +294,7 @@ impl<'h> Session<'h> {
             }
             Statement::RestoreHeaderOnly(path) => {
                 let path = self.path(path, vars)?;
-                let rs = restore::header_only(&path)?;
+                let rs = restore::header_only(self, &path)?;
                 let n = rs.rows.len() as u64;
                 out.push(Output::Rows(rs));
                 out.push(Output::Done {
@@ -301,9 +303,9 @@ impl<'h> Session<'h> {
                     proc: false,
                 });
             }
-            Statement::RestoreVerifyOnly(path) => {
+            Statement::RestoreVerifyOnly { path, checksum } => {
                 let path = self.path(path, vars)?;
-                restore::verify_only(&path)?;
+                restore::verify_only(self, &path, *checksum)?;
                 out.push(Output::Message(SqlMessage::info(
                     3262,
                     "The backup set on file 1 is valid.",
@@ -314,10 +316,20 @@ impl<'h> Session<'h> {
                     proc: false,
                 });
             }
-            Statement::RestoreLog { db, path, recovery } => {
+            Statement::RestoreLog {
+                db,
+                path,
+                recovery,
+                standby,
+            } => {
                 let db = self.name(db, vars)?;
                 let path = self.path(path, vars)?;
-                restore::restore_log(self, &db, &path, *recovery, &p.text, out)?;
+                let after = match (standby, recovery) {
+                    (Some(undo), _) => restore::AfterLog::Standby(self.path(undo, vars)?),
+                    (None, true) => restore::AfterLog::Recovery,
+                    (None, false) => restore::AfterLog::NoRecovery,
+                };
+                restore::restore_log(self, &db, &path, &after, &p.text, out)?;
                 out.push(Output::Done {
                     rows: None,
                     error: false,

@@ -38,16 +38,23 @@ pub enum Statement {
     },
     /// `RESTORE HEADERONLY FROM DISK = …`.
     RestoreHeaderOnly(Vec<Token>),
-    /// `RESTORE VERIFYONLY FROM DISK = …`.
-    RestoreVerifyOnly(Vec<Token>),
+    /// `RESTORE VERIFYONLY FROM DISK = … [WITH CHECKSUM]`.
+    RestoreVerifyOnly {
+        /// Path tokens.
+        path: Vec<Token>,
+        /// `WITH CHECKSUM` was asked for.
+        checksum: bool,
+    },
     /// `RESTORE LOG db FROM DISK = … [WITH …]`.
     RestoreLog {
         /// Database name tokens (a name or a variable).
         db: Vec<Token>,
         /// Path tokens.
         path: Vec<Token>,
-        /// WITH RECOVERY, or no NORECOVERY at all (SQL Server's default is RECOVERY).
+        /// WITH RECOVERY, or neither NORECOVERY nor STANDBY (SQL Server's default is RECOVERY).
         recovery: bool,
+        /// `WITH STANDBY = <undo file>`: the undo file's tokens.
+        standby: Option<Vec<Token>>,
     },
     /// `RESTORE DATABASE db WITH RECOVERY` (no FROM: recovery only).
     RestoreRecovery(Vec<Token>),
@@ -289,7 +296,8 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
     }
     if kw(0, "RESTORE") {
         let with = t.iter().position(|x| x.is_kw("WITH")).unwrap_or(t.len());
-        let options: Vec<String> = split_commas(&t[(with + 1).min(t.len())..])
+        let option_parts = split_commas(&t[(with + 1).min(t.len())..]);
+        let options: Vec<String> = option_parts
             .iter()
             .map(|p| word_at(p, 0).to_ascii_uppercase())
             .collect();
@@ -315,6 +323,8 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
             "BUFFERCOUNT",
             "MAXTRANSFERSIZE",
             "BLOCKSIZE",
+            "STANDBY",
+            "RESTART",
         ];
         if let Some(o) = options.iter().position(|o| !allowed.contains(&o.as_str())) {
             return Err(SqlError::syntax(&options[o], text));
@@ -323,17 +333,43 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
             return Ok(Statement::RestoreHeaderOnly(from_disk(2)?));
         }
         if kw(1, "VERIFYONLY") {
-            return Ok(Statement::RestoreVerifyOnly(from_disk(2)?));
+            return Ok(Statement::RestoreVerifyOnly {
+                path: from_disk(2)?,
+                checksum: options.iter().any(|o| o == "CHECKSUM"),
+            });
         }
         if kw(1, "LOG") || kw(1, "DATABASE") {
             let db = t.get(2).cloned().ok_or_else(|| bad(2))?;
             if kw(1, "LOG") {
                 let path = from_disk(3)?;
-                let recovery = !options.iter().any(|o| o == "NORECOVERY");
+                let has = |o: &str| options.iter().any(|x| x == o);
+                let standby = match option_parts
+                    .iter()
+                    .find(|p| word_at(p, 0).eq_ignore_ascii_case("STANDBY"))
+                {
+                    Some(p) if p.len() > 2 && p[1].is_punct("=") => Some(p[2..].to_vec()),
+                    Some(_) => return Err(SqlError::syntax("STANDBY", text)),
+                    None => None,
+                };
+                if [has("NORECOVERY"), has("RECOVERY"), standby.is_some()]
+                    .iter()
+                    .filter(|x| **x)
+                    .count()
+                    > 1
+                {
+                    return Err(SqlError::new(
+                        3032,
+                        16,
+                        2,
+                        "One or more of the options (recovery, norecovery, standby) are not supported for this statement together. Review the documentation for supported options.",
+                    ));
+                }
+                let recovery = !has("NORECOVERY") && standby.is_none();
                 return Ok(Statement::RestoreLog {
                     db: vec![db],
                     path,
                     recovery,
+                    standby,
                 });
             }
             if with == 3
@@ -425,6 +461,20 @@ mod tests {
         let e = parse("SELECT 1; DROP TABLE users").unwrap_err();
         assert_eq!(e.number(), 102);
         assert!(e.messages[0].text.contains("DROP TABLE users"));
-        assert!(parse("RESTORE LOG mgc FROM DISK = 'x' WITH STANDBY = 'u.tuf'").is_err());
+        assert!(matches!(
+            &parse("RESTORE LOG mgc FROM DISK = 'x' WITH STANDBY = N'u.tuf'").unwrap()[0],
+            Statement::RestoreLog {
+                recovery: false,
+                standby: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(
+            parse("RESTORE LOG mgc FROM DISK = 'x' WITH NORECOVERY, STANDBY = 'u.tuf'")
+                .unwrap_err()
+                .number(),
+            3032
+        );
+        assert!(parse("RESTORE LOG mgc FROM DISK = 'x' WITH MOVE 'a' TO 'b'").is_err());
     }
 }

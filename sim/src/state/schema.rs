@@ -16,7 +16,12 @@ pub const TABLES: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE instances (
   name TEXT PRIMARY KEY, server_name TEXT NOT NULL, fqdn TEXT NOT NULL, host TEXT NOT NULL,
-  port INTEGER NOT NULL, login TEXT NOT NULL, password TEXT NOT NULL, role TEXT NOT NULL);
+  port INTEGER NOT NULL, login TEXT NOT NULL, password TEXT NOT NULL, role TEXT NOT NULL,
+  reachable INTEGER NOT NULL DEFAULT 1);
+CREATE TABLE endpoints (
+  instance TEXT NOT NULL, name NVARCHAR COLLATE NOCASE NOT NULL, endpoint_id INT NOT NULL,
+  port INT NOT NULL, state_desc NVARCHAR NOT NULL, role_desc NVARCHAR NOT NULL,
+  PRIMARY KEY (instance, name));
 CREATE TABLE databases (
   instance TEXT NOT NULL, database_id INT NOT NULL, name NVARCHAR COLLATE NOCASE NOT NULL,
   state_desc NVARCHAR NOT NULL, is_in_standby BIT NOT NULL DEFAULT 0,
@@ -28,6 +33,8 @@ CREATE TABLE databases (
   mirroring_state_desc NVARCHAR, mirroring_partner_name NVARCHAR,
   mirroring_partner_instance NVARCHAR, mirroring_witness_name NVARCHAR,
   mirroring_safety_level_desc NVARCHAR,
+  standby_redo_lsn NUMERIC(25,0), standby_fork_guid UNIQUEIDENTIFIER COLLATE NOCASE,
+  interrupted_restore TEXT, mirroring_synchronized_at_ms INTEGER,
   PRIMARY KEY (instance, database_id));
 CREATE TABLE log_shipping_secondary (
   instance TEXT NOT NULL, secondary_id UNIQUEIDENTIFIER COLLATE NOCASE,
@@ -79,7 +86,8 @@ CREATE TABLE sessions (
   instance TEXT NOT NULL, session_id SMALLINT NOT NULL, kind TEXT NOT NULL,
   login_name NVARCHAR COLLATE NOCASE, host_name NVARCHAR, program_name NVARCHAR,
   database_name NVARCHAR COLLATE NOCASE, status NVARCHAR, is_user_process BIT,
-  login_time DATETIME, PRIMARY KEY (instance, session_id));
+  login_time DATETIME, job_id UNIQUEIDENTIFIER COLLATE NOCASE,
+  PRIMARY KEY (instance, session_id));
 CREATE TABLE requests (
   instance TEXT NOT NULL, session_id SMALLINT NOT NULL, command NVARCHAR COLLATE NOCASE,
   database_name NVARCHAR COLLATE NOCASE, status NVARCHAR, percent_complete INT,
@@ -173,6 +181,11 @@ CREATE TEMP VIEW sys_dm_tran_locks AS
   SELECT 'DATABASE', d.database_id, r.session_id, 'X', 'GRANT', 'EXCLUSIVE_TRANSACTION_WORKSPACE'
   FROM main.requests r JOIN main.databases d ON d.instance = r.instance AND d.name = r.database_name
   WHERE r.instance = '{I}' AND r.command LIKE 'RESTORE%';
+CREATE TEMP VIEW sys_database_mirroring_endpoints AS SELECT name, endpoint_id,
+  'DATABASE_MIRRORING' AS type_desc, state_desc, role_desc, 1 AS is_encryption_enabled
+  FROM main.endpoints WHERE instance = '{I}';
+CREATE TEMP VIEW sys_tcp_endpoints AS SELECT name, endpoint_id, 'DATABASE_MIRRORING' AS type_desc,
+  state_desc, port FROM main.endpoints WHERE instance = '{I}';
 CREATE TEMP VIEW sys_server_principals AS SELECT name, principal_id, sid, type, type_desc,
   is_disabled, default_database_name FROM main.server_principals WHERE instance = '{I}';
 CREATE TEMP VIEW dbs_database_principals AS SELECT name, principal_id, type, type_desc,

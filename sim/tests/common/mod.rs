@@ -27,13 +27,23 @@ impl Dc {
     }
 
     pub fn with(opts: InitOptions) -> Dc {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let instances = runledger_sim::init(dir.path(), &opts).expect("init");
-        let server = runledger_sim::start(dir.path()).expect("start");
-        Dc {
-            server: Some(server),
-            instances,
-            dir,
+        // `init` picks free ports and `start` binds them later: a test running in parallel can
+        // take one in between, so a data center whose port was taken is made again.
+        let mut tries = 0;
+        loop {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let instances = runledger_sim::init(dir.path(), &opts).expect("init");
+            match runledger_sim::start(dir.path()) {
+                Ok(server) => {
+                    return Dc {
+                        server: Some(server),
+                        instances,
+                        dir,
+                    }
+                }
+                Err(runledger_sim::SimError::Listen { .. }) if tries < 3 => tries += 1,
+                Err(e) => panic!("start: {e}"),
+            }
         }
     }
 
@@ -56,6 +66,21 @@ impl Dc {
     pub fn share(&self) -> std::path::PathBuf {
         runledger_sim::share_dir(self.path())
     }
+}
+
+/// A file of the copy destination, as the backup SQL Server names it (`D:\mgc-copy\NAME`).
+pub fn dest_path(name: &str) -> String {
+    runledger_sim::paths::join(runledger_sim::datacenter::names::DEST_PATH, name)
+}
+
+/// A file of the backup share, as the backup SQL Server names it.
+pub fn share_path(name: &str) -> String {
+    runledger_sim::paths::join(runledger_sim::datacenter::names::SHARE_UNC, name)
+}
+
+/// The file name of a local path.
+pub fn file_name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 pub type Sql = Client<Compat<TcpStream>>;
@@ -147,4 +172,18 @@ pub fn tsql(inst: &Instance, password: &str, sql: &str) -> (String, String, bool
         String::from_utf8_lossy(&out.stderr).into_owned(),
         out.status.success(),
     )
+}
+
+/// Runs a cmdlet line in the simulated shell, which must succeed; returns its output.
+pub fn ok(dc: &Dc, line: &str) -> String {
+    let out = runledger_sim::shell::run_line(dc.path(), line).unwrap();
+    assert_eq!(out.exit_code, 0, "{line}: {}", out.stderr);
+    out.stdout
+}
+
+/// Runs a cmdlet line in the simulated shell, which must fail; returns its error record.
+pub fn fails(dc: &Dc, line: &str) -> String {
+    let out = runledger_sim::shell::run_line(dc.path(), line).unwrap();
+    assert_eq!(out.exit_code, 1, "{line} should fail: {}", out.stdout);
+    out.stderr
 }
