@@ -31,9 +31,7 @@ pub struct DrillArgs {
     /// Seed of the simulated data center.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// normal, lsn-gap, missing-file, corrupt-file, sessions-holding-db, cms-unreachable,
-    /// share-unreachable or restore-job-running.
-    #[arg(long, default_value = "normal")]
+    #[arg(long, default_value = "normal", help = runledger_sim::scenario::HELP)]
     pub scenario: String,
     /// Milliseconds every simulated restore and copy takes.
     #[arg(long, default_value_t = 0)]
@@ -55,7 +53,6 @@ pub fn drill_runbook(
     let source =
         runbook::built_in("persistent-chat-failover").expect("the flagship runbook is built in");
     let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let sim = runledger_sim::sim_dir(dir);
     let mut out = String::new();
     let mut section = String::new();
     for line in source.lines() {
@@ -65,17 +62,15 @@ pub fn drill_runbook(
         }
         let key = trimmed.split('=').next().unwrap_or("").trim();
         let replaced = match (section.as_str(), key) {
-            ("[parameters]", "share") => Some(format!(
-                "share = {}",
+            // The simulated SQL Server names the share and the destination as the shipped
+            // runbook does; this host reaches them as folders of the drill directory.
+            ("[parameters]", "share_local") => Some(format!(
+                "share_local = {}",
                 toml_str(&runledger_sim::share_dir(dir).display().to_string())
             )),
-            ("[parameters]", "destination") => Some(format!(
-                "destination = {}",
+            ("[parameters]", "destination_local") => Some(format!(
+                "destination_local = {}",
                 toml_str(&runledger_sim::dest_dir(dir).display().to_string())
-            )),
-            ("[parameters]", "mirror_file_share") => Some(format!(
-                "mirror_file_share = {}",
-                toml_str(&sim.join("mirror-share").display().to_string())
             )),
             ("[targets.backup]", "host") => Some(format!("host = {}", toml_str(host))),
             ("[targets.backup]", "port") => Some(format!("port = {port}")),

@@ -98,21 +98,31 @@ pub fn exact_text(action: &Action) -> String {
             database,
             source,
             destination,
+            local_source,
+            local_destination,
             ..
-        } => format!(
-            "list {source} and {destination} (size, sha256) and read each file's header with\n  RESTORE HEADERONLY FROM DISK = {};\nthen, for each log backup of {database} with LastLSN > redo_start_lsn not already in {destination}:\n  copy {} -> {}  (hashed while copying, fsynced)",
-            quote_nstring(&join(source, "<file>")),
-            join(source, "<file>"),
-            join(destination, "<file>")
-        ),
+        } => {
+            let (local_source, local_destination) = (
+                local_source.as_deref().unwrap_or(source),
+                local_destination.as_deref().unwrap_or(destination),
+            );
+            format!(
+                "list {local_source} and {local_destination} (size, sha256) and have the server read each file's header with\n  RESTORE HEADERONLY FROM DISK = {};\nthen, for each log backup of {database} with LastLSN > redo_start_lsn not already in the destination:\n  copy {} -> {}  (hashed while copying, fsynced)",
+                quote_nstring(&join(source, "<file>")),
+                join(local_source, "<file>"),
+                join(local_destination, "<file>")
+            )
+        }
         Action::RestoreLogs {
             database,
             directory,
+            local_directory,
             ..
         } => {
             let file = quote_nstring(&join(directory, "<file>"));
             format!(
-                "read redo_start_lsn of {database} and the header of every file in {directory}; order by LastLSN, FirstLSN; then for each log that applies:\n  RESTORE VERIFYONLY FROM DISK = {file};\n  RESTORE LOG {} FROM DISK = {file} WITH FILE = 1, NORECOVERY\n(each file re-hashed just before; a file that changed or fails VERIFYONLY is not restored; 4326 = already applied; a gap halts for an operator decision)",
+                "read redo_start_lsn of {database}, list {} and read the header of every file; order by LastLSN, FirstLSN; then for each log that applies:\n  RESTORE VERIFYONLY FROM DISK = {file};\n  RESTORE LOG {} FROM DISK = {file} WITH FILE = 1, NORECOVERY\n(each file re-hashed just before; a file that changed or fails VERIFYONLY is not restored; 4326 = already applied; a gap halts for an operator decision)",
+                local_directory.as_deref().unwrap_or(directory),
                 quote_ident(database)
             )
         }

@@ -210,10 +210,18 @@ pub enum Action {
         target: String,
         /// The database whose backups are copied.
         database: String,
-        /// The backup share.
+        /// The backup share, as the SQL Server names it (`RESTORE HEADERONLY` reads it).
         source: String,
-        /// The copy destination.
+        /// The copy destination, as the SQL Server names it.
         destination: String,
+        /// The backup share as the host running runledger reaches it (it lists, hashes and
+        /// copies the files) [default: `source`].
+        #[serde(default)]
+        local_source: Option<String>,
+        /// The copy destination as the host running runledger reaches it [default:
+        /// `destination`].
+        #[serde(default)]
+        local_destination: Option<String>,
     },
     /// Apply the not-yet-applied log backups in LSN order, WITH NORECOVERY.
     RestoreLogs {
@@ -221,8 +229,13 @@ pub enum Action {
         target: String,
         /// The database.
         database: String,
-        /// The folder holding the log backups (the copy destination).
+        /// The folder holding the log backups (the copy destination), as the SQL Server
+        /// names it in `RESTORE LOG … FROM DISK`.
         directory: String,
+        /// The same folder as the host running runledger reaches it (it lists and re-hashes
+        /// the files) [default: `directory`].
+        #[serde(default)]
+        local_directory: Option<String>,
     },
     /// End the sessions holding the database (never a RESTORE).
     KillSessions {
@@ -355,13 +368,25 @@ impl Action {
                 database,
                 source,
                 destination,
+                local_source,
+                local_destination,
                 ..
-            } => vec![database, source, destination],
+            } => {
+                let mut v = vec![database, source, destination];
+                v.extend(local_source.as_mut());
+                v.extend(local_destination.as_mut());
+                v
+            }
             Action::RestoreLogs {
                 database,
                 directory,
+                local_directory,
                 ..
-            } => vec![database, directory],
+            } => {
+                let mut v = vec![database, directory];
+                v.extend(local_directory.as_mut());
+                v
+            }
             Action::KillSessions { database, .. } | Action::RecoverDatabase { database, .. } => {
                 vec![database]
             }

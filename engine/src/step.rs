@@ -450,24 +450,22 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
             database,
             source,
             destination,
+            local_source,
+            local_destination,
         } => {
-            copy_backups(
-                d,
-                env,
-                step,
-                target,
-                database,
-                source,
-                destination,
-                approval,
-            )
-            .await
+            let share = Folder::new(source, local_source.as_deref());
+            let dest = Folder::new(destination, local_destination.as_deref());
+            copy_backups(d, env, step, target, database, share, dest, approval).await
         }
         Action::RestoreLogs {
             target,
             database,
             directory,
-        } => restore_logs(d, env, step, target, database, directory, timeout, approval).await,
+            local_directory,
+        } => {
+            let folder = Folder::new(directory, local_directory.as_deref());
+            restore_logs(d, env, step, target, database, folder, timeout, approval).await
+        }
         Action::KillSessions { target, database } => {
             kill_sessions(d, env, step, target, database, timeout, approval).await
         }
@@ -806,6 +804,27 @@ fn list_with_hashes(dir: &str) -> Listing {
     }
 }
 
+/// One folder under its two names: the SQL Server's (in `RESTORE … FROM DISK`) and the one
+/// this host reaches it by (to list, hash and copy). They differ whenever runledger does not run
+/// on the SQL Server itself: `D:\mgc-copy` there is `\\pcsqldr01\mgc-copy` here.
+#[derive(Debug, Clone, Copy)]
+pub struct Folder<'a> {
+    /// As the SQL Server names it.
+    pub server: &'a str,
+    /// As this host reaches it.
+    pub local: &'a str,
+}
+
+impl<'a> Folder<'a> {
+    /// The folder `server`, reached here as `local` (the same name when not given).
+    pub fn new(server: &'a str, local: Option<&'a str>) -> Folder<'a> {
+        Folder {
+            server,
+            local: local.unwrap_or(server),
+        }
+    }
+}
+
 pub(crate) fn join(dir: &str, name: &str) -> String {
     let sep = if dir.contains('\\') && !dir.contains('/') {
         '\\'
@@ -819,15 +838,17 @@ pub(crate) fn join(dir: &str, name: &str) -> String {
     }
 }
 
-/// Reads the headers of the listed files through the server (`RESTORE HEADERONLY`).
+/// Reads the headers of the files listed in `folder` through the server (`RESTORE
+/// HEADERONLY`, with the server's name of the folder).
 async fn read_headers(
     env: &Env,
     target: &str,
+    folder: Folder<'_>,
     listing: &Listing,
 ) -> Vec<Result<BackupHeader, String>> {
     let mut out = Vec::new();
     for f in &listing.files {
-        let path = join(&listing.dir, &f.name);
+        let path = join(folder.server, &f.name);
         let text = format!("RESTORE HEADERONLY FROM DISK = {};", quote_nstring(&path));
         let header = match query(env, target, &text).await {
             Ok(rows) => match rows.first() {
@@ -881,11 +902,12 @@ async fn copy_backups(
     step: &Step,
     target: &str,
     database: &str,
-    source: &str,
-    destination: &str,
+    source_folder: Folder<'_>,
+    destination_folder: Folder<'_>,
     approval: Option<String>,
 ) -> Result<(), Halt> {
     let sid = Some(step.id.as_str());
+    let (source, destination) = (source_folder.local, destination_folder.local);
     let position = observe_position(d, env, sid, target, database, false).await?;
     let share: Listing = d
         .observe(sid, "share_listing", source, async {
@@ -909,7 +931,7 @@ async fn copy_backups(
                 sid,
                 "destination_headers",
                 "RESTORE HEADERONLY on each destination file",
-                async { split_headers(read_headers(env, target, &dest).await) },
+                async { split_headers(read_headers(env, target, destination_folder, &dest).await) },
             )
             .await?;
         let plan = plan_chain(redo, database, &dest_headers.headers);
@@ -941,7 +963,7 @@ async fn copy_backups(
             sid,
             "share_headers",
             "RESTORE HEADERONLY on each share file",
-            async { split_headers(read_headers(env, target, &share).await) },
+            async { split_headers(read_headers(env, target, source_folder, &share).await) },
         )
         .await?;
     let wanted: Vec<&BackupHeader> = headers
@@ -1036,10 +1058,11 @@ async fn restore_logs(
     step: &Step,
     target: &str,
     database: &str,
-    directory: &str,
+    folder: Folder<'_>,
     timeout: Duration,
     approval: Option<String>,
 ) -> Result<(), Halt> {
+    let directory = folder.local;
     let sid = Some(step.id.as_str());
     let position = observe_position(d, env, sid, target, database, true).await?;
     match position.state.as_deref() {
@@ -1079,7 +1102,7 @@ async fn restore_logs(
             sid,
             "backup_headers",
             "RESTORE HEADERONLY on each file",
-            async { split_headers(read_headers(env, target, &listing).await) },
+            async { split_headers(read_headers(env, target, folder, &listing).await) },
         )
         .await?;
     let plan = plan_chain(redo, database, &headers.headers);
@@ -1114,7 +1137,7 @@ async fn restore_logs(
             h.file, h.first_lsn, h.last_lsn
         ));
         let (path, expected, last) = (
-            h.path.clone(),
+            join(folder.local, &h.file),
             h.sha256.clone(),
             Lsn::parse(&h.last_lsn).unwrap_or(Lsn(0)),
         );
