@@ -145,6 +145,9 @@ pub struct Approvals {
     /// Accept a recovery point short of the newest log at this step (repeatable).
     #[arg(long = "accept-data-loss", value_name = "STEP")]
     pub accept_data_loss: Vec<String>,
+    /// Go on without this step, whose readiness does not hold (repeatable; recorded).
+    #[arg(long = "skip", value_name = "STEP")]
+    pub skip: Vec<String>,
     /// Approve every step.
     #[arg(long)]
     pub yes: bool,

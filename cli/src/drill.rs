@@ -41,13 +41,20 @@ pub struct DrillArgs {
     pub crash_after_events: Option<u64>,
 }
 
-/// The built-in runbook with its site values pointing at the simulated data center.
+/// A simulated SQL instance as the drill's runbook reaches it.
+pub struct DrillTarget<'a> {
+    /// The simulated instance.
+    pub instance: &'a runledger_sim::Instance,
+    /// The file holding its password (owner-only).
+    pub password_file: &'a Path,
+}
+
+/// The built-in runbook with its site values pointing at the simulated data center: the backup
+/// store (BAK) and its mirror (BAK-M), the folders as this host reaches them, the simulated shell.
 pub fn drill_runbook(
     dir: &Path,
-    host: &str,
-    port: u16,
-    user: &str,
-    password_file: &Path,
+    backup: &DrillTarget<'_>,
+    mirror: &DrillTarget<'_>,
     exe: &Path,
 ) -> Result<String> {
     let source =
@@ -72,15 +79,23 @@ pub fn drill_runbook(
                 "destination_local = {}",
                 toml_str(&runledger_sim::dest_dir(dir).display().to_string())
             )),
-            ("[targets.backup]", "host") => Some(format!("host = {}", toml_str(host))),
-            ("[targets.backup]", "port") => Some(format!("port = {port}")),
-            ("[targets.backup]", "auth") => Some(format!(
-                "auth = \"sql\"\nuser = {}\npassword = {{ file = {} }}",
-                toml_str(user),
-                toml_str(&password_file.display().to_string())
-            )),
-            ("[targets.backup]", "encryption") => {
-                Some("encryption = \"not_supported\"".to_string())
+            ("[targets.backup]" | "[targets.mirror]", _) => {
+                let t = if section == "[targets.backup]" {
+                    backup
+                } else {
+                    mirror
+                };
+                match key {
+                    "host" => Some(format!("host = {}", toml_str(&t.instance.host))),
+                    "port" => Some(format!("port = {}", t.instance.port)),
+                    "auth" => Some(format!(
+                        "auth = \"sql\"\nuser = {}\npassword = {{ file = {} }}",
+                        toml_str(&t.instance.user),
+                        toml_str(&t.password_file.display().to_string())
+                    )),
+                    "encryption" => Some("encryption = \"not_supported\"".to_string()),
+                    _ => None,
+                }
             }
             ("[shell]", "program") => Some(format!(
                 "program = {}",
@@ -190,12 +205,17 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
             pace_ms: args.pace,
         },
     )?;
-    let bak = instances
-        .iter()
-        .find(|i| i.name == "BAK")
-        .context("the simulated data center has no BAK instance")?;
+    let instance = |name: &str| {
+        instances
+            .iter()
+            .find(|i| i.name == name)
+            .with_context(|| format!("the simulated data center has no {name} instance"))
+    };
+    let (bak, bak_m) = (instance("BAK")?, instance("BAK-M")?);
     let password_file = runledger_sim::sim_dir(&dir).join("bak.password");
     write_private(&password_file, &format!("{}\n", bak.password))?;
+    let mirror_password_file = runledger_sim::sim_dir(&dir).join("bak-m.password");
+    write_private(&mirror_password_file, &format!("{}\n", bak_m.password))?;
 
     let key_path = dir.join("operator.key");
     if !key_path.exists() {
@@ -204,7 +224,18 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
     let runbook_path = dir.join("runbook.toml");
     std::fs::write(
         &runbook_path,
-        drill_runbook(&dir, &bak.host, bak.port, &bak.user, &password_file, &exe)?,
+        drill_runbook(
+            &dir,
+            &DrillTarget {
+                instance: bak,
+                password_file: &password_file,
+            },
+            &DrillTarget {
+                instance: bak_m,
+                password_file: &mirror_password_file,
+            },
+            &exe,
+        )?,
     )?;
 
     let server = Server::start(&exe, &dir)?;

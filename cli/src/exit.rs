@@ -5,7 +5,7 @@
 //! | 0 | done |
 //! | 1 | the operation failed: a step, a check, a verification |
 //! | 2 | bad input: arguments, files, keys, a journal that cannot be used |
-//! | 3 | the run waits for an operator decision (`resume --approve STEP` or `--accept-data-loss STEP`) |
+//! | 3 | the run waits for an operator decision (`resume --approve STEP`, `--accept-data-loss STEP` or `--skip STEP`) |
 //! | 4 | stopped by the operator (Ctrl-C) between actions; `resume` continues |
 
 use std::process::ExitCode;

@@ -98,6 +98,7 @@ fn policy(a: &Approvals) -> ApprovalPolicy {
         all: a.yes,
         steps: a.approve.clone(),
         data_loss: a.accept_data_loss.clone(),
+        skip: a.skip.clone(),
         interactive: !a.no_prompt && std::io::stdin().is_terminal(),
         operator: run::operator_label(),
         auto_label: None,

@@ -112,6 +112,8 @@ pub struct ApprovalPolicy {
     pub steps: Vec<String>,
     /// `--accept-data-loss STEP`: accept a recovery point short of the newest log at this step.
     pub data_loss: Vec<String>,
+    /// `--skip STEP`: go on without a step whose readiness does not hold.
+    pub skip: Vec<String>,
     /// Ask on the terminal when neither says.
     pub interactive: bool,
     /// Who approves (`user@host`).
@@ -145,7 +147,7 @@ pub enum Halt {
         text: String,
         /// The journal.
         journal: String,
-        /// The flag that gives the decision: `--approve` or `--accept-data-loss`.
+        /// The flag that gives the decision: `--approve`, `--accept-data-loss` or `--skip`.
         flag: &'static str,
     },
     /// The operator declined.
@@ -231,7 +233,54 @@ pub struct Dispatcher {
     pub replay_only: bool,
     /// The data loss the operator accepted in this run (replayed or live), for the summary.
     pub data_loss_accepted: Vec<String>,
+    /// Recovery points the operator accepted in this run (LSNs): a later loss at or after one
+    /// of them is already covered by that decision and is not asked again.
+    accepted_points: Vec<u128>,
+    /// Steps whose approval must name them (`explicit_approval`).
+    pub explicit_steps: std::collections::HashSet<String>,
+    /// Steps the operator chose to go on without (`--skip`), replayed or live.
+    pub skipped: std::collections::HashSet<String>,
+    /// The time of the last approval recorded or replayed (e.g. when the operator declared the
+    /// primary down).
+    pub last_approval_at: Option<String>,
+    /// The run's recovery point and the files it did not apply, as the steps found them.
+    pub ledger: crate::recovery::Ledger,
 }
+
+/// What a probe found before an action, as recorded in the `precheck` observation: an effect
+/// already in place is not executed again.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Precheck {
+    /// What was executed to find out.
+    pub probe: String,
+    /// `applied`, `not_applied` or `unknown`.
+    pub finding: String,
+    /// What it returned.
+    pub evidence: serde_json::Value,
+}
+
+impl Precheck {
+    fn of(probe: String, finding: ProbeFinding) -> Precheck {
+        let (word, evidence) = match finding {
+            ProbeFinding::Applied(v) => ("applied", v),
+            ProbeFinding::NotApplied(v) => ("not_applied", v),
+            ProbeFinding::Unknown(v) => ("unknown", v),
+        };
+        Precheck {
+            probe,
+            finding: word.into(),
+            evidence,
+        }
+    }
+
+    /// Affirmative evidence that the effect is already in place.
+    pub fn applied(&self) -> bool {
+        self.finding == "applied"
+    }
+}
+
+/// The name of the observation an action's probe records before the action.
+pub const PRECHECK_OBSERVATION: &str = "precheck";
 
 impl Dispatcher {
     /// A dispatcher appending to `journal` for run `run_id`, replaying `recorded` first.
@@ -252,7 +301,7 @@ impl Dispatcher {
         Dispatcher {
             journal,
             run_id,
-            recorded: recorded.into(),
+            recorded: without_superseded(recorded).into(),
             attempts: HashMap::new(),
             policy,
             ui,
@@ -263,7 +312,21 @@ impl Dispatcher {
             resumed,
             replay_only: false,
             data_loss_accepted: Vec::new(),
+            accepted_points: Vec::new(),
+            explicit_steps: Default::default(),
+            skipped: Default::default(),
+            last_approval_at: None,
+            ledger: Default::default(),
         }
+    }
+
+    /// Before a live resume: the facts read since the last action or decision were acted on by
+    /// nothing, and the world may have changed since (a share back, a file found, a mirror up).
+    /// They are read again — the new readings are recorded after `run.resumed` — instead of
+    /// being replayed, so that a repaired outage never costs a data-loss decision.
+    pub fn reread_unconsumed_facts(&mut self) {
+        let keep = unconsumed_tail_start(self.recorded.make_contiguous());
+        self.recorded.truncate(keep);
     }
 
     /// True while recorded events remain to be replayed.
@@ -367,15 +430,6 @@ impl Dispatcher {
             }
             self.skip_recorded();
         }
-        // A fact that is the last thing recorded was acted on by nothing: after a resume it is
-        // read again (the world may have been repaired), and the new reading is recorded.
-        let stale_tail = self.resumed && !self.replay_only && {
-            let mut rest = self.remaining();
-            rest.next().is_some_and(same) && rest.next().is_none()
-        };
-        if stale_tail {
-            self.skip_recorded();
-        }
         if let Some(e) = self.next_recorded() {
             if !same(e) {
                 return Err(self.diverged(format!(
@@ -421,9 +475,11 @@ impl Dispatcher {
 
     /// Records the intent, runs the action, records its outcome; or replays them.
     ///
-    /// With `needs_approval`, the operator's approval of the durable intent is asked (or
-    /// replayed) before the action starts; without it the attempt ends failed and the run
-    /// halts until it is given. After a crash, an intent without outcome is settled with
+    /// A state-changing action (any effect class but read-only) first runs `probe`: the finding
+    /// is recorded (`precheck`), and an effect already in place is not executed again — the
+    /// outcome says so. With `needs_approval`, the operator's approval of the durable intent is
+    /// asked (or replayed) before the action starts; without it the attempt ends failed and the
+    /// run halts until it is given. After a crash, an intent without outcome is settled with
     /// `probe` by the effect class. On resume, an attempt that failed last is tried again.
     pub async fn act<A, FA, P, FP>(
         &mut self,
@@ -435,11 +491,36 @@ impl Dispatcher {
     where
         A: Fn() -> FA,
         FA: Future<Output = Outcome>,
-        P: FnOnce() -> FP,
+        P: Fn() -> FP,
         FP: Future<Output = (String, ProbeFinding)>,
     {
-        let mut probe = Some(probe);
+        let mut reconciled_now = false;
         loop {
+            if intent.effect != Effect::ReadOnly && !reconciled_now {
+                let found: Precheck = self
+                    .observe(
+                        Some(&intent.unit),
+                        PRECHECK_OBSERVATION,
+                        "the step's probe, before acting",
+                        async {
+                            let (text, finding) = probe().await;
+                            Precheck::of(text, finding)
+                        },
+                    )
+                    .await?;
+                if found.applied() {
+                    self.say(&format!(
+                        "  {} is already in effect ({}): not executed again",
+                        intent.unit, found.probe
+                    ));
+                    return Ok(Outcome {
+                        status: OutcomeStatus::Succeeded,
+                        result: serde_json::json!({"already_in_effect": found}),
+                        reconciled: false,
+                    });
+                }
+            }
+            reconciled_now = false;
             let attempt = self.next_attempt(&intent.unit);
             let body = StepIntent {
                 step: intent.unit.clone(),
@@ -452,10 +533,12 @@ impl Dispatcher {
             };
             if self.next_recorded().is_some() {
                 let outcome = self
-                    .replay_attempt(&body, needs_approval.as_deref(), &mut probe)
+                    .replay_attempt(&body, needs_approval.as_deref(), &probe)
                     .await?;
                 if outcome.reconciled && !outcome.succeeded() {
-                    // Settled as not applied: the next attempt executes it.
+                    // Settled as not applied: the next attempt executes it, without probing
+                    // again what the reconciliation just probed.
+                    reconciled_now = true;
                     continue;
                 }
                 if !outcome.succeeded() && !outcome.reconciled {
@@ -558,10 +641,10 @@ impl Dispatcher {
         &mut self,
         body: &StepIntent,
         needs_approval: Option<&str>,
-        probe: &mut Option<P>,
+        probe: &P,
     ) -> Result<Outcome, Halt>
     where
-        P: FnOnce() -> FP,
+        P: Fn() -> FP,
         FP: Future<Output = (String, ProbeFinding)>,
     {
         match self.next_recorded().map(|e| &e.body) {
@@ -580,7 +663,8 @@ impl Dispatcher {
                 _ => None,
             };
             if let Some((given, text)) = recorded {
-                self.pop_recorded();
+                let (e, _) = self.pop_recorded();
+                self.last_approval_at = Some(e.at);
                 // A decline is followed by the attempt's failed outcome; only a decline that
                 // nothing follows and no resume revisits stands as the last word.
                 if !given && self.next_recorded().is_none() && !self.resumed {
@@ -610,10 +694,6 @@ impl Dispatcher {
                 next: format!("reconciliation of {} attempt {}", body.step, body.attempt),
             }),
             None => {
-                let probe = probe.take().ok_or_else(|| Halt::StepFailed {
-                    step: body.step.clone(),
-                    reason: "a second interrupted attempt of one unit".into(),
-                })?;
                 self.reconcile(&intent_event, intent_leaf, body, probe)
                     .await
             }
@@ -634,10 +714,10 @@ impl Dispatcher {
         intent_event: &Event,
         intent_leaf: String,
         body: &StepIntent,
-        probe: P,
+        probe: &P,
     ) -> Result<Outcome, Halt>
     where
-        P: FnOnce() -> FP,
+        P: Fn() -> FP,
         FP: Future<Output = (String, ProbeFinding)>,
     {
         let (probe_text, finding) = match body.effect {
@@ -744,7 +824,11 @@ impl Dispatcher {
             let given = a.decision == decision;
             let accepted = (given && decision == "accept_data_loss").then(|| a.text.clone());
             self.data_loss_accepted.extend(accepted);
-            self.pop_recorded();
+            if given && decision == "skip" {
+                self.skipped.insert(step_of(step).to_string());
+            }
+            let (e, _) = self.pop_recorded();
+            self.last_approval_at = Some(e.at);
             if given || !self.resumed || self.next_recorded().is_some() {
                 return Ok(given);
             }
@@ -756,11 +840,14 @@ impl Dispatcher {
             });
         }
         let base = step_of(step).to_string();
-        // `--yes` and a rehearsal's auto_approve give step approvals only: accepting data loss
-        // and deciding what an interrupted action did always take an explicit flag or a person.
+        // `--yes` and a rehearsal's auto_approve give step approvals only: accepting data loss,
+        // going on without a step, deciding what an interrupted action did, and approving a step
+        // marked `explicit_approval` always take a flag naming the step, or a person.
         let pre = match decision {
             "accept_data_loss" => self.policy.data_loss.contains(&base),
+            "skip" => self.policy.skip.contains(&base),
             "treat_as_applied" => self.policy.steps.contains(&base),
+            _ if self.explicit_steps.contains(&base) => self.policy.steps.contains(&base),
             _ => self.policy.all || self.policy.steps.contains(&base),
         };
         let given = if pre {
@@ -772,15 +859,18 @@ impl Dispatcher {
                 step: base,
                 text: text.to_string(),
                 journal: self.journal.path().display().to_string(),
-                flag: if decision == "accept_data_loss" {
-                    "--accept-data-loss"
-                } else {
-                    "--approve"
+                flag: match decision {
+                    "accept_data_loss" => "--accept-data-loss",
+                    "skip" => "--skip",
+                    _ => "--approve",
                 },
             });
         };
         if given && decision == "accept_data_loss" {
             self.data_loss_accepted.push(text.to_string());
+        }
+        if given && decision == "skip" {
+            self.skipped.insert(base.clone());
         }
         // Only a step approval given by the rehearsal's own auto_approve carries its label.
         let by_runbook = pre && decision == "approved" && !self.policy.steps.contains(&base);
@@ -788,7 +878,7 @@ impl Dispatcher {
             Some(label) if by_runbook => format!("{} ({label})", self.policy.operator),
             _ => self.policy.operator.clone(),
         };
-        self.append(Body::Approval(Approval {
+        let appended = self.append(Body::Approval(Approval {
             step: step.to_string(),
             operator,
             decision: if given {
@@ -799,7 +889,31 @@ impl Dispatcher {
             text: text.to_string(),
             intent: intent.map(|(seq, leaf_hash)| IntentRef { seq, leaf_hash }),
         }))?;
+        self.last_approval_at = Some(appended.at);
         Ok(given)
+    }
+
+    /// Asks the operator to accept recovering the database at `point` (an LSN), losing every
+    /// transaction after it; `text` names the files, the errors and the recovery point. A loss
+    /// at or after a point the operator already accepted in this run is covered by that
+    /// decision and not asked again. Returns whether the loss is accepted.
+    pub async fn accept_loss(&mut self, step: &str, point: u128, text: &str) -> Result<bool, Halt> {
+        if self.accepted_points.iter().any(|&p| point >= p) {
+            self.say(&format!(
+                "  {text}; already accepted by the operator's earlier decision in this run"
+            ));
+            return Ok(true);
+        }
+        let given = self.approve(step, text, None, "accept_data_loss").await?;
+        if given {
+            self.accepted_points.push(point);
+        }
+        Ok(given)
+    }
+
+    /// Asks whether to go on without `step`, whose readiness does not hold (`--skip STEP`).
+    pub async fn skip(&mut self, step: &str, text: &str) -> Result<bool, Halt> {
+        self.approve(step, text, None, "skip").await
     }
 
     /// Rewrites `checkpoint.txt` beside the journal (best effort: the journal is the record).
@@ -812,6 +926,70 @@ impl Dispatcher {
                 ));
             }
         }
+    }
+}
+
+/// Where the run of facts at the end of `events` begins: the observations after the last
+/// action, outcome or decision (the markers among them count with them).
+fn unconsumed_tail_start(events: &[Event]) -> usize {
+    let mut start = events.len();
+    while start > 0 {
+        let e = &events[start - 1];
+        let fact = is_marker(e) || matches!(e.body, Body::Observation(_));
+        if !fact {
+            break;
+        }
+        start -= 1;
+    }
+    // Markers before the first fact belong to what came before.
+    while start < events.len() && is_marker(&events[start]) {
+        start += 1;
+    }
+    start
+}
+
+/// The recorded events without the facts a resume read again: before each `run.resumed`, the
+/// observations after the last action or decision are superseded when the resumed process's
+/// first reading is of the same fact (it read them all again, in order). A resume that only
+/// read its last fact again leaves the earlier ones standing (the single-fact rule in
+/// `observe` serves it).
+fn without_superseded(events: Vec<Event>) -> Vec<Event> {
+    let mut out: Vec<Event> = Vec::with_capacity(events.len());
+    let mut i = 0;
+    while i < events.len() {
+        let e = &events[i];
+        if matches!(e.body, Body::RunResumed(_)) {
+            let start = unconsumed_tail_start(&out);
+            let first_after = events[i + 1..].iter().find(|x| !is_marker(x));
+            let same = |a: &Event, b: &Event| match (&a.body, &b.body) {
+                (Body::Observation(x), Body::Observation(y)) => {
+                    x.name == y.name && x.step == y.step
+                }
+                _ => false,
+            };
+            let reread = match (out.get(start), first_after) {
+                (Some(first), Some(next)) => same(first, next),
+                _ => false,
+            };
+            if reread && out[start..].iter().filter(|x| !is_marker(x)).count() > 1 {
+                out.retain_indices_from(start);
+            }
+        }
+        out.push(events[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// Drops the observations at and after `start`, keeping the markers.
+trait RetainFrom {
+    fn retain_indices_from(&mut self, start: usize);
+}
+
+impl RetainFrom for Vec<Event> {
+    fn retain_indices_from(&mut self, start: usize) {
+        let tail: Vec<Event> = self.drain(start..).filter(is_marker).collect();
+        self.extend(tail);
     }
 }
 

@@ -316,6 +316,30 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// The bytes free for an unprivileged writer on the file system holding `dir`; `None` where the
+/// platform gives no answer here.
+pub fn free_space(dir: &Path) -> io::Result<Option<u64>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Some(
+            (st.f_bavail as u64).saturating_mul(st.f_frsize as u64),
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ pub mod journal;
 pub mod keyfile;
 pub mod lsn;
 pub mod plan;
+pub mod recovery;
 pub mod run;
 pub mod runbook;
 pub mod shell;

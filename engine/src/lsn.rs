@@ -53,15 +53,24 @@ pub struct BackupHeader {
     pub database_backup_lsn: String,
     /// `BackupStartDate`.
     pub backup_start: String,
+    /// `BackupFinishDate` (the writer's local time).
+    #[serde(default)]
+    pub backup_finish: String,
     /// `FamilyGUID`.
     pub family_guid: String,
+    /// `FirstRecoveryForkID`: the recovery fork the set starts on.
+    #[serde(default)]
+    pub first_fork: String,
 }
 
 impl BackupHeader {
-    fn first(&self) -> Lsn {
+    /// FirstLSN (0 when unreadable).
+    pub fn first(&self) -> Lsn {
         Lsn::parse(&self.first_lsn).unwrap_or(Lsn(0))
     }
-    fn last(&self) -> Lsn {
+
+    /// LastLSN (0 when unreadable).
+    pub fn last(&self) -> Lsn {
         Lsn::parse(&self.last_lsn).unwrap_or(Lsn(0))
     }
 }
@@ -160,7 +169,9 @@ mod tests {
             last_lsn: last.to_string(),
             database_backup_lsn: "1".into(),
             backup_start: String::new(),
+            backup_finish: String::new(),
             family_guid: String::new(),
+            first_fork: String::new(),
         }
     }
 

@@ -68,6 +68,36 @@ pub fn render(loaded: &LoadedRunbook) -> String {
                 .map(|t| format!(" · timeout {t}"))
                 .unwrap_or_default(),
         );
+        if step.explicit_approval {
+            let _ = writeln!(
+                s,
+                "    the approval must name this step (--approve {}); --yes and auto_approve do not give it",
+                step.id
+            );
+        }
+        if !step.needs.is_empty() {
+            let _ = writeln!(
+                s,
+                "    skipped if the operator skips {}",
+                step.needs.join(", ")
+            );
+        }
+        if let Some(r) = &step.ready {
+            let _ = writeln!(
+                s,
+                "    first, on {}: {} — otherwise it halts for a decision (resume looks again; --skip {} goes on without it):",
+                r.target, r.what, step.id
+            );
+            for line in r.query.trim().lines() {
+                let _ = writeln!(s, "      {line}");
+            }
+        }
+        if a.effect() != crate::runbook::Effect::ReadOnly {
+            let _ = writeln!(
+                s,
+                "    its probe runs first: an effect already in place is recorded and not executed again"
+            );
+        }
         for line in exact_text(a).lines() {
             let _ = writeln!(s, "      {line}");
         }
@@ -158,6 +188,7 @@ pub fn exact_text(action: &Action) -> String {
             command,
             wait,
             warn_only,
+            expect,
             ..
         } => {
             let mut t = query
@@ -169,12 +200,37 @@ pub fn exact_text(action: &Action) -> String {
             if let Some(w) = wait {
                 t.push_str(&format!("\n-- polled every 500 ms for up to {w} until it holds"));
             }
+            if let Some(e) = expect {
+                t.push_str(&format!("\n-- the output must contain {e:?}"));
+            }
             if *warn_only {
                 t.push_str("\n-- a failure is reported and the runbook continues");
             }
             t
         }
-        Action::Manual { instruction } => format!("operator confirms: {instruction}"),
+        Action::Manual {
+            instruction,
+            declares_failure,
+        } => {
+            let mut t = format!("operator confirms: {instruction}");
+            if *declares_failure {
+                t.push_str("\n-- the confirmation's time is the declared failure (the recovery point objective is measured to it)");
+            }
+            t
+        }
+        Action::CheckBackups {
+            source,
+            destination,
+            local_source,
+            local_destination,
+            ..
+        } => {
+            let (s, d) = (
+                local_source.as_deref().unwrap_or(source),
+                local_destination.as_deref().unwrap_or(destination),
+            );
+            format!("list {s} and {d} (names and sizes); write and remove {} to prove {d} can be written;\nthe bytes free at {d} must cover the share files {d} does not hold (read-only otherwise)", join(d, ".runledger-write-check"))
+        }
     }
 }
 

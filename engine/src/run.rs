@@ -305,6 +305,7 @@ async fn execute(
     env.pace_ms = opts.pace_ms;
     env.progress = opts.progress.clone();
     let policy = with_runbook_policy(opts.policy, rb);
+    let resuming = !recorded.is_empty();
     let mut d = Dispatcher::new(
         journal,
         run_id,
@@ -314,6 +315,10 @@ async fn execute(
         opts.stop,
         Some(checkpoint.clone()),
     );
+    d.explicit_steps = explicit_steps(rb);
+    if resuming {
+        d.reread_unconsumed_facts();
+    }
     d.write_checkpoint();
     if let Err(halt) = drive(&mut d, &env, rb).await {
         record_halt(&mut d, &halt);
@@ -350,6 +355,15 @@ fn record_halt(d: &mut Dispatcher, halt: &Halt) {
     d.write_checkpoint();
 }
 
+/// The steps whose approval must name them.
+fn explicit_steps(rb: &runbook::Runbook) -> std::collections::HashSet<String> {
+    rb.steps
+        .iter()
+        .filter(|s| s.explicit_approval)
+        .map(|s| s.id.clone())
+        .collect()
+}
+
 /// A rehearsal runbook (`auto_approve = true`) approves every step itself; it never accepts
 /// data loss, which stays an explicit operator decision.
 fn with_runbook_policy(mut policy: ApprovalPolicy, rb: &runbook::Runbook) -> ApprovalPolicy {
@@ -371,7 +385,7 @@ async fn drive(d: &mut Dispatcher, env: &Env, rb: &runbook::Runbook) -> Result<(
 fn finish(mut d: Dispatcher, checkpoint: PathBuf) -> Result<Finished, RunError> {
     let run_id = d.run_id().to_string();
     let seal = d.journal().seal();
-    let summary = if d.data_loss_accepted.is_empty() {
+    let mut summary = if d.data_loss_accepted.is_empty() {
         "every step succeeded".to_string()
     } else {
         format!(
@@ -379,6 +393,21 @@ fn finish(mut d: Dispatcher, checkpoint: PathBuf) -> Result<Finished, RunError> 
             d.data_loss_accepted.join("; ")
         )
     };
+    if !d.skipped.is_empty() {
+        let mut skipped: Vec<&String> = d.skipped.iter().collect();
+        skipped.sort();
+        summary.push_str(&format!(
+            "; skipped by the operator's decision: {}",
+            skipped
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if d.ledger.point.is_some() {
+        summary.push_str(&format!("; {}", d.ledger.cost()));
+    }
     d.journal().append(
         Some(&run_id),
         Body::RunFinished(RunFinished {
@@ -605,6 +634,7 @@ pub async fn replay(
         None,
     );
     d.replay_only = true;
+    d.explicit_steps = explicit_steps(&loaded.runbook);
     match drive(&mut d, &env, &loaded.runbook).await {
         Ok(()) if !d.replaying() => Ok(ReplayEnd::Complete),
         Ok(()) => Err(RunError::Halted(Halt::Divergence {

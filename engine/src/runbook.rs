@@ -174,12 +174,39 @@ pub struct Step {
     /// Ask the operator before acting.
     #[serde(default)]
     pub requires_approval: bool,
+    /// The approval must name this step (`--approve STEP`, or a yes at the prompt): `--yes` and
+    /// a rehearsal's `auto_approve` do not give it. For decisions nobody may take by default,
+    /// such as failing the Central Management Store over.
+    #[serde(default)]
+    pub explicit_approval: bool,
+    /// What must hold before the step acts, e.g. the mirror answers. When it does not, the run
+    /// halts for a decision: a later `resume` looks again, `--skip STEP` goes on without the
+    /// step (recorded).
+    #[serde(default)]
+    pub ready: Option<Readiness>,
+    /// Steps this one needs: when the operator skipped any of them (`--skip`), this step is
+    /// skipped too, and the record says why.
+    #[serde(default)]
+    pub needs: Vec<String>,
     /// Time limit of each action, e.g. `30s`, `10m`, `1h`.
     #[serde(default)]
     pub timeout: Option<String>,
     /// Further attempts after a failed action whose effect class allows it.
     #[serde(default)]
     pub retries: u32,
+}
+
+/// A readiness condition: a read-only query on a target that returns one row whose column
+/// `ok` is 1 when the step may act.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Readiness {
+    /// The SQL target the query runs on.
+    pub target: String,
+    /// The query.
+    pub query: String,
+    /// What it establishes, in the operator's words (shown in the decision when it fails).
+    pub what: String,
 }
 
 /// The built-in actions, tagged by `action = "…"`.
@@ -216,6 +243,25 @@ pub enum Action {
         destination: String,
         /// The backup share as the host running runledger reaches it (it lists, hashes and
         /// copies the files) [default: `source`].
+        #[serde(default)]
+        local_source: Option<String>,
+        /// The copy destination as the host running runledger reaches it [default:
+        /// `destination`].
+        #[serde(default)]
+        local_destination: Option<String>,
+    },
+    /// Before anything changes: the backup share and the copy destination can be read, and
+    /// the destination has room for the files still to copy.
+    CheckBackups {
+        /// The SQL target (for the database's restore point).
+        target: String,
+        /// The database.
+        database: String,
+        /// The backup share, as the SQL Server names it.
+        source: String,
+        /// The copy destination, as the SQL Server names it.
+        destination: String,
+        /// The backup share as the host running runledger reaches it [default: `source`].
         #[serde(default)]
         local_source: Option<String>,
         /// The copy destination as the host running runledger reaches it [default:
@@ -295,11 +341,18 @@ pub enum Action {
         /// A failed check is recorded and reported, and the runbook continues.
         #[serde(default)]
         warn_only: bool,
+        /// With `command`: text the cmdlet's output must contain for the check to hold.
+        #[serde(default)]
+        expect: Option<String>,
     },
     /// An instruction the operator confirms.
     Manual {
         /// What the operator must do or confirm.
         instruction: String,
+        /// The confirmation declares the failure: its time is what the recovery point objective
+        /// is measured against.
+        #[serde(default)]
+        declares_failure: bool,
     },
 }
 
@@ -309,6 +362,7 @@ impl Action {
         match self {
             Action::Sql { .. } => "sql",
             Action::CopyBackups { .. } => "copy_backups",
+            Action::CheckBackups { .. } => "check_backups",
             Action::RestoreLogs { .. } => "restore_logs",
             Action::KillSessions { .. } => "kill_sessions",
             Action::RecoverDatabase { .. } => "recover_database",
@@ -323,6 +377,7 @@ impl Action {
         match self {
             Action::Sql { effect, .. } => effect.unwrap_or(Effect::Guarded),
             Action::CopyBackups { .. } => Effect::Idempotent,
+            Action::CheckBackups { .. } => Effect::ReadOnly,
             Action::RestoreLogs { .. } => Effect::Guarded,
             Action::KillSessions { .. } => Effect::Guarded,
             Action::RecoverDatabase { .. } => Effect::Guarded,
@@ -337,6 +392,7 @@ impl Action {
         match self {
             Action::Sql { target, .. }
             | Action::CopyBackups { target, .. }
+            | Action::CheckBackups { target, .. }
             | Action::RestoreLogs { target, .. }
             | Action::KillSessions { target, .. }
             | Action::RecoverDatabase { target, .. } => Some(target),
@@ -350,6 +406,7 @@ impl Action {
     pub fn database(&self) -> Option<&str> {
         match self {
             Action::CopyBackups { database, .. }
+            | Action::CheckBackups { database, .. }
             | Action::RestoreLogs { database, .. }
             | Action::KillSessions { database, .. }
             | Action::RecoverDatabase { database, .. } => Some(database),
@@ -365,6 +422,14 @@ impl Action {
                 v
             }
             Action::CopyBackups {
+                database,
+                source,
+                destination,
+                local_source,
+                local_destination,
+                ..
+            }
+            | Action::CheckBackups {
                 database,
                 source,
                 destination,
@@ -405,10 +470,17 @@ impl Action {
                 v.extend(resolve_identity.as_mut());
                 v
             }
-            Action::Check { query, command, .. } => {
-                query.iter_mut().chain(command.iter_mut()).collect()
-            }
-            Action::Manual { instruction } => vec![instruction],
+            Action::Check {
+                query,
+                command,
+                expect,
+                ..
+            } => query
+                .iter_mut()
+                .chain(command.iter_mut())
+                .chain(expect.iter_mut())
+                .collect(),
+            Action::Manual { instruction, .. } => vec![instruction],
         }
     }
 }
@@ -557,6 +629,43 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
                     pos,
                     format!("step {}: unknown target {target:?}", step.id),
                 ));
+            }
+        }
+        if let Some(ready) = &step.ready {
+            if !targets.contains(&ready.target) {
+                return Err(at(
+                    pos,
+                    format!(
+                        "step {}: `ready` names unknown target {:?}",
+                        step.id, ready.target
+                    ),
+                ));
+            }
+        }
+        for needed in &step.needs {
+            if !seen.contains(needed) || needed == &step.id {
+                return Err(at(
+                    pos,
+                    format!(
+                        "step {}: `needs` names {needed:?}, which is not an earlier step",
+                        step.id
+                    ),
+                ));
+            }
+        }
+        if step.explicit_approval && !step.requires_approval {
+            return Err(at(
+                pos,
+                format!(
+                    "step {}: `explicit_approval` needs `requires_approval = true`",
+                    step.id
+                ),
+            ));
+        }
+        if let Some(ready) = step.ready.as_mut() {
+            for text in [&mut ready.query, &mut ready.what] {
+                *text = substitute(text, &params)
+                    .map_err(|m| at(pos, format!("step {}: {m}", step.id)))?;
             }
         }
         if let Some(db) = step.action.database() {

@@ -86,10 +86,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// sees Windows paths, not the folders of this machine.
 fn server_path(local: &Path) -> String {
     let name = local.file_name().unwrap().to_string_lossy();
-    format!(
-        "{}\\{name}",
-        runledger_sim::datacenter::names::DEST_PATH
-    )
+    format!("{}\\{name}", runledger_sim::datacenter::names::DEST_PATH)
 }
 
 fn restore_log(path: &Path) -> String {

@@ -76,7 +76,7 @@ fn parameters_are_substituted_once_at_load() {
     let src = "name = \"x\"\nversion = \"1\"\n[parameters]\ndb = \"mgc\"\n[[steps]]\nid = \"a\"\ntitle = \"A\"\naction = \"manual\"\ninstruction = \"recover {{db}} now\"\n";
     let loaded = runbook::parse(src, "t.toml").unwrap();
     match &loaded.runbook.steps[0].action {
-        runbook::Action::Manual { instruction } => assert_eq!(instruction, "recover mgc now"),
+        runbook::Action::Manual { instruction, .. } => assert_eq!(instruction, "recover mgc now"),
         other => panic!("{other:?}"),
     }
     assert_eq!(

@@ -465,7 +465,10 @@ fn a_running_restore_job_holds_the_database_until_it_is_stopped() {
         let (n, _) = error(&mut c, &restore(&next.0)).await;
         assert_eq!(n, 3101, "disabling a job does not stop its running execution");
         batch(&mut c, "EXEC msdb.dbo.sp_stop_job @job_name = N'LSRestore_PCSQL01_mgc'").await.unwrap();
-        batch(&mut c, &restore(&next.0)).await.unwrap();
+        // Stopped in the middle of its restore: that set again, WITH RESTART, and nothing else.
+        let (n, _) = error(&mut c, &restore(&next.0)).await;
+        assert_eq!(n, 4319, "the job's restore was interrupted");
+        batch(&mut c, &format!("{}, RESTART", restore(&next.0))).await.unwrap();
         let (n, _) = error(&mut c, "EXEC msdb.dbo.sp_stop_job @job_name = N'LSRestore_PCSQL01_mgc'").await;
         assert_eq!(n, 22022);
     });

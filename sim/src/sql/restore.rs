@@ -367,15 +367,22 @@ fn interrupted_recovery() -> SqlError {
 }
 
 /// The rules a log backup must pass against the database as it is now.
-fn check_log(s: &Session, db: &str, h: &BackupHeader, statement: &str) -> Result<Db, SqlError> {
+fn check_log(
+    s: &Session,
+    db: &str,
+    h: &BackupHeader,
+    restart: bool,
+    statement: &str,
+) -> Result<Db, SqlError> {
     let term = |e: SqlError| e.terminating(statement);
     let d = database(s, db)?.ok_or_else(|| term(SqlError::no_database(db)))?;
     if !d.rolls_forward() {
         return Err(term(no_rollforward()));
     }
+    // The interrupted backup set is restored again only when asked to (WITH RESTART).
     match &d.interrupted {
         Some(Interrupted::Recovery) => return Err(term(interrupted_recovery())),
-        Some(i) if !i.is_set(h) => return Err(term(interrupted_log(&d.name))),
+        Some(i) if !(i.is_set(h) && restart) => return Err(term(interrupted_log(&d.name))),
         _ => {}
     }
     if !h.database_name.eq_ignore_ascii_case(&d.name)
@@ -419,12 +426,13 @@ pub enum AfterLog {
     Recovery,
 }
 
-/// `RESTORE LOG db FROM DISK = path WITH [NO]RECOVERY | STANDBY = …`.
+/// `RESTORE LOG db FROM DISK = path WITH [NO]RECOVERY | STANDBY = … [, RESTART]`.
 pub fn restore_log(
     s: &mut Session,
     db: &str,
     path: &str,
     after: &AfterLog,
+    restart: bool,
     text: &str,
     out: &mut Vec<Output>,
 ) -> Result<(), SqlError> {
@@ -451,7 +459,7 @@ pub fn restore_log(
             .terminating(STMT)
         });
     }
-    check_log(s, &db, &h, STMT)?;
+    check_log(s, &db, &h, restart, STMT)?;
     let undo = match after {
         AfterLog::Standby(undo) => Some(local(s, undo, STMT)?),
         _ => None,

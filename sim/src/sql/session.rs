@@ -321,6 +321,7 @@ impl<'h> Session<'h> {
                 path,
                 recovery,
                 standby,
+                restart,
             } => {
                 let db = self.name(db, vars)?;
                 let path = self.path(path, vars)?;
@@ -329,7 +330,7 @@ impl<'h> Session<'h> {
                     (None, true) => restore::AfterLog::Recovery,
                     (None, false) => restore::AfterLog::NoRecovery,
                 };
-                restore::restore_log(self, &db, &path, &after, &p.text, out)?;
+                restore::restore_log(self, &db, &path, &after, *restart, &p.text, out)?;
                 out.push(Output::Done {
                     rows: None,
                     error: false,

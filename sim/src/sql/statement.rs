@@ -55,6 +55,8 @@ pub enum Statement {
         recovery: bool,
         /// `WITH STANDBY = <undo file>`: the undo file's tokens.
         standby: Option<Vec<Token>>,
+        /// `WITH RESTART`: restore again a backup set whose restore was interrupted.
+        restart: bool,
     },
     /// `RESTORE DATABASE db WITH RECOVERY` (no FROM: recovery only).
     RestoreRecovery(Vec<Token>),
@@ -370,6 +372,7 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
                     path,
                     recovery,
                     standby,
+                    restart: has("RESTART"),
                 });
             }
             if with == 3

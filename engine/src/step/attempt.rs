@@ -1,0 +1,74 @@
+//! What every action shares around the dispatcher's `act`: retries where the effect class
+//! allows them, and a failed outcome turned into the halt that names the step.
+
+use runledger_verifier::event::Effect;
+
+use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome, ProbeFinding};
+use crate::runbook::Step;
+
+/// Acts, retrying a failed attempt up to the step's `retries` when its effect class allows.
+pub async fn with_retries<A, FA, P, FP>(
+    d: &mut Dispatcher,
+    step: &Step,
+    intent: Intent,
+    approval: Option<String>,
+    action: A,
+    probe: P,
+) -> Result<Outcome, Halt>
+where
+    A: Fn(u32) -> FA,
+    FA: std::future::Future<Output = Outcome>,
+    P: Fn() -> FP,
+    FP: std::future::Future<Output = (String, ProbeFinding)>,
+{
+    let mut tries = 0u32;
+    loop {
+        let outcome = d
+            .act(intent.clone(), approval.clone(), || action(tries), &probe)
+            .await?;
+        let retryable = matches!(intent.effect, Effect::ReadOnly | Effect::Idempotent);
+        if outcome.succeeded() || tries >= step.retries || !retryable {
+            return Ok(outcome);
+        }
+        tries += 1;
+    }
+}
+
+/// A succeeded outcome, or the halt naming the step and why it failed.
+pub fn require(step: &Step, outcome: &Outcome) -> Result<(), Halt> {
+    if outcome.succeeded() {
+        Ok(())
+    } else {
+        Err(Halt::StepFailed {
+            step: step.id.clone(),
+            reason: format!("{}: {}", step.title, failure_reason(&outcome.result)),
+        })
+    }
+}
+
+/// One line from a failed outcome's result.
+pub fn failure_reason(result: &serde_json::Value) -> String {
+    if let Some(r) = result.get("reason").and_then(|r| r.as_str()) {
+        return r.to_string();
+    }
+    if let Some(e) = result.get("error") {
+        let text = e.get("text").and_then(|t| t.as_str()).unwrap_or("");
+        return match e.get("number").and_then(|n| n.as_i64()) {
+            Some(n) => format!("SQL Server error {n}: {text}"),
+            None => text.to_string(),
+        };
+    }
+    if let Some(s) = result.get("summary").and_then(|s| s.as_str()) {
+        return s.to_string();
+    }
+    result.to_string()
+}
+
+/// The first non-empty line of a text, trimmed.
+pub fn first_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string()
+}

@@ -1,0 +1,121 @@
+//! `check_backups`: before anything changes, the copy destination can be written and has room
+//! for the log backups still to copy, and the backup share can be read (if it cannot, this is
+//! stated, and the copy step decides with the operator).
+
+use std::path::Path;
+
+use runledger_verifier::event::Effect;
+use serde_json::json;
+
+use super::attempt::require;
+use super::backups::{free_bytes, Folder};
+use super::probe::nothing_to_probe;
+use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome};
+use crate::files;
+use crate::runbook::Step;
+
+/// `(name, size)` of the `.trn` files of a folder.
+fn sizes(dir: &str) -> std::io::Result<Vec<(String, u64)>> {
+    Ok(files::list_files(Path::new(dir), "trn")?
+        .into_iter()
+        .map(|f| (f.name, f.size))
+        .collect())
+}
+
+/// Whether a file can be created (and removed) in `dir`.
+fn writable(dir: &str) -> std::io::Result<()> {
+    let probe = Path::new(dir).join(".runledger-write-check");
+    std::fs::write(&probe, b"")?;
+    std::fs::remove_file(&probe)
+}
+
+fn check(share: Folder<'_>, destination: Folder<'_>) -> Outcome {
+    let dest = match sizes(destination.local) {
+        Ok(d) => d,
+        Err(e) => {
+            return Outcome::failed(
+                json!({"reason": format!("the copy destination {} cannot be read: {e}", destination.local)}),
+            )
+        }
+    };
+    if let Err(e) = writable(destination.local) {
+        return Outcome::failed(
+            json!({"reason": format!("the copy destination {} cannot be written: {e}", destination.local)}),
+        );
+    }
+    let share_files = match sizes(share.local) {
+        Ok(s) => s,
+        Err(e) => {
+            return Outcome::ok(json!({
+                "share_readable": false,
+                "note": format!("the backup share {} cannot be read ({e}); the copy step states the recovery point without it and asks the operator", share.local),
+            }))
+        }
+    };
+    let missing: Vec<&(String, u64)> = share_files
+        .iter()
+        .filter(|(n, s)| !dest.iter().any(|(dn, ds)| dn == n && ds == s))
+        .collect();
+    // An upper bound: every share file the destination does not hold identically.
+    let needed: u64 = missing.iter().map(|(_, s)| s).sum();
+    let free = free_bytes(destination.local);
+    let result = json!({
+        "share_readable": true,
+        "files_to_copy_at_most": missing.len(),
+        "bytes_needed_at_most": needed,
+        "bytes_free": free,
+    });
+    match free {
+        Some(f) if f < needed => Outcome::failed(json!({
+            "result": result,
+            "reason": format!("the copy destination {} has {f} bytes free; up to {needed} are needed for {} file(s): free space there before log shipping is removed", destination.local, missing.len()),
+        })),
+        _ => Outcome::ok(result),
+    }
+}
+
+/// Runs the gate.
+pub async fn run(
+    d: &mut Dispatcher,
+    step: &Step,
+    share: Folder<'_>,
+    destination: Folder<'_>,
+    approval: Option<String>,
+) -> Result<(), Halt> {
+    let intent = Intent {
+        unit: step.id.clone(),
+        action: "check_backups".into(),
+        effect: Effect::ReadOnly,
+        command: format!(
+            "list {} and {}; free space of {}",
+            share.local, destination.local, destination.local
+        ),
+        target: "files".into(),
+        inputs: vec![],
+    };
+    let outcome = d
+        .act(
+            intent,
+            approval,
+            || async move {
+                let (s, l) = (share.server.to_string(), share.local.to_string());
+                let (ds, dl) = (
+                    destination.server.to_string(),
+                    destination.local.to_string(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    check(Folder::new(&s, Some(&l)), Folder::new(&ds, Some(&dl)))
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Outcome::failed(json!({"reason": format!("the check failed: {e}")}))
+                })
+            },
+            nothing_to_probe,
+        )
+        .await?;
+    if let Some(note) = outcome.result.get("note").and_then(|n| n.as_str()) {
+        d.say(&format!("  warning: {note}"));
+    }
+    require(step, &outcome)
+}

@@ -1,0 +1,167 @@
+//! `cs_cmdlet`: a Lync Management Shell command line, run through the configured shell as a
+//! child process. The object's identity is read at run time (its form differs between versions
+//! and documents) and recorded before it is used; the probe is a cmdlet whose output shows the
+//! effect, or a SQL query.
+
+use std::time::Duration;
+
+use runledger_verifier::event::Effect;
+use serde_json::json;
+
+use super::attempt::{require, with_retries};
+use super::env::Env;
+use super::probe::sql_probe;
+use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome, ProbeFinding};
+use crate::runbook::Step;
+use crate::shell;
+
+/// Where a `cs_cmdlet` puts the identity it resolved at run time.
+pub const RESOLVED_IDENTITY: &str = "{{resolved_identity}}";
+
+/// What a `cs_cmdlet` step runs and how it is probed.
+pub struct Cmdlet<'a> {
+    /// The cmdlet line.
+    pub command: &'a str,
+    /// A cmdlet whose output contains `probe_expect` once the command took effect.
+    pub probe: Option<&'a str>,
+    /// That text.
+    pub probe_expect: Option<&'a str>,
+    /// Or a SQL probe: (target, query with `done`).
+    pub probe_sql: Option<(&'a str, &'a str)>,
+    /// The effect class.
+    pub effect: Effect,
+    /// A cmdlet line that prints the object's `Identity`.
+    pub resolve_identity: Option<&'a str>,
+}
+
+/// A cmdlet's exit as an outcome: exit code, bounded excerpts and hashes of its output.
+pub fn shell_outcome(out: shell::ShellOutcome) -> Outcome {
+    let summary = out.summary();
+    let mut result = json!({"summary": summary});
+    if let shell::ShellOutcome::Exited { code, .. } = &out {
+        result["exit_code"] = json!(code);
+    }
+    if let shell::ShellOutcome::Exited { output, .. }
+    | shell::ShellOutcome::Signaled { output, .. }
+    | shell::ShellOutcome::TimedOut { output, .. } = &out
+    {
+        result["stdout"] = json!(output.stdout_excerpt());
+        result["stderr"] = json!(output.stderr_excerpt());
+        result["stdout_sha256"] = json!(output.stdout_sha256());
+        result["stderr_sha256"] = json!(output.stderr_sha256());
+    }
+    if out.succeeded() {
+        Outcome::ok(result)
+    } else {
+        Outcome::failed(result)
+    }
+}
+
+/// The `Identity` of a cmdlet's list output, checked to be safe to put in a cmdlet line.
+fn identity_of(out: shell::ShellOutcome) -> Result<String, String> {
+    let text = match &out {
+        shell::ShellOutcome::Exited { code: 0, output } => {
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+        _ => return Err(out.summary()),
+    };
+    let id = text
+        .lines()
+        .find_map(|l| {
+            let rest = l.trim_start().strip_prefix("Identity")?;
+            Some(rest.trim_start().strip_prefix(':')?.trim().to_string())
+        })
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| "no `Identity : …` line in its output".to_string())?;
+    if id
+        .chars()
+        .any(|c| matches!(c, '\'' | '"' | '`' | '$' | ';' | '[' | ']') || c.is_control())
+    {
+        return Err(format!(
+            "the identity {id:?} holds characters that would change the cmdlet line"
+        ));
+    }
+    Ok(id)
+}
+
+async fn cmdlet_probe(
+    env: &Env,
+    probe: Option<&str>,
+    expect: Option<&str>,
+    timeout: Duration,
+) -> (String, ProbeFinding) {
+    let (Some(p), Some(expect)) = (probe, expect) else {
+        return (
+            "none".to_string(),
+            ProbeFinding::Unknown(json!({"note": "no probe declared"})),
+        );
+    };
+    let out = env.cmdlet(p, timeout).await;
+    let text = match &out {
+        shell::ShellOutcome::Exited { code: 0, output } => Some(output.stdout_excerpt()),
+        _ => None,
+    };
+    let found = json!({"probe_output": text, "summary": out.summary()});
+    match text {
+        Some(t) if t.contains(expect) => (p.to_string(), ProbeFinding::Applied(found)),
+        Some(_) => (p.to_string(), ProbeFinding::NotApplied(found)),
+        None => (p.to_string(), ProbeFinding::Unknown(found)),
+    }
+}
+
+/// Runs the cmdlet through the dispatcher.
+pub async fn run(
+    d: &mut Dispatcher,
+    env: &Env,
+    step: &Step,
+    c: Cmdlet<'_>,
+    timeout: Duration,
+    approval: Option<String>,
+) -> Result<(), Halt> {
+    // The identity is the object's own, read at run time and recorded first.
+    let (command, probe) = match c.resolve_identity {
+        Some(line) => {
+            let found: Result<String, String> = d
+                .observe(Some(&step.id), "identity", line, async {
+                    identity_of(env.cmdlet(line, timeout).await)
+                })
+                .await?;
+            let id = found.map_err(|reason| Halt::StepFailed {
+                step: step.id.clone(),
+                reason: format!(
+                    "{}: cannot resolve the identity with `{line}`: {reason}",
+                    step.title
+                ),
+            })?;
+            (
+                c.command.replace(RESOLVED_IDENTITY, &id),
+                c.probe.map(|p| p.replace(RESOLVED_IDENTITY, &id)),
+            )
+        }
+        None => (c.command.to_string(), c.probe.map(str::to_string)),
+    };
+    let (command, probe) = (&command, probe.as_deref());
+    let intent = Intent {
+        unit: step.id.clone(),
+        action: "cs_cmdlet".into(),
+        effect: c.effect,
+        command: env.shell_display(command),
+        target: "shell".into(),
+        inputs: vec![],
+    };
+    let outcome = with_retries(
+        d,
+        step,
+        intent,
+        approval,
+        |_| async { shell_outcome(env.cmdlet(command, timeout).await) },
+        || async {
+            match c.probe_sql {
+                Some((t, q)) => sql_probe(env, t, Some(q)).await,
+                None => cmdlet_probe(env, probe, c.probe_expect, timeout).await,
+            }
+        },
+    )
+    .await?;
+    require(step, &outcome)
+}

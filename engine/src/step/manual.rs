@@ -1,0 +1,42 @@
+//! `manual`: an instruction the operator confirms; the confirmation is the step's recorded
+//! approval. The one that declares the primary down also fixes when the failure was declared,
+//! which the recovery point objective is measured against.
+
+use runledger_verifier::event::Effect;
+use serde_json::json;
+
+use super::attempt::require;
+use super::probe::nothing_to_probe;
+use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome};
+use crate::runbook::Step;
+
+/// Asks the operator to confirm `instruction`.
+pub async fn run(
+    d: &mut Dispatcher,
+    step: &Step,
+    instruction: &str,
+    declares_failure: bool,
+) -> Result<(), Halt> {
+    let intent = Intent {
+        unit: step.id.clone(),
+        action: "manual".into(),
+        effect: Effect::ReadOnly,
+        command: instruction.to_string(),
+        target: "operator".into(),
+        inputs: vec![],
+    };
+    let text = format!("{}: {instruction}", step.title);
+    let outcome = d
+        .act(
+            intent,
+            Some(text),
+            || async { Outcome::ok(json!({"confirmed": true})) },
+            nothing_to_probe,
+        )
+        .await?;
+    require(step, &outcome)?;
+    if declares_failure {
+        d.ledger.failure_declared_at = d.last_approval_at.clone();
+    }
+    Ok(())
+}
