@@ -10,8 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The name of the observation that states what an accepted data loss gives up.
-pub const DATA_LOSS_OBSERVATION: &str = "data_loss";
+pub use runledger_verifier::event::DATA_LOSS_OBSERVATION;
 
 /// Where the database stands, or will stand.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

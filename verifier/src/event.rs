@@ -221,6 +221,13 @@ pub struct Target {
     pub settings: BTreeMap<String, String>,
 }
 
+/// The name of the observation that states what a run gives up when the log chain does not
+/// reach the newest log: `data` holds `database`, `recovery_point` (`lsn`, `file`,
+/// `backup_finish_date`) and `not_applied` (a list of `file`, `reason`, `error`, `first_lsn`,
+/// `last_lsn`). It precedes the operator's `accept_data_loss` decision, or stands alone when
+/// the loss happened before the run (a database recovered by someone else).
+pub const DATA_LOSS_OBSERVATION: &str = "data_loss";
+
 /// `observation`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -35,6 +35,10 @@ pub struct Report {
     pub backup_files: Vec<BackupFileRow>,
     /// Backup file rows not listed because of the cap.
     pub backup_files_omitted: u64,
+    /// Backup files (or stretches of log) a run did not apply, as its `data_loss` observations
+    /// state them (at most [`MAX_FILE_ROWS`]).
+    #[serde(default)]
+    pub not_applied: Vec<NotAppliedRow>,
     /// The checkpoints given with `--checkpoint`.
     pub checkpoints: Vec<CheckpointRow>,
     /// Requirements given on the command line and whether they hold.
@@ -299,6 +303,25 @@ pub struct BackupFileRow {
     pub check: Option<String>,
 }
 
+/// A backup file (or stretch of log) a run did not apply, from a `data_loss` observation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NotAppliedRow {
+    /// The run.
+    pub run_id: String,
+    /// The step that found it.
+    pub step: String,
+    /// Seq of the observation.
+    pub seq: u64,
+    /// The file, or the stretch of log.
+    pub file: String,
+    /// Why it was not applied.
+    pub reason: String,
+    /// SQL Server's error number, when one said so.
+    pub error: Option<i64>,
+    /// The recovery point that observation states (LSN).
+    pub recovery_point_lsn: Option<String>,
+}
+
 /// A checkpoint given to the verifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckpointRow {
@@ -445,6 +468,20 @@ impl Report {
             }
             if self.backup_files_omitted > 0 {
                 let _ = writeln!(s, "  … {} more files", self.backup_files_omitted);
+            }
+        }
+        if !self.not_applied.is_empty() {
+            let _ = writeln!(s, "\nfiles not applied (as the runs recorded them)");
+            for n in &self.not_applied {
+                let _ = writeln!(
+                    s,
+                    "  seq {:>6}  {}  {}: {}{}",
+                    n.seq,
+                    n.step,
+                    n.file,
+                    n.reason,
+                    n.error.map(|e| format!(" (error {e})")).unwrap_or_default()
+                );
             }
         }
         if !self.checkpoints.is_empty() {

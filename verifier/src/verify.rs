@@ -32,7 +32,9 @@ use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::event::{Body, Event, EventError, FileRef, ReconcileVerdict, ZERO_HASH_HEX};
+use crate::event::{
+    Body, Event, EventError, FileRef, ReconcileVerdict, DATA_LOSS_OBSERVATION, ZERO_HASH_HEX,
+};
 use crate::keys::TrustedKeys;
 use crate::merkle::{Frontier, Hash};
 use crate::report::*;
@@ -357,6 +359,7 @@ pub struct Verifier<'a> {
     steps_omitted: u64,
     files: BTreeMap<(String, String), BackupFileRow>,
     files_omitted: u64,
+    not_applied: Vec<NotAppliedRow>,
     failure: Option<Failure>,
     could_not_check: bool,
 }
@@ -457,6 +460,7 @@ impl<'a> Verifier<'a> {
             steps_omitted: 0,
             files: BTreeMap::new(),
             files_omitted: 0,
+            not_applied: Vec::new(),
             failure: None,
             could_not_check: false,
         })
@@ -825,6 +829,29 @@ impl<'a> Verifier<'a> {
                 if let Some(step) = &obs.step {
                     known_step(run, step)?;
                 }
+                if obs.name == DATA_LOSS_OBSERVATION {
+                    let point = obs.data["recovery_point"]["lsn"]
+                        .as_str()
+                        .map(str::to_string);
+                    for f in obs.data["not_applied"].as_array().into_iter().flatten() {
+                        // A later reading of the same run (after a resume) states it anew.
+                        let file = f["file"].as_str().unwrap_or("");
+                        self.not_applied
+                            .retain(|n| !(n.run_id == run.id && n.file == file));
+                        if self.not_applied.len() >= MAX_FILE_ROWS {
+                            break;
+                        }
+                        self.not_applied.push(NotAppliedRow {
+                            run_id: run.id.clone(),
+                            step: obs.step.clone().unwrap_or_default(),
+                            seq,
+                            file: f["file"].as_str().unwrap_or("").to_string(),
+                            reason: f["reason"].as_str().unwrap_or("").to_string(),
+                            error: f["error"].as_i64(),
+                            recovery_point_lsn: point.clone(),
+                        });
+                    }
+                }
             }
             Body::StepIntent(intent) => {
                 let (index, action) = known_step(run, &intent.step)?;
@@ -1164,6 +1191,7 @@ impl<'a> Verifier<'a> {
             steps_omitted: self.steps_omitted,
             backup_files: self.files.into_values().collect(),
             backup_files_omitted: self.files_omitted,
+            not_applied: self.not_applied,
             checkpoints,
             requirements,
         };

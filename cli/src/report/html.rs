@@ -246,7 +246,7 @@ fn render_run(h: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
     }
     h.push_str("</dl>\n");
 
-    h.push_str("<h2 id=\"recovery\">Recovery point, gaps and operator decisions</h2>");
+    h.push_str("<h2 id=\"recovery\">Recovery point, files not applied and operator decisions</h2>");
     note(h);
     match &run.recovery {
         Some(r) => {
@@ -262,15 +262,16 @@ fn render_run(h: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
                 esc(&r.evidence)
             );
             if let Some(n) = &r.newest_available {
-                let short = r.lsn.parse::<u128>().ok() < n.parse::<u128>().ok();
+                let short =
+                    r.lsn.parse::<u128>().ok() < n.parse::<u128>().ok() || !run.gaps.is_empty();
                 let _ = write!(
                     h,
                     "<p>Newest LastLSN among the backup headers recorded: <code>{}</code>{}</p>",
                     esc(n),
                     if short {
-                        " — the recovery point is short of it: transactions after the recovery point are lost"
+                        " — the recovery point is short of what was available: transactions after the recovery point are lost (see the files not applied below)"
                     } else {
-                        " — every recorded log was applied"
+                        " — every log backup the journal records was applied"
                     }
                 );
             }
@@ -278,9 +279,9 @@ fn render_run(h: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
         None => h.push_str("<p>No restore point was observed in this run.</p>"),
     }
     if run.gaps.is_empty() {
-        h.push_str("<p>Gaps in the log chain: none recorded.</p>");
+        h.push_str("<p>Files not applied: none — every backup the journal names was applied or already contained.</p>");
     } else {
-        h.push_str("<p><strong>Gaps in the log chain:</strong></p><ul>");
+        h.push_str("<p><strong>Files not applied (and why):</strong></p><ul>");
         for g in &run.gaps {
             let _ = write!(h, "<li>{}</li>", esc(g));
         }

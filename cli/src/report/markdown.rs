@@ -181,7 +181,10 @@ fn render_run(m: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
     }
     m.push('\n');
 
-    let _ = writeln!(m, "## Recovery point, gaps and operator decisions\n");
+    let _ = writeln!(
+        m,
+        "## Recovery point, files not applied and operator decisions\n"
+    );
     note(m);
     match &run.recovery {
         Some(r) => {
@@ -197,15 +200,16 @@ fn render_run(m: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
                 md(&r.evidence)
             );
             if let Some(n) = &r.newest_available {
-                let short = r.lsn.parse::<u128>().ok() < n.parse::<u128>().ok();
+                let short =
+                    r.lsn.parse::<u128>().ok() < n.parse::<u128>().ok() || !run.gaps.is_empty();
                 let _ = writeln!(
                     m,
                     "Newest LastLSN among the backup headers recorded: {}{}\n",
                     md_code(n, false),
                     if short {
-                        " — the recovery point is short of it: transactions after the recovery point are lost"
+                        " — the recovery point is short of what was available: transactions after the recovery point are lost (see the files not applied below)"
                     } else {
-                        " — every recorded log was applied"
+                        " — every log backup the journal records was applied"
                     }
                 );
             }
@@ -213,9 +217,9 @@ fn render_run(m: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
         None => m.push_str("No restore point was observed in this run.\n\n"),
     }
     if run.gaps.is_empty() {
-        m.push_str("Gaps in the log chain: none recorded.\n\n");
+        m.push_str("Files not applied: none — every backup the journal names was applied or already contained.\n\n");
     } else {
-        m.push_str("**Gaps in the log chain:**\n\n");
+        m.push_str("**Files not applied (and why):**\n\n");
         for g in &run.gaps {
             let _ = writeln!(m, "- {}", md(g));
         }

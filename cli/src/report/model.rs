@@ -92,7 +92,8 @@ pub struct RunView {
     pub files: Vec<FileView>,
     /// Every approval and operator decision, in order.
     pub decisions: Vec<DecisionView>,
-    /// Gaps and refusals in the log chain, as the journal states them.
+    /// Every backup file (or stretch of log) the run did not apply, and why, as the journal
+    /// states them (`data_loss` observations, refused restores).
     pub gaps: Vec<String>,
     /// The recovery point reached.
     pub recovery: Option<RecoveryView>,
@@ -145,7 +146,16 @@ impl StepView {
     /// The step's overall status: the worst of its attempts' last statuses.
     pub fn status(&self) -> String {
         if self.attempts.is_empty() {
-            return if self.observations.is_empty() && self.decisions.is_empty() {
+            let noted = |name: &str| self.observations.iter().any(|(_, n, _)| n == name);
+            return if noted("skipped") || self.decisions.iter().any(|d| d.decision == "skip") {
+                "skipped".into()
+            } else if self
+                .observations
+                .iter()
+                .any(|(_, n, s)| n == "precheck" && s.starts_with("already in effect"))
+            {
+                "already in effect".into()
+            } else if self.observations.is_empty() && self.decisions.is_empty() {
                 "not reached".into()
             } else {
                 "nothing to do".into()
@@ -467,6 +477,24 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                         });
                     }
                 }
+                if o.name == runledger_engine::recovery::DATA_LOSS_OBSERVATION {
+                    for f in o.data["not_applied"].as_array().into_iter().flatten() {
+                        let line = format!(
+                            "{}: {}{} (seq {}, step {step})",
+                            f["file"].as_str().unwrap_or("?"),
+                            f["reason"].as_str().unwrap_or(""),
+                            f["error"]
+                                .as_i64()
+                                .map(|n| format!(" (error {n})"))
+                                .unwrap_or_default(),
+                            e.seq
+                        );
+                        let file = f["file"].as_str().unwrap_or("?");
+                        if !run.gaps.iter().any(|g| g.starts_with(&format!("{file}: "))) {
+                            run.gaps.push(line);
+                        }
+                    }
+                }
                 let summary = observation_summary(&o.name, &o.data);
                 step_mut(run, &step)
                     .observations
@@ -541,12 +569,6 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                     text: a.text.clone(),
                     intent_seq: a.intent.as_ref().map(|i| i.seq),
                 };
-                if a.decision == "accept_data_loss" || a.text.contains("gap in the log chain") {
-                    run.gaps.push(format!(
-                        "{} (seq {}, decision `{}` by {})",
-                        a.text, e.seq, a.decision, a.operator
-                    ));
-                }
                 step_mut(run, step_of(&a.step)).decisions.push(d.clone());
                 run.decisions.push(d);
             }
@@ -798,7 +820,33 @@ fn observation_summary(name: &str, data: &Value) -> String {
         );
     }
     if let Some(h) = data.get("headers").and_then(Value::as_array) {
-        return format!("{} backup header(s) read", h.len());
+        let unreadable = data
+            .get("unreadable")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        return if unreadable == 0 {
+            format!("{} backup header(s) read", h.len())
+        } else {
+            format!(
+                "{} backup header(s) read, {unreadable} could not be read",
+                h.len()
+            )
+        };
+    }
+    if name == "precheck" {
+        let probe = data.get("probe").map(scalar).unwrap_or_default();
+        return match data.get("finding").and_then(Value::as_str) {
+            Some("applied") => format!("already in effect (probe: {})", cap(&probe)),
+            Some("not_applied") => format!("not in effect yet (probe: {})", cap(&probe)),
+            _ => format!("the probe could not tell (probe: {})", cap(&probe)),
+        };
+    }
+    if name == runledger_engine::recovery::DATA_LOSS_OBSERVATION {
+        return format!(
+            "recovery point LSN {}; {} file(s) not applied",
+            data["recovery_point"]["lsn"].as_str().unwrap_or("?"),
+            data["not_applied"].as_array().map_or(0, Vec::len)
+        );
     }
     if name == "database_position" {
         return format!(
@@ -868,6 +916,28 @@ fn finish_run(run: &mut RunView, files: BTreeMap<(String, String), FileView>) {
             if a.result_lines.iter().any(|l| l == "refused: true") {
                 run.gaps
                     .push(format!("{} refused (seq {})", a.unit, a.intent_seq));
+            }
+        }
+    }
+    // "None not applied" is only said after checking: a recorded log that ends after the
+    // recovery point and was not restored is listed even when no event named it.
+    if let Some(point) = run
+        .recovery
+        .as_ref()
+        .and_then(|r| r.lsn.parse::<u128>().ok())
+    {
+        for f in &run.files {
+            let ends_after = lsn(&f.last_lsn).is_some_and(|l| l > point);
+            let listed = run
+                .gaps
+                .iter()
+                .any(|g| g.starts_with(&format!("{}: ", f.name)));
+            if ends_after && f.restored_at.is_none() && !listed {
+                run.gaps.push(format!(
+                    "{}: not restored, although its log ends after the recovery point (LastLSN {})",
+                    f.name,
+                    f.last_lsn.clone().unwrap_or_default()
+                ));
             }
         }
     }

@@ -221,6 +221,7 @@ fn could_not_check(journal: &std::path::Path, reason: String) -> Report {
         steps_omitted: 0,
         backup_files: Vec::new(),
         backup_files_omitted: 0,
+        not_applied: Vec::new(),
         checkpoints: Vec::new(),
         requirements: Vec::new(),
     }
