@@ -441,13 +441,14 @@ fn a_sql_error_a_sql_timeout_and_a_failing_shell_command_are_recorded() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     on_share.sort();
-    let newest = share.join(on_share.last().unwrap());
+    // The simulated server reads the share by its Windows name, as a real one would.
+    let newest = format!(r"\\pcfs01\mgc-logs\{}", on_share.last().unwrap());
     let cases: Vec<(&str, String, ResultCheck)> = vec![
         (
             "restore-out-of-order",
             format!(
                 "[[steps]]\nid = \"restore-out-of-order\"\ntitle = \"A restore the server refuses\"\naction = \"sql\"\ntarget = \"backup\"\nbatch = \"RESTORE LOG [mgc] FROM DISK = N'{}' WITH NORECOVERY\"\n",
-                newest.display()
+                newest.replace('\\', "\\\\")
             ),
             Box::new(|result| {
                 assert_eq!(result["error"]["number"], 4305, "{result}");

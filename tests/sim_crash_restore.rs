@@ -1,6 +1,7 @@
 //! Promise: killing `runledger sim serve` in the middle of a paced restore and starting it
-//! again loses no committed state, and the interrupted restore can simply be issued again.
-//! Driven through the real binary and FreeTDS `tsql` (an external TDS client).
+//! again loses no committed state, and leaves the database in the middle of that restore, as
+//! SQL Server does: any other backup set is 4319 until the interrupted one is restored again
+//! `WITH RESTART`. Driven through the real binary and FreeTDS `tsql` (an external TDS client).
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -62,12 +63,9 @@ fn tsql(port: u16, password: &str, sql: &str) -> Child {
     child
 }
 
-fn restore_sql(dir: &Path, name: &str) -> String {
-    let path = dir.join("sim").join("dest").join(name);
-    format!(
-        "RESTORE LOG [mgc] FROM DISK = N'{}' WITH FILE = 1, NORECOVERY",
-        path.display()
-    )
+/// A restore of a copy-destination file, named as the simulated server sees it.
+fn restore_sql(name: &str) -> String {
+    format!(r"RESTORE LOG [mgc] FROM DISK = N'D:\mgc-copy\{name}' WITH FILE = 1, NORECOVERY")
 }
 
 fn restores(s: &serde_json::Value) -> usize {
@@ -107,7 +105,7 @@ fn killing_serve_mid_restore_loses_no_committed_state() {
 
     let mut server = serve(dir, port);
     // The first restore completes (after its pace) and is committed.
-    let first = tsql(port, &password, &restore_sql(dir, &pending[0]))
+    let first = tsql(port, &password, &restore_sql(&pending[0]))
         .wait_with_output()
         .unwrap();
     assert!(
@@ -120,7 +118,7 @@ fn killing_serve_mid_restore_loses_no_committed_state() {
     let redo = after_first["instances"][0]["databases"][0]["redo_start_lsn"].clone();
 
     // The second is killed in the middle of its pace, with the server.
-    let mut second = tsql(port, &password, &restore_sql(dir, &pending[1]));
+    let mut second = tsql(port, &password, &restore_sql(&pending[1]));
     std::thread::sleep(Duration::from_millis(700));
     server.kill().unwrap();
     server.wait().unwrap();
@@ -154,11 +152,29 @@ fn killing_serve_mid_restore_loses_no_committed_state() {
         "{}",
         String::from_utf8_lossy(&probe.stdout)
     );
-    let again = tsql(port, &password, &restore_sql(dir, &pending[1]))
+    assert_eq!(
+        status(dir)["instances"][0]["databases"][0]["interrupted_restore"],
+        pending[1].as_str(),
+        "the database is in the middle of that restore"
+    );
+    let plain = tsql(port, &password, &restore_sql(&pending[1]))
         .wait_with_output()
         .unwrap();
+    let plain = format!(
+        "{}{}",
+        String::from_utf8_lossy(&plain.stdout),
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    assert!(plain.contains("Msg 4319"), "{plain}");
+    let again = tsql(
+        port,
+        &password,
+        &format!("{}, RESTART", restore_sql(&pending[1])),
+    )
+    .wait_with_output()
+    .unwrap();
     assert!(
-        !String::from_utf8_lossy(&again.stdout).contains("Msg "),
+        !String::from_utf8_lossy(&again.stdout).contains("severity 16"),
         "{}",
         String::from_utf8_lossy(&again.stdout)
     );

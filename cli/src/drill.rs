@@ -174,6 +174,8 @@ fn wait_for_port(host: &str, port: u16) -> Result<()> {
 /// `runledger drill`.
 pub fn drill(args: &DrillArgs) -> Result<Exit> {
     let started = Instant::now();
+    let scenario: runledger_sim::Scenario =
+        args.scenario.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => {
@@ -194,8 +196,6 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         );
     }
     let exe = std::env::current_exe().context("cannot find the runledger binary")?;
-    let scenario: runledger_sim::Scenario =
-        args.scenario.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let instances = runledger_sim::init(
         &dir,
         &runledger_sim::InitOptions {

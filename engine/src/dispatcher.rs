@@ -240,6 +240,8 @@ pub struct Dispatcher {
     pub explicit_steps: std::collections::HashSet<String>,
     /// Steps the operator chose to go on without (`--skip`), replayed or live.
     pub skipped: std::collections::HashSet<String>,
+    /// Steps skipped because a step they need was skipped.
+    pub skipped_with: std::collections::BTreeSet<String>,
     /// The time of the last approval recorded or replayed (e.g. when the operator declared the
     /// primary down).
     pub last_approval_at: Option<String>,
@@ -315,6 +317,7 @@ impl Dispatcher {
             accepted_points: Vec::new(),
             explicit_steps: Default::default(),
             skipped: Default::default(),
+            skipped_with: Default::default(),
             last_approval_at: None,
             ledger: Default::default(),
         }
@@ -372,17 +375,6 @@ impl Dispatcher {
         }
     }
 
-    /// The recorded events still to replay, without the markers.
-    fn remaining(&self) -> impl Iterator<Item = &Event> {
-        self.recorded.iter().filter(|e| !is_marker(e))
-    }
-
-    /// Drops the next recorded event that is not a marker (with the markers before it).
-    fn skip_recorded(&mut self) {
-        self.next_recorded();
-        self.recorded.pop_front();
-    }
-
     /// Skips the recorded markers (`run.resumed`, `halt` observations): they record
     /// interruptions, not decisions.
     fn next_recorded(&mut self) -> Option<&Event> {
@@ -419,17 +411,6 @@ impl Dispatcher {
         F: Future<Output = T>,
     {
         let same = |e: &Event| matches!(&e.body, Body::Observation(o) if o.name == name && o.step.as_deref() == step);
-        // A fact read again after a resume supersedes the one read before it.
-        loop {
-            let superseded = {
-                let mut rest = self.remaining();
-                rest.next().is_some_and(same) && rest.next().is_some_and(same)
-            };
-            if !superseded {
-                break;
-            }
-            self.skip_recorded();
-        }
         if let Some(e) = self.next_recorded() {
             if !same(e) {
                 return Err(self.diverged(format!(
@@ -543,10 +524,14 @@ impl Dispatcher {
                 }
                 if !outcome.succeeded() && !outcome.reconciled {
                     let unit = &intent.unit;
-                    let retried = matches!(
-                        self.next_recorded().map(|e| &e.body),
-                        Some(Body::StepIntent(i)) if &i.step == unit
-                    );
+                    // The next attempt of the unit, or the probe recorded before it.
+                    let retried = match self.next_recorded().map(|e| &e.body) {
+                        Some(Body::StepIntent(i)) => &i.step == unit,
+                        Some(Body::Observation(o)) => {
+                            o.name == PRECHECK_OBSERVATION && o.step.as_deref() == Some(unit)
+                        }
+                        _ => false,
+                    };
                     if retried {
                         // The journal shows the next attempt: replay it.
                         continue;
@@ -949,48 +934,20 @@ fn unconsumed_tail_start(events: &[Event]) -> usize {
 }
 
 /// The recorded events without the facts a resume read again: before each `run.resumed`, the
-/// observations after the last action or decision are superseded when the resumed process's
-/// first reading is of the same fact (it read them all again, in order). A resume that only
-/// read its last fact again leaves the earlier ones standing (the single-fact rule in
-/// `observe` serves it).
+/// observations after the last action or decision were acted on by nothing, and the resumed
+/// process read the world again instead of them ([`Dispatcher::reread_unconsumed_facts`]), so
+/// a replay passes over them exactly as that process did.
 fn without_superseded(events: Vec<Event>) -> Vec<Event> {
     let mut out: Vec<Event> = Vec::with_capacity(events.len());
-    let mut i = 0;
-    while i < events.len() {
-        let e = &events[i];
+    for e in events {
         if matches!(e.body, Body::RunResumed(_)) {
             let start = unconsumed_tail_start(&out);
-            let first_after = events[i + 1..].iter().find(|x| !is_marker(x));
-            let same = |a: &Event, b: &Event| match (&a.body, &b.body) {
-                (Body::Observation(x), Body::Observation(y)) => {
-                    x.name == y.name && x.step == y.step
-                }
-                _ => false,
-            };
-            let reread = match (out.get(start), first_after) {
-                (Some(first), Some(next)) => same(first, next),
-                _ => false,
-            };
-            if reread && out[start..].iter().filter(|x| !is_marker(x)).count() > 1 {
-                out.retain_indices_from(start);
-            }
+            let tail: Vec<Event> = out.drain(start..).filter(is_marker).collect();
+            out.extend(tail);
         }
-        out.push(events[i].clone());
-        i += 1;
+        out.push(e);
     }
     out
-}
-
-/// Drops the observations at and after `start`, keeping the markers.
-trait RetainFrom {
-    fn retain_indices_from(&mut self, start: usize);
-}
-
-impl RetainFrom for Vec<Event> {
-    fn retain_indices_from(&mut self, start: usize) {
-        let tail: Vec<Event> = self.drain(start..).filter(is_marker).collect();
-        self.extend(tail);
-    }
 }
 
 fn outcome_of(e: Event) -> Outcome {

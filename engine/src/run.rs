@@ -394,16 +394,16 @@ fn finish(mut d: Dispatcher, checkpoint: PathBuf) -> Result<Finished, RunError> 
         )
     };
     if !d.skipped.is_empty() {
-        let mut skipped: Vec<&String> = d.skipped.iter().collect();
+        let mut skipped: Vec<&str> = d.skipped.iter().map(String::as_str).collect();
         skipped.sort();
         summary.push_str(&format!(
             "; skipped by the operator's decision: {}",
-            skipped
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            skipped.join(", ")
         ));
+    }
+    if !d.skipped_with.is_empty() {
+        let with: Vec<&str> = d.skipped_with.iter().map(String::as_str).collect();
+        summary.push_str(&format!("; skipped with it: {}", with.join(", ")));
     }
     if d.ledger.point.is_some() {
         summary.push_str(&format!("; {}", d.ledger.cost()));

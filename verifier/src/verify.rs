@@ -360,6 +360,9 @@ pub struct Verifier<'a> {
     files: BTreeMap<(String, String), BackupFileRow>,
     files_omitted: u64,
     not_applied: Vec<NotAppliedRow>,
+    /// Rows of a `data_loss` observation nothing has followed yet: a resume that read the world
+    /// again drops them, an action or decision after them counts them.
+    pending_not_applied: Vec<NotAppliedRow>,
     failure: Option<Failure>,
     could_not_check: bool,
 }
@@ -461,6 +464,7 @@ impl<'a> Verifier<'a> {
             files: BTreeMap::new(),
             files_omitted: 0,
             not_applied: Vec::new(),
+            pending_not_applied: Vec::new(),
             failure: None,
             could_not_check: false,
         })
@@ -811,6 +815,12 @@ impl<'a> Verifier<'a> {
 
     fn check_run_event(&mut self, event: &Event, leaf: &Hash) -> Result<(), Fail> {
         let seq = event.seq;
+        match &event.body {
+            Body::Observation(_) => {}
+            // The stopped process's unacted readings were read again by the resumed one.
+            Body::RunResumed(_) => self.pending_not_applied.clear(),
+            _ => self.commit_not_applied(),
+        }
         let run = self
             .run
             .as_mut()
@@ -834,14 +844,10 @@ impl<'a> Verifier<'a> {
                         .as_str()
                         .map(str::to_string);
                     for f in obs.data["not_applied"].as_array().into_iter().flatten() {
-                        // A later reading of the same run (after a resume) states it anew.
-                        let file = f["file"].as_str().unwrap_or("");
-                        self.not_applied
-                            .retain(|n| !(n.run_id == run.id && n.file == file));
-                        if self.not_applied.len() >= MAX_FILE_ROWS {
+                        if self.pending_not_applied.len() >= MAX_FILE_ROWS {
                             break;
                         }
-                        self.not_applied.push(NotAppliedRow {
+                        self.pending_not_applied.push(NotAppliedRow {
                             run_id: run.id.clone(),
                             step: obs.step.clone().unwrap_or_default(),
                             seq,
@@ -1083,8 +1089,21 @@ impl<'a> Verifier<'a> {
         self.finish_with_tail().0
     }
 
+    /// Counts the files of `data_loss` observations an action or decision followed (a later
+    /// reading of the same file in the same run replaces an earlier one).
+    fn commit_not_applied(&mut self) {
+        for row in std::mem::take(&mut self.pending_not_applied) {
+            self.not_applied
+                .retain(|n| !(n.run_id == row.run_id && n.file == row.file));
+            if self.not_applied.len() < MAX_FILE_ROWS {
+                self.not_applied.push(row);
+            }
+        }
+    }
+
     /// [`Verifier::finish`], also returning where the events that passed end.
     pub fn finish_with_tail(mut self) -> (Report, Tail) {
+        self.commit_not_applied();
         let tail = Tail {
             events: self.next_seq,
             last_leaf: self.prev,

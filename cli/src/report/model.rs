@@ -95,6 +95,9 @@ pub struct RunView {
     /// Every backup file (or stretch of log) the run did not apply, and why, as the journal
     /// states them (`data_loss` observations, refused restores).
     pub gaps: Vec<String>,
+    /// Files a `data_loss` observation names that no action or decision followed yet: they
+    /// count once something follows, and not at all when a resume read the world again.
+    pub pending_gaps: Vec<String>,
     /// The recovery point reached.
     pub recovery: Option<RecoveryView>,
 }
@@ -489,10 +492,7 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                                 .unwrap_or_default(),
                             e.seq
                         );
-                        let file = f["file"].as_str().unwrap_or("?");
-                        if !run.gaps.iter().any(|g| g.starts_with(&format!("{file}: "))) {
-                            run.gaps.push(line);
-                        }
+                        run.pending_gaps.push(line);
                     }
                 }
                 let summary = observation_summary(&o.name, &o.data);
@@ -501,6 +501,7 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                     .push((e.seq, o.name.clone(), summary));
             }
             Body::StepIntent(t) => {
+                commit_gaps(run);
                 let attempt = AttemptView {
                     unit: t.step.clone(),
                     attempt: t.attempt,
@@ -530,6 +531,7 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                 step_mut(run, step_of(&t.step)).attempts.push(attempt);
             }
             Body::StepOutcome(o) => {
+                commit_gaps(run);
                 let status = word(&o.status);
                 let (action, inputs) =
                     (run_action(run, &o.step), a_inputs(run, &o.step, o.attempt));
@@ -560,6 +562,7 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                 }
             }
             Body::Approval(a) => {
+                commit_gaps(run);
                 let d = DecisionView {
                     seq: e.seq,
                     at: e.at.clone(),
@@ -572,22 +575,27 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                 step_mut(run, step_of(&a.step)).decisions.push(d.clone());
                 run.decisions.push(d);
             }
-            Body::RunResumed(r) => run.resumes.push(ResumeView {
-                seq: e.seq,
-                at: e.at.clone(),
-                reason: r.reason.clone(),
-                in_doubt: r
-                    .in_doubt
-                    .iter()
-                    .map(|d| {
-                        format!(
-                            "{} (attempt {}, intent seq {})",
-                            d.step, d.attempt, d.intent_seq
-                        )
-                    })
-                    .collect(),
-            }),
+            Body::RunResumed(r) => {
+                // What the stopped process read and nothing acted on was read again.
+                run.pending_gaps.clear();
+                run.resumes.push(ResumeView {
+                    seq: e.seq,
+                    at: e.at.clone(),
+                    reason: r.reason.clone(),
+                    in_doubt: r
+                        .in_doubt
+                        .iter()
+                        .map(|d| {
+                            format!(
+                                "{} (attempt {}, intent seq {})",
+                                d.step, d.attempt, d.intent_seq
+                            )
+                        })
+                        .collect(),
+                })
+            }
             Body::RunFinished(f) => {
+                commit_gaps(run);
                 run.finished_at = Some(e.at.clone());
                 run.status = word(&f.status);
                 run.summary = Some(f.summary.clone());
@@ -599,6 +607,16 @@ fn runs(events: &[Event]) -> Vec<RunView> {
         finish_run(run, files);
     }
     runs
+}
+
+/// Counts the files a `data_loss` observation named once an action or decision follows it.
+fn commit_gaps(run: &mut RunView) {
+    for line in run.pending_gaps.drain(..) {
+        let file = line.split(": ").next().unwrap_or("").to_string();
+        if !run.gaps.iter().any(|g| g.starts_with(&format!("{file}: "))) {
+            run.gaps.push(line);
+        }
+    }
 }
 
 /// The runbook's steps (id, title, action) from its embedded TOML source.
@@ -871,6 +889,7 @@ fn observation_summary(name: &str, data: &Value) -> String {
 
 /// Orders the files by LSN, notes what this run did not restore, and settles the recovery point.
 fn finish_run(run: &mut RunView, files: BTreeMap<(String, String), FileView>) {
+    commit_gaps(run);
     let lsn = |s: &Option<String>| s.as_deref().and_then(|x| x.parse::<u128>().ok());
     let mut list: Vec<FileView> = files.into_values().collect();
     list.sort_by(|a, b| {

@@ -72,15 +72,16 @@ pub async fn holds(
 /// The first step this one needs that was skipped, recorded as the reason this one is skipped
 /// too.
 pub async fn skipped_need(d: &mut Dispatcher, step: &Step) -> Result<Option<String>, Halt> {
-    let Some(need) = step.needs.iter().find(|n| d.skipped.contains(*n)).cloned() else {
+    let skipped = |n: &String| d.skipped.contains(n) || d.skipped_with.contains(n);
+    let Some(need) = step.needs.iter().find(|n| skipped(n)).cloned() else {
         return Ok(None);
     };
-    let reason = format!("skipped: it needs {need}, which the operator skipped");
+    let reason = format!("skipped: it needs {need}, which was skipped");
     let recorded: String = d
         .observe(Some(&step.id), "skipped", "the steps it needs", async {
             reason.clone()
         })
         .await?;
-    d.skipped.insert(step.id.clone());
+    d.skipped_with.insert(step.id.clone());
     Ok(Some(recorded))
 }
