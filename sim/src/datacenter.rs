@@ -145,6 +145,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
     let dest = crate::dest_dir(dir);
     fs::create_dir_all(&share)?;
     fs::create_dir_all(&dest)?;
+    crate::certs::generate(&sim, false)?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let password = format!("Drill-{:08x}!", rand::random::<u32>());
     let instances = vec![
