@@ -156,6 +156,30 @@ fn a_certificate_from_another_ca_is_refused_and_the_server_serves_on() {
 }
 
 #[test]
+fn a_client_that_sends_no_tls_after_asking_for_it_loses_only_its_own_connection() {
+    use runledger_sim::tds::packet::{read_message, write_message, PacketType};
+    let dc = Dc::new(Scenario::Normal);
+    let inst = dc.bak();
+    let mut s = std::net::TcpStream::connect((inst.host.as_str(), inst.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let prelogin = [
+        0u8, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xFF, 11, 0, 0, 0, 0, 0, ENCRYPT_ON,
+    ];
+    write_message(&mut s, PacketType::PreLogin, 0, 4096, &prelogin).unwrap();
+    read_message(&mut s).unwrap().unwrap();
+    // Not a TLS record: the server answers with an alert, or nothing, and closes.
+    write_message(&mut s, PacketType::PreLogin, 0, 4096, b"no tls here").unwrap();
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut s, &mut rest).expect("the server closes the connection");
+    rt().block_on(async {
+        let mut c = connect_encrypted(inst, EncryptionLevel::Required, Some(&dc.ca()))
+            .await
+            .unwrap();
+        assert_eq!(server_name(&mut c).await.as_deref(), Some("PCSQLDR01"));
+    });
+}
+
+#[test]
 fn a_kill_from_another_session_ends_a_restore_over_tls() {
     let dc = Dc::with(InitOptions {
         pace_ms: 5_000,
