@@ -301,3 +301,16 @@ fn tsql_that_pins_the_ca_refuses_a_certificate_from_another_ca() {
     let (out, err, _) = tsql(dc.bak(), &dc.bak().password, MARKED);
     assert!(out.contains("PCSQLDR01"), "stdout: {out}\nstderr: {err}");
 }
+
+#[test]
+fn a_certificate_without_its_key_stops_the_server_at_start_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    runledger_sim::init(dir.path(), &InitOptions::default()).unwrap();
+    let key = runledger_sim::sim_dir(dir.path()).join("server.key");
+    std::fs::remove_file(&key).unwrap();
+    let err = match runledger_sim::start(dir.path()) {
+        Ok(_) => panic!("a server started without its private key"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&key.display().to_string()), "{err}");
+}

@@ -45,7 +45,8 @@ pub fn server_config(sim_dir: &Path) -> Result<Option<Arc<ServerConfig>>, SimErr
         path: path.to_path_buf(),
         reason,
     };
-    let chain: Vec<Certificate> = rustls_pemfile::certs(&mut fs::read(&cert_path)?.as_slice())
+    let read = |path: &Path| fs::read(path).map_err(|e| unusable(path, e.to_string()));
+    let chain: Vec<Certificate> = rustls_pemfile::certs(&mut read(&cert_path)?.as_slice())
         .map_err(|e| unusable(&cert_path, e.to_string()))?
         .into_iter()
         .map(Certificate)
@@ -53,7 +54,7 @@ pub fn server_config(sim_dir: &Path) -> Result<Option<Arc<ServerConfig>>, SimErr
     if chain.is_empty() {
         return Err(unusable(&cert_path, "no certificate in the file".into()));
     }
-    let key = rustls_pemfile::pkcs8_private_keys(&mut fs::read(&key_path)?.as_slice())
+    let key = rustls_pemfile::pkcs8_private_keys(&mut read(&key_path)?.as_slice())
         .map_err(|e| unusable(&key_path, e.to_string()))?
         .into_iter()
         .next()
