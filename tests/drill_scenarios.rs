@@ -648,3 +648,28 @@ fn the_drill_names_every_scenario_and_refuses_an_unknown_one_in_one_line() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no simulated data center"), "{stderr}");
 }
+
+#[test]
+fn a_server_certificate_the_pinned_ca_did_not_sign_stops_before_anything_changes() {
+    let (d, out) = Drill::run("tls-wrong-ca");
+    let (_, stderr) = text(&out);
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("runledger:"))
+        .expect("an error line");
+    assert!(
+        line.contains("certificate") && line.contains("sim/ca.pem") && line.contains("backup"),
+        "{line}"
+    );
+    assert!(
+        d.history().is_empty(),
+        "nothing executed: {:?}",
+        d.history()
+    );
+    let runbook = std::fs::read_to_string(d.path("runbook.toml")).unwrap();
+    assert!(
+        runbook.contains("encryption = \"required\""),
+        "never a silent downgrade"
+    );
+}

@@ -17,7 +17,7 @@
 //! | `bad_input` | every SPEC §8 case: one error line, its exit code, the journal unchanged or the failure recorded (its table says which test covers each case) |
 //! | `storage_faults` | a failed durable append (disk full) halts before the action; the journal verifies; resume completes; torn SQLite files are refused with a reason |
 //! | `concurrency` | two engines started on one journal at once: exactly one proceeds |
-//! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers are refused before any journal |
+//! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers are refused before any journal; a pinned CA is used, and a server it did not sign stops the run |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
 mod bad_input;

@@ -1,11 +1,13 @@
 //! Security promises: a private key (or password file) that group or others can read is
 //! refused by every command that would use it; the drill's SQL password appears in no output,
 //! no error message and no file runledger writes; a database name or parameter that could
-//! change the meaning of a statement is refused before anything is planned or journaled.
+//! change the meaning of a statement is refused before anything is planned or journaled; a
+//! target that pins its CA reaches a server that CA signed, over TLS, and stops at one it did
+//! not sign.
 
 use std::path::{Path, PathBuf};
 
-use crate::bad_input::{error_line, new_key, CrashedDrill, JournalState};
+use crate::bad_input::{error_line, last_line, new_key, CrashedDrill, JournalState};
 use crate::common::{runledger, text};
 
 fn set_mode(path: &Path, mode: u32) {
@@ -332,5 +334,66 @@ fn injected_identifiers_are_refused_before_any_plan_or_journal() {
             assert!(stdout.is_empty(), "nothing planned: {stdout}");
             assert!(!stdout.contains("DROP") && !journal.exists());
         }
+    }
+}
+
+/// A runbook with one check on the drill's backup instance, over TLS, pinning `ca`.
+fn pinned_runbook(dir: &Path, bak: &runledger_sim::Instance, ca: &Path) -> PathBuf {
+    let password = dir.join("sql.password");
+    std::fs::write(&password, format!("{}\n", bak.password)).unwrap();
+    set_mode(&password, 0o600);
+    let runbook = dir.join("pinned.toml");
+    std::fs::write(
+        &runbook,
+        format!(
+            "name = \"pinned\"\nversion = \"1\"\n[targets.backup]\nhost = \"{}\"\nport = {}\nauth = \"sql\"\nuser = \"{}\"\npassword = {{ file = {:?} }}\nencryption = \"required\"\ntrust_cert_ca = {:?}\n[[steps]]\nid = \"reach\"\ntitle = \"Reach the backup server\"\naction = \"check\"\ntarget = \"backup\"\nquery = \"SELECT 1 AS ok\"\n",
+            bak.host,
+            bak.port,
+            bak.user,
+            password.display().to_string(),
+            ca.display().to_string(),
+        ),
+    )
+    .unwrap();
+    runbook
+}
+
+#[test]
+fn a_target_that_pins_its_ca_runs_over_tls_and_stops_at_a_server_the_ca_did_not_sign() {
+    for wrong_ca in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let dc = dir.path().join("dc");
+        let instances = runledger_sim::init(&dc, &runledger_sim::InitOptions::default()).unwrap();
+        if wrong_ca {
+            runledger_sim::certs::generate(&runledger_sim::sim_dir(&dc), true).unwrap();
+        }
+        let _server = runledger_sim::start(&dc).unwrap();
+        let ca = runledger_sim::ca_path(&dc);
+        let runbook = pinned_runbook(dir.path(), &instances[0], &ca);
+        let key = new_key(dir.path(), "op.key");
+        let out = runledger()
+            .arg("run")
+            .arg(&runbook)
+            .arg("--journal")
+            .arg(dir.path().join("journal.db"))
+            .arg("--key")
+            .arg(&key)
+            .arg("--yes")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        if !wrong_ca {
+            assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+            continue;
+        }
+        assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        let line = last_line(&stderr);
+        assert!(
+            line.contains(&format!(
+                "the server's certificate was not signed by the CA in {}",
+                ca.display()
+            )),
+            "{stderr}"
+        );
     }
 }

@@ -93,7 +93,12 @@ pub fn drill_runbook(
                         toml_str(&t.instance.user),
                         toml_str(&t.password_file.display().to_string())
                     )),
-                    "encryption" => Some("encryption = \"not_supported\"".to_string()),
+                    // The production connection path: TLS required, the simulated site's CA
+                    // pinned (tls-wrong-ca serves a certificate another CA signed).
+                    "encryption" => Some(format!(
+                        "encryption = \"required\"\ntrust_cert_ca = {}",
+                        toml_str(&runledger_sim::ca_path(dir).display().to_string())
+                    )),
                     _ => None,
                 }
             }

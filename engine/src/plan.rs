@@ -23,7 +23,7 @@ pub fn render(loaded: &LoadedRunbook) -> String {
     for (name, t) in &rb.targets {
         let _ = writeln!(
             s,
-            "target   {name}: {}:{} auth {}{} encryption {}",
+            "target   {name}: {}:{} auth {}{} encryption {}{}",
             t.host,
             t.port,
             spelled(t.auth),
@@ -31,7 +31,11 @@ pub fn render(loaded: &LoadedRunbook) -> String {
                 .as_deref()
                 .map(|u| format!(" as {u}"))
                 .unwrap_or_default(),
-            spelled(t.encryption)
+            spelled(t.encryption),
+            t.trust_cert_ca
+                .as_deref()
+                .map(|ca| format!(" ca {}", ca.display()))
+                .unwrap_or_default()
         );
     }
     if let Some(sh) = &rb.shell {

@@ -193,6 +193,7 @@ fn endpoints(rb: &runbook::Runbook) -> Result<HashMap<String, SqlEndpoint>, RunE
                 },
                 database: "master".into(),
                 trust_server_certificate: t.trust_server_certificate,
+                trust_cert_ca: t.trust_cert_ca.clone(),
                 application_name: ENGINE_VERSION.into(),
                 connect_timeout: Duration::from_secs(15),
             },

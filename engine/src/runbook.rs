@@ -83,6 +83,10 @@ pub struct SqlTarget {
     /// Accept the server's certificate without validation (lab use).
     #[serde(default)]
     pub trust_server_certificate: bool,
+    /// PEM file of the CA that must have signed the server's certificate: how a site pins its
+    /// own CA. Not together with `trust_server_certificate = true`.
+    #[serde(default)]
+    pub trust_cert_ca: Option<PathBuf>,
 }
 
 fn default_port() -> u16 {
@@ -576,6 +580,12 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
                 return Err(at(pos, format!("target {name}: needs `password = {{ env = \"VAR\" }}` or `{{ file = \"PATH\" }}`")))
             }
             _ => {}
+        }
+        if target.trust_cert_ca.is_some() && target.trust_server_certificate {
+            return Err(at(
+                find("trust_cert_ca", pos),
+                format!("target {name}: `trust_cert_ca` and `trust_server_certificate = true` exclude each other; pin the CA, or (labs only) accept any certificate"),
+            ));
         }
     }
     check_step_keys(source, &at)?;

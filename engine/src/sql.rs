@@ -20,6 +20,7 @@
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{FutureExt, TryStreamExt};
@@ -44,6 +45,9 @@ pub struct SqlEndpoint {
     pub encryption: Encryption,
     /// Accept the server's certificate without validating it (self-signed test servers only).
     pub trust_server_certificate: bool,
+    /// PEM (or `.crt`, `.der`) file of the CA that must have signed the server's certificate,
+    /// instead of the system's roots. Not together with `trust_server_certificate`.
+    pub trust_cert_ca: Option<PathBuf>,
     /// Database the session starts in.
     pub database: String,
     /// Shown by the server as `program_name` / `APP_NAME()`, so a DBA sees who is connected.
@@ -342,6 +346,9 @@ impl SqlSession {
             Some(i) if ep.port == 0 => format!("{}\\{i} (via sql browser)", ep.host),
             _ => format!("{}:{}", ep.host, ep.port),
         };
+        if let Some(ca) = &ep.trust_cert_ca {
+            check_ca_file(ca).map_err(|m| connect_err(format!("{address}: {m}")))?;
+        }
         let attempt = async {
             let tcp = if ep.instance.is_some() && ep.port == 0 {
                 use tiberius::SqlBrowser;
@@ -366,7 +373,7 @@ impl SqlSession {
                     tiberius::error::Error::Routing { host, port } => connect_err(format!(
                         "{address}: the server redirected to {host}:{port}, which runledger does not follow; point the target there"
                     )),
-                    other => connect_err(format!("{address}: {other}")),
+                    other => connect_err(format!("{address}: {}", tls_refusal(ep, &other))),
                 })
         };
         // tiberius panics on a token it does not implement; a hostile or odd server must not
@@ -441,6 +448,61 @@ impl SqlSession {
     }
 }
 
+/// The CA file as tiberius will read it: readable, named `.pem`, `.crt` or `.der` (tiberius
+/// picks the format by the extension), and a PEM holding exactly one certificate.
+fn check_ca_file(path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read the CA certificate {}: {e}", path.display()))?;
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("pem" | "crt") => {
+            let n = String::from_utf8_lossy(&bytes)
+                .matches("-----BEGIN CERTIFICATE-----")
+                .count();
+            if n == 1 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the CA certificate {} holds {n} PEM certificates, not one: keep only the CA that signs the server's certificate",
+                    path.display()
+                ))
+            }
+        }
+        Some("der") => Ok(()),
+        _ => Err(format!(
+            "the CA certificate {} must be named .pem, .crt or .der",
+            path.display()
+        )),
+    }
+}
+
+/// The text of a failed connection, saying which CA refused the server's certificate. tiberius
+/// flattens rustls' error into text (`invalid peer certificate: UnknownIssuer`), so the text
+/// is all there is to go by.
+fn tls_refusal(ep: &SqlEndpoint, e: &tiberius::error::Error) -> String {
+    let text = e.to_string();
+    let Some(at) = text.find("invalid peer certificate") else {
+        return text;
+    };
+    let detail = &text[at..];
+    match &ep.trust_cert_ca {
+        Some(ca) if detail.contains("UnknownIssuer") || detail.contains("BadSignature") => {
+            format!(
+                "the server's certificate was not signed by the CA in {} ({detail})",
+                ca.display()
+            )
+        }
+        Some(ca) => format!(
+            "the server's certificate was refused ({detail}; CA {})",
+            ca.display()
+        ),
+        None => format!("the server's certificate was refused ({detail})"),
+    }
+}
+
 fn config_for(ep: &SqlEndpoint) -> Result<Config, SqlError> {
     let mut config = Config::new();
     config.host(&ep.host);
@@ -455,8 +517,23 @@ fn config_for(ep: &SqlEndpoint) -> Result<Config, SqlError> {
     }
     config.application_name(&ep.application_name);
     config.encryption(ep.encryption.into());
-    if ep.trust_server_certificate {
-        config.trust_cert();
+    match (&ep.trust_cert_ca, ep.trust_server_certificate) {
+        // tiberius panics when given both.
+        (Some(_), true) => {
+            return Err(SqlError::Connect {
+                endpoint: ep.name.clone(),
+                reason: "trust_cert_ca and trust_server_certificate exclude each other".into(),
+            })
+        }
+        (Some(ca), false) => {
+            let ca = ca.to_str().ok_or_else(|| SqlError::Connect {
+                endpoint: ep.name.clone(),
+                reason: format!("the CA path {} is not valid UTF-8", ca.display()),
+            })?;
+            config.trust_cert_ca(ca);
+        }
+        (None, true) => config.trust_cert(),
+        (None, false) => {}
     }
     config.authentication(auth_method(ep)?);
     Ok(config)

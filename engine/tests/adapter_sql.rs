@@ -1,7 +1,8 @@
 //! Promise: the SQL adapter speaks real TDS (tiberius over TCP) to the drill's simulated SQL
 //! Server on loopback exactly as it would to production: logins, server errors with their
 //! numbers, exact `numeric(25,0)` LSNs, each SQL type as the right `SqlValue`, several result
-//! sets, and timeouts that drop the session.
+//! sets, timeouts that drop the session, and TLS that validates the server's certificate
+//! against a pinned CA.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,8 +23,22 @@ struct Dc {
 
 impl Dc {
     fn new(opts: InitOptions) -> Dc {
+        Dc::made(opts, false)
+    }
+
+    /// A data center whose server certificate was issued by a CA other than the one in
+    /// `DIR/sim/ca.pem`.
+    fn with_wrong_ca() -> Dc {
+        Dc::made(InitOptions::default(), true)
+    }
+
+    fn made(opts: InitOptions, wrong_ca: bool) -> Dc {
         let dir = tempfile::tempdir().unwrap();
         let instances = runledger_sim::init(dir.path(), &opts).unwrap();
+        if wrong_ca {
+            let sim = runledger_sim::sim_dir(dir.path());
+            runledger_sim::certs::generate(&sim, true).unwrap();
+        }
         let server = runledger_sim::start(dir.path()).unwrap();
         Dc {
             _server: server,
@@ -45,10 +60,24 @@ impl Dc {
             },
             encryption: Encryption::NotSupported,
             trust_server_certificate: false,
+            trust_cert_ca: None,
             database: database.into(),
             application_name: "runledger adapter tests".into(),
             connect_timeout: T,
         }
+    }
+
+    /// [`Dc::bak`] with every message after pre-login encrypted, pinning `DIR/sim/ca.pem`.
+    fn bak_tls(&self, database: &str) -> SqlEndpoint {
+        SqlEndpoint {
+            encryption: Encryption::Required,
+            trust_cert_ca: Some(self.ca()),
+            ..self.bak(database)
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        runledger_sim::ca_path(self.dir.path())
     }
 
     /// Every log backup in LSN order as (path in the copy destination, FirstLSN, LastLSN),
@@ -353,4 +382,108 @@ fn a_timeout_drops_the_session_and_a_new_one_works() {
         let mut fresh = SqlSession::connect(&ep).await.unwrap();
         fresh.batch("SELECT @@SPID AS spid", T).await.unwrap();
     });
+}
+
+#[test]
+fn required_encryption_with_the_pinned_ca_logs_in_and_runs_batches() {
+    let dc = Dc::new(InitOptions::default());
+    block_on(async {
+        let mut s = SqlSession::connect(&dc.bak_tls("master")).await.unwrap();
+        let r = s.batch("SELECT @@SERVERNAME AS name", T).await.unwrap();
+        assert_eq!(
+            r.result_sets[0].get(0, "name"),
+            Some(&SqlValue::Text("PCSQLDR01".into()))
+        );
+        let r = s
+            .batch(
+                "SELECT redo_start_lsn FROM sys.master_files WHERE database_id = DB_ID(N'mgc') AND file_id = 1",
+                T,
+            )
+            .await
+            .unwrap();
+        assert!(r.result_sets[0].rows[0][0].as_u128().is_some(), "{r:?}");
+    });
+}
+
+#[test]
+fn a_certificate_not_signed_by_the_pinned_ca_is_a_one_line_connect_error() {
+    let dc = Dc::with_wrong_ca();
+    let ep = dc.bak_tls("master");
+    let err = block_on(SqlSession::connect(&ep)).unwrap_err();
+    assert!(matches!(err, SqlError::Connect { .. }), "{err:?}");
+    let text = err.to_string();
+    let ca = dc.ca().display().to_string();
+    assert!(text.starts_with("connect to sql endpoint BAK: "), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{}", ep.port)), "{text}");
+    assert!(
+        text.contains(&format!(
+            "the server's certificate was not signed by the CA in {ca}"
+        )),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "{text}");
+    // Never a quiet fall back to plaintext: the same endpoint without TLS is another setting.
+    let plain = SqlEndpoint {
+        encryption: Encryption::NotSupported,
+        trust_cert_ca: None,
+        ..ep
+    };
+    block_on(SqlSession::connect(&plain)).expect("the server still serves");
+}
+
+#[test]
+fn a_missing_ca_file_is_a_one_line_connect_error_naming_it() {
+    let dc = Dc::new(InitOptions::default());
+    let missing = dc.dir.path().join("no-such-ca.pem");
+    let ep = SqlEndpoint {
+        trust_cert_ca: Some(missing.clone()),
+        ..dc.bak_tls("master")
+    };
+    let err = block_on(SqlSession::connect(&ep)).unwrap_err();
+    assert!(matches!(err, SqlError::Connect { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "cannot read the CA certificate {}",
+            missing.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 1, "{text}");
+}
+
+#[test]
+fn a_ca_file_tiberius_cannot_read_is_refused_before_connecting() {
+    let dc = Dc::new(InitOptions::default());
+    let bundle = dc.dir.path().join("bundle.pem");
+    let ca = std::fs::read_to_string(dc.ca()).unwrap();
+    std::fs::write(&bundle, format!("{ca}{ca}")).unwrap();
+    let renamed = dc.dir.path().join("ca.cer");
+    std::fs::write(&renamed, &ca).unwrap();
+    for (path, says) in [
+        (bundle, "holds 2 PEM certificates, not one"),
+        (renamed, "must be named .pem, .crt or .der"),
+    ] {
+        let ep = SqlEndpoint {
+            trust_cert_ca: Some(path),
+            ..dc.bak_tls("master")
+        };
+        let err = block_on(SqlSession::connect(&ep)).unwrap_err();
+        assert!(err.to_string().contains(says), "{err}");
+    }
+}
+
+#[test]
+fn a_pinned_ca_together_with_trusting_any_certificate_is_refused_not_a_panic() {
+    let dc = Dc::new(InitOptions::default());
+    let ep = SqlEndpoint {
+        trust_server_certificate: true,
+        ..dc.bak_tls("master")
+    };
+    let err = block_on(SqlSession::connect(&ep)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("trust_cert_ca and trust_server_certificate exclude each other"),
+        "{err}"
+    );
 }

@@ -84,3 +84,20 @@ fn parameters_are_substituted_once_at_load() {
         "the source is kept verbatim for run.started"
     );
 }
+
+#[test]
+fn a_pinned_ca_is_read_and_shown_in_the_plan() {
+    let src = "name = \"x\"\nversion = \"1\"\n[targets.backup]\nhost = \"h\"\nauth = \"integrated\"\nencryption = \"required\"\ntrust_cert_ca = \"contoso-root-ca.pem\"\n[[steps]]\nid = \"a\"\ntitle = \"A\"\naction = \"manual\"\ninstruction = \"confirm\"\n";
+    let loaded = runbook::parse(src, "t.toml").unwrap();
+    let target = &loaded.runbook.targets["backup"];
+    assert_eq!(
+        target.trust_cert_ca.as_deref(),
+        Some(Path::new("contoso-root-ca.pem"))
+    );
+    assert!(!target.trust_server_certificate);
+    let plan = runledger_engine::plan::render(&loaded);
+    assert!(
+        plan.contains("encryption required ca contoso-root-ca.pem"),
+        "{plan}"
+    );
+}

@@ -154,6 +154,8 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
     for folder in [&share, &dest, &crate::mirror_share_dir(dir)] {
         fs::create_dir_all(folder)?;
     }
+    // The drill's CA and the server's certificate (tls-wrong-ca: issued by another CA).
+    crate::certs::generate(&sim, scenario == Scenario::TlsWrongCa)?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let password = format!("Drill-{:08x}!", rand::random::<u32>());
     let instances = vec![

@@ -4,7 +4,8 @@
 //! Layout of a drill directory `DIR` (SPEC §6): `DIR/sim/state.db` (the state),
 //! `DIR/sim/share/` (the backup share the primary wrote to), `DIR/sim/dest/` (the copy
 //! destination on the backup server) and `DIR/sim/instances.json` (how to reach each
-//! simulated SQL instance).
+//! simulated SQL instance); `DIR/sim/ca.pem`, `server.pem` and `server.key` are the
+//! certificates of the server's TLS (certs.rs).
 //!
 //! Entry points: [`init`] builds a data center, [`serve`] runs its SQL instances until the
 //! process is killed ([`start`] runs them in the background and returns a handle), [`status`]
@@ -14,6 +15,7 @@
 
 pub mod agent;
 pub mod backup_file;
+pub mod certs;
 pub mod cli;
 pub mod datacenter;
 pub mod heal;
@@ -58,6 +60,14 @@ pub enum SimError {
         /// Cause.
         #[source]
         source: std::io::Error,
+    },
+    /// The drill's TLS certificate could not be made or loaded.
+    #[error("tls certificate {path}: {reason}")]
+    Certificate {
+        /// The file concerned.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
     },
     /// A file system error.
     #[error("i/o: {0}")]
@@ -110,6 +120,12 @@ pub fn unreachable_share_dir(dir: &Path) -> PathBuf {
 /// `runledger sim heal` puts back (as when a missing file is found elsewhere).
 pub fn recoverable_dir(dir: &Path) -> PathBuf {
     sim_dir(dir).join("recoverable")
+}
+
+/// `DIR/sim/ca.pem`: the certificate of the CA that signed the simulated server's certificate,
+/// the one a drill pins.
+pub fn ca_path(dir: &Path) -> PathBuf {
+    sim_dir(dir).join(certs::CA_FILE)
 }
 
 /// Runs every simulated SQL instance of `dir` until the process is killed.

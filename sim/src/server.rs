@@ -1,10 +1,12 @@
 //! The TDS listener: one port per simulated instance, one thread per connection.
 //!
-//! A connection runs pre-login, LOGIN7, then requests. A reader thread watches the socket so
-//! that an attention (cancel) or a `KILL` from another session reaches a statement while it is
-//! running (a paced restore checks between slices). All state lives in SQLite; the only
-//! in-memory state is the table of live connections, which a restart clears, as a real restart
-//! ends every session.
+//! A connection runs pre-login, LOGIN7, then requests. Pre-login decides whether TLS wraps
+//! the LOGIN7 only, everything after pre-login, or nothing (`login::negotiate`, `tds/tls.rs`).
+//! A reader thread watches the connection so that an attention (cancel) or a `KILL` from
+//! another session reaches a statement while it is running (a paced restore checks between
+//! slices). All state lives in SQLite; the only in-memory state is the table of live
+//! connections and the TLS certificate read at start, and a restart clears the connections, as
+//! a real restart ends every session.
 
 use std::collections::HashMap;
 use std::io;
@@ -20,9 +22,10 @@ use rusqlite::params;
 
 use crate::sql::session::{Host, Output, Session};
 use crate::state;
-use crate::tds::login::{self, Login7};
+use crate::tds::login::{self, Encryption, Login7};
 use crate::tds::packet::{read_message, write_message, PacketType};
 use crate::tds::rpc;
+use crate::tds::tls::{self, Wire};
 use crate::tds::token::{done, DoneKind, TokenWriter};
 use crate::{agent, SimError};
 
@@ -81,6 +84,8 @@ struct Shared {
     /// The drill directory.
     root: PathBuf,
     db_path: PathBuf,
+    /// The server's certificate and key; `None` for a data center made without them.
+    tls: Option<Arc<rustls::ServerConfig>>,
     pace: Duration,
     stop: AtomicBool,
     conns: Mutex<HashMap<(String, i64), Arc<ConnCtl>>>,
@@ -139,9 +144,11 @@ pub fn start(dir: &Path) -> Result<ServerHandle, SimError> {
         })?;
         rows.collect::<Result<_, _>>()?
     };
+    let tls = tls::server_config(&crate::sim_dir(dir))?;
     let shared = Arc::new(Shared {
         root: dir.to_path_buf(),
         db_path,
+        tls,
         pace: Duration::from_millis(pace),
         stop: AtomicBool::new(false),
         conns: Mutex::new(HashMap::new()),
@@ -251,30 +258,11 @@ enum Msg {
 }
 
 fn serve_connection(
-    mut stream: TcpStream,
+    stream: TcpStream,
     info: &InstanceInfo,
     shared: &Arc<Shared>,
 ) -> io::Result<()> {
-    let Some((ty, payload)) = read_message(&mut stream)? else {
-        return Ok(());
-    };
-    if ty != PacketType::PreLogin || login::parse_prelogin(&payload).is_err() {
-        return Ok(());
-    }
-    write_message(
-        &mut stream,
-        PacketType::TabularResult,
-        0,
-        4096,
-        &login::prelogin_response(),
-    )?;
-    let Some((ty, payload)) = read_message(&mut stream)? else {
-        return Ok(());
-    };
-    if ty != PacketType::Login7 {
-        return Ok(());
-    }
-    let Ok(login) = login::parse_login7(&payload) else {
+    let Some((mut wire, login)) = open_connection(stream, shared)? else {
         return Ok(());
     };
     let conn = state::open(&shared.db_path).map_err(io::Error::other)?;
@@ -285,7 +273,7 @@ fn serve_connection(
             w.message(number, state, class, &text, &info.server_name);
         }
         w.done(DoneKind::Done, done::ERROR, 0, 0);
-        write_message(&mut stream, PacketType::TabularResult, 0, 4096, &w.buf)?;
+        write_message(&mut wire, PacketType::TabularResult, 0, 4096, &w.buf)?;
         return Ok(());
     }
     let database = if login.database.is_empty() {
@@ -338,7 +326,7 @@ fn serve_connection(
     w.done(DoneKind::Done, 0, 0, 0);
     let spid16 = spid as u16;
     write_message(
-        &mut stream,
+        &mut wire,
         PacketType::TabularResult,
         spid16,
         packet_size,
@@ -348,7 +336,7 @@ fn serve_connection(
     let ctl = Arc::new(ConnCtl {
         attention: AtomicBool::new(false),
         killed: AtomicBool::new(false),
-        stream: stream.try_clone()?,
+        stream: wire.tcp().try_clone()?,
     });
     shared
         .conns
@@ -370,7 +358,7 @@ fn serve_connection(
         host: &host,
     };
     let (tx, rx) = mpsc::channel();
-    let mut reader = stream.try_clone()?;
+    let mut reader = wire.try_clone()?;
     let reader_ctl = ctl.clone();
     std::thread::spawn(move || loop {
         match read_message(&mut reader) {
@@ -403,7 +391,7 @@ fn serve_connection(
                         let mut w = TokenWriter::default();
                         w.done(DoneKind::Done, done::ATTN, 0, 0);
                         write_message(
-                            &mut stream,
+                            &mut wire,
                             PacketType::TabularResult,
                             spid16,
                             packet_size,
@@ -437,7 +425,7 @@ fn serve_connection(
                     }
                     let bytes = encode(&outputs, in_rpc, &info.server_name);
                     write_message(
-                        &mut stream,
+                        &mut wire,
                         PacketType::TabularResult,
                         spid16,
                         packet_size,
@@ -461,8 +449,54 @@ fn serve_connection(
         "DELETE FROM sessions WHERE instance = ?1 AND session_id = ?2 AND kind = 'client'",
         params![info.name, spid],
     );
-    let _ = stream.shutdown(Shutdown::Both);
+    let _ = wire.tcp().shutdown(Shutdown::Both);
     result
+}
+
+/// Pre-login, the TLS handshake if one was negotiated, and LOGIN7: the connection's bytes from
+/// here on and the login, or `None` when the client went away or sent something else.
+fn open_connection(mut tcp: TcpStream, shared: &Shared) -> io::Result<Option<(Wire, Login7)>> {
+    let Some((ty, payload)) = read_message(&mut tcp)? else {
+        return Ok(None);
+    };
+    if ty != PacketType::PreLogin {
+        return Ok(None);
+    }
+    let Ok(prelogin) = login::parse_prelogin(&payload) else {
+        return Ok(None);
+    };
+    let encryption = login::negotiate(prelogin.encryption, shared.tls.is_some());
+    write_message(
+        &mut tcp,
+        PacketType::TabularResult,
+        0,
+        4096,
+        &login::prelogin_response(encryption),
+    )?;
+    let (wire, message) = match (encryption, &shared.tls) {
+        (Encryption::Full, Some(config)) => {
+            let mut tls = tls::handshake(&tcp, config.clone())?;
+            let message = read_message(&mut tls)?;
+            (Wire::Tls(tls), message)
+        }
+        (Encryption::LoginOnly, Some(config)) => {
+            // The client drops TLS as soon as LOGIN7 is sent and reads the answer in
+            // plaintext; so does the server once LOGIN7 is read.
+            let mut tls = tls::handshake(&tcp, config.clone())?;
+            let message = read_message(&mut tls)?;
+            (Wire::Plain(tcp), message)
+        }
+        _ => {
+            let message = read_message(&mut tcp)?;
+            (Wire::Plain(tcp), message)
+        }
+    };
+    match message {
+        Some((PacketType::Login7, payload)) => Ok(login::parse_login7(&payload)
+            .ok()
+            .map(|login| (wire, login))),
+        _ => Ok(None),
+    }
 }
 
 fn protocol_error(what: &str) -> Output {

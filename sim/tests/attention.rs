@@ -1,22 +1,26 @@
 //! Promise: an attention (cancel) stops a running statement — here a paced restore — which
 //! is acknowledged with DONE(ATTN) and, as on SQL Server, leaves the database in the middle of
-//! that restore: another file is refused with 4319 until the interrupted one is restored again.
+//! that restore — in plaintext and inside TLS alike: another file is refused with 4319 until
+//! the interrupted one is restored again `WITH RESTART`.
 //!
 //! Neither tiberius nor `tsql` can send an attention on demand, so this test speaks TDS itself
-//! through the simulator's own packet framing.
+//! through the simulator's own packet framing, and TLS through rustls' client.
 
 mod common;
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use runledger_sim::tds::packet::{read_message, write_message, PacketType};
+use runledger_sim::tds::packet::{read_message, read_packet, write_message, PacketType};
 use runledger_sim::{InitOptions, Scenario};
+use rustls::{ClientConnection, StreamOwned};
 
-fn utf16(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
-}
+const ENCRYPT_ON: u8 = 1;
+const ENCRYPT_NOT_SUP: u8 = 2;
 
 fn login7(user: &str, password: &str) -> Vec<u8> {
     let fields = [
@@ -60,8 +64,51 @@ fn login7(user: &str, password: &str) -> Vec<u8> {
     p
 }
 
+/// The client's side of the TLS handshake, its records in PRELOGIN packets, pinning `ca`.
+fn tls_client(mut tcp: TcpStream, ca: &Path) -> StreamOwned<ClientConnection, TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in rustls_pemfile::certs(&mut std::fs::read(ca).unwrap().as_slice()).unwrap() {
+        roots.add(&rustls::Certificate(der)).unwrap();
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_safe_defaults()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = "127.0.0.1".try_into().unwrap();
+    let mut tls = ClientConnection::new(Arc::new(config), name).unwrap();
+    while tls.is_handshaking() {
+        if tls.wants_write() {
+            let mut records = Vec::new();
+            while tls.wants_write() {
+                tls.write_tls(&mut records).unwrap();
+            }
+            write_message(&mut tcp, PacketType::PreLogin, 0, 4096, &records).unwrap();
+        } else {
+            let packet = read_packet(&mut tcp).unwrap().expect("a handshake packet");
+            assert_eq!(packet.ty, PacketType::PreLogin);
+            let mut data = packet.payload.as_slice();
+            while !data.is_empty() {
+                tls.read_tls(&mut data).unwrap();
+                tls.process_new_packets().unwrap();
+            }
+        }
+    }
+    StreamOwned::new(tls, tcp)
+}
+
 #[test]
 fn an_attention_cancels_a_paced_restore() {
+    attention_cancels_a_paced_restore(ENCRYPT_NOT_SUP);
+}
+
+#[test]
+fn an_attention_cancels_a_paced_restore_over_tls() {
+    attention_cancels_a_paced_restore(ENCRYPT_ON);
+}
+
+/// Logs in with the client's ENCRYPTION option `encryption`, starts a paced restore and
+/// cancels it.
+fn attention_cancels_a_paced_restore(encryption: u8) {
     let dc = Dc::with(InitOptions {
         scenario: Scenario::Normal,
         pace_ms: 5_000,
@@ -74,11 +121,20 @@ fn an_attention_cancels_a_paced_restore() {
         .find(|f| f.in_dest && !f.restored)
         .unwrap();
     let inst = dc.bak();
-    let mut s = TcpStream::connect((inst.host.as_str(), inst.port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let prelogin = [0u8, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xFF, 11, 0, 0, 0, 0, 0, 2];
-    write_message(&mut s, PacketType::PreLogin, 0, 4096, &prelogin).unwrap();
-    read_message(&mut s).unwrap().unwrap();
+    let mut tcp = TcpStream::connect((inst.host.as_str(), inst.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let prelogin = [
+        0u8, 0, 11, 0, 6, 1, 0, 17, 0, 1, 0xFF, 11, 0, 0, 0, 0, 0, encryption,
+    ];
+    write_message(&mut tcp, PacketType::PreLogin, 0, 4096, &prelogin).unwrap();
+    let (_, answer) = read_message(&mut tcp).unwrap().unwrap();
+    let answered = runledger_sim::tds::login::parse_prelogin(&answer).unwrap();
+    assert_eq!(answered.encryption, Some(encryption));
+    let mut s: Box<dyn ReadWrite> = if encryption == ENCRYPT_ON {
+        Box::new(tls_client(tcp, &dc.ca()))
+    } else {
+        Box::new(tcp)
+    };
     write_message(
         &mut s,
         PacketType::Login7,
@@ -167,3 +223,7 @@ fn an_attention_cancels_a_paced_restore() {
     assert_eq!(done.instances[0].databases[0].interrupted_restore, None);
     assert_eq!(done.history.len(), 1, "{:?}", done.history);
 }
+
+/// A connection in clear or inside TLS.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}

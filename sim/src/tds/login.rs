@@ -1,9 +1,10 @@
 //! The two messages that open a connection: PRELOGIN (MS-TDS §2.2.6.5) and LOGIN7
 //! (§2.2.6.4).
 //!
-//! The simulator never encrypts: it answers every pre-login with `ENCRYPT_NOT_SUP`, so a client
-//! that requires encryption stops there, as it would against a server without a certificate.
-//! This module decodes and encodes; deciding whether the credentials are right is the
+//! The ENCRYPTION option is answered as SQL Server answers it when it has a certificate and
+//! does not force encryption ([`negotiate`]); a data center made without certificates answers
+//! `ENCRYPT_NOT_SUP` to everyone, as a server without one does. This module decodes and
+//! encodes; the TLS itself is `tls.rs`'s, and deciding whether the credentials are right is the
 //! server's job.
 
 use std::fmt;
@@ -14,8 +15,40 @@ const PL_ENCRYPTION: u8 = 1;
 const PL_INSTOPT: u8 = 2;
 const PL_MARS: u8 = 4;
 const PL_TERMINATOR: u8 = 0xFF;
-/// `ENCRYPT_NOT_SUP`: the server offers no TLS at all.
+/// Values of the ENCRYPTION option.
+const ENCRYPT_OFF: u8 = 0;
+const ENCRYPT_ON: u8 = 1;
 const ENCRYPT_NOT_SUP: u8 = 2;
+const ENCRYPT_REQ: u8 = 3;
+
+/// What the server answered to the client's ENCRYPTION option, and so what the rest of the
+/// connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// `ENCRYPT_NOT_SUP`: no TLS at all.
+    NotSupported,
+    /// `ENCRYPT_OFF`: TLS for the LOGIN7 message only; the login response and everything after
+    /// it travel in plaintext.
+    LoginOnly,
+    /// `ENCRYPT_ON`: every message after pre-login travels inside TLS.
+    Full,
+}
+
+/// The answer of a server that has a certificate (`has_certificate`) and does not force
+/// encryption (MS-TDS §2.2.6.5): a client that cannot encrypt gets no TLS, a client that has
+/// encryption off gets its login encrypted, and a client that asks for encryption or requires
+/// it gets all of it. A client that sends no ENCRYPTION option, or a value the server does not
+/// know, is taken as one that cannot encrypt.
+pub fn negotiate(client: Option<u8>, has_certificate: bool) -> Encryption {
+    if !has_certificate {
+        return Encryption::NotSupported;
+    }
+    match client {
+        Some(ENCRYPT_OFF) => Encryption::LoginOnly,
+        Some(ENCRYPT_ON | ENCRYPT_REQ) => Encryption::Full,
+        _ => Encryption::NotSupported,
+    }
+}
 
 /// What a pre-login message asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,12 +87,18 @@ pub fn parse_prelogin(payload: &[u8]) -> Result<PreLogin, Malformed> {
     }
 }
 
-/// The server's PRELOGIN answer: SQL Server 2012's version number, no encryption, no MARS.
-pub fn prelogin_response() -> Vec<u8> {
+/// The server's PRELOGIN answer: SQL Server 2012's version number, the negotiated encryption,
+/// no MARS.
+pub fn prelogin_response(encryption: Encryption) -> Vec<u8> {
+    let encryption = match encryption {
+        Encryption::NotSupported => ENCRYPT_NOT_SUP,
+        Encryption::LoginOnly => ENCRYPT_OFF,
+        Encryption::Full => ENCRYPT_ON,
+    };
     let options: [(u8, Vec<u8>); 4] = [
         // 11.0.7001.0: SQL Server 2012 SP4, a version Lync 2013's back ends run.
         (PL_VERSION, vec![11, 0, 0x1B, 0x59, 0, 0]),
-        (PL_ENCRYPTION, vec![ENCRYPT_NOT_SUP]),
+        (PL_ENCRYPTION, vec![encryption]),
         (PL_INSTOPT, vec![0]),
         (PL_MARS, vec![0]),
     ];
@@ -162,11 +201,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prelogin_answer_says_no_encryption() {
-        let answer = prelogin_response();
-        assert_eq!(
-            parse_prelogin(&answer).unwrap().encryption,
-            Some(ENCRYPT_NOT_SUP)
-        );
+    fn the_answer_carries_the_negotiated_encryption() {
+        for (answer, byte) in [
+            (Encryption::NotSupported, ENCRYPT_NOT_SUP),
+            (Encryption::LoginOnly, ENCRYPT_OFF),
+            (Encryption::Full, ENCRYPT_ON),
+        ] {
+            let payload = prelogin_response(answer);
+            assert_eq!(parse_prelogin(&payload).unwrap().encryption, Some(byte));
+        }
+    }
+
+    #[test]
+    fn a_server_with_a_certificate_answers_as_sql_server_does() {
+        let cases = [
+            (Some(ENCRYPT_OFF), Encryption::LoginOnly),
+            (Some(ENCRYPT_ON), Encryption::Full),
+            (Some(ENCRYPT_NOT_SUP), Encryption::NotSupported),
+            (Some(ENCRYPT_REQ), Encryption::Full),
+            (None, Encryption::NotSupported),
+            (Some(0x80), Encryption::NotSupported),
+        ];
+        for (client, answer) in cases {
+            assert_eq!(negotiate(client, true), answer, "client {client:?}");
+            assert_eq!(negotiate(client, false), Encryption::NotSupported);
+        }
     }
 }

@@ -3,4 +3,5 @@
 pub mod login;
 pub mod packet;
 pub mod rpc;
+pub mod tls;
 pub mod token;

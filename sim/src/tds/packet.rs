@@ -61,36 +61,62 @@ const STATUS_EOM: u8 = 0x01;
 /// knows comes near it, and it bounds what a misbehaving client can make us allocate.
 const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 
+/// One packet: its type, whether it ends its message, and its payload.
+#[derive(Debug)]
+pub struct Packet {
+    /// The packet's type.
+    pub ty: PacketType,
+    /// The end-of-message bit.
+    pub last: bool,
+    /// The bytes after the header.
+    pub payload: Vec<u8>,
+}
+
+/// Reads one packet; `Ok(None)` when the client closed the connection before its header.
+pub fn read_packet(r: &mut impl Read) -> io::Result<Option<Packet>> {
+    let mut header = [0u8; HEADER_LEN];
+    if let Err(e) = r.read_exact(&mut header) {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            return Ok(None);
+        }
+        return Err(e);
+    }
+    let len = u16::from_be_bytes([header[2], header[3]]) as usize;
+    if len < HEADER_LEN {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "packet shorter than its header",
+        ));
+    }
+    let mut payload = vec![0; len - HEADER_LEN];
+    r.read_exact(&mut payload)?;
+    Ok(Some(Packet {
+        ty: PacketType::from_byte(header[0]),
+        last: header[1] & STATUS_EOM != 0,
+        payload,
+    }))
+}
+
 /// Reads one whole message; `Ok(None)` when the client closed the connection cleanly.
 pub fn read_message(r: &mut impl Read) -> io::Result<Option<(PacketType, Vec<u8>)>> {
     let mut payload = Vec::new();
     let mut first_type = None;
     loop {
-        let mut header = [0u8; HEADER_LEN];
-        if let Err(e) = r.read_exact(&mut header) {
-            if e.kind() == io::ErrorKind::UnexpectedEof && first_type.is_none() {
+        let Some(packet) = read_packet(r)? else {
+            if first_type.is_none() {
                 return Ok(None);
             }
-            return Err(e);
-        }
-        let len = u16::from_be_bytes([header[2], header[3]]) as usize;
-        if len < HEADER_LEN {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "packet shorter than its header",
-            ));
-        }
-        let start = payload.len();
-        if start + len > MAX_MESSAGE {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        };
+        if payload.len() + packet.payload.len() > MAX_MESSAGE {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "message too large",
             ));
         }
-        payload.resize(start + len - HEADER_LEN, 0);
-        r.read_exact(&mut payload[start..])?;
-        let ty = *first_type.get_or_insert(PacketType::from_byte(header[0]));
-        if header[1] & STATUS_EOM != 0 {
+        payload.extend_from_slice(&packet.payload);
+        let ty = *first_type.get_or_insert(packet.ty);
+        if packet.last {
             return Ok(Some((ty, payload)));
         }
     }
