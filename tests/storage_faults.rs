@@ -3,16 +3,19 @@
 //! the run once the fault is gone. A torn or damaged SQLite file is refused by the verifier with
 //! a reason, never a panic and never a "valid" verdict over changed content.
 //!
-//! The fault is injected through the journal writer's seam `RUNLEDGER_FAIL_APPEND_AT=N`
-//! (engine/src/journal.rs): the process's Nth append and every later one fail with SQLite's
-//! "database or disk is full" before anything is written.
+//! The fault is injected through the fault plan the binary hands to the journal writer (its
+//! hidden flag `--inject-fault fail-append:N`, engine/src/fault.rs): the writer's Nth append and
+//! every later one fail with SQLite's "database or disk is full" before anything is written.
 
 use std::path::Path;
 
 use crate::bad_input::{assert_verifies, error_line, new_key, sim_history, JournalState};
 use crate::common::{export_events, resume, runledger, runledger_verify, stop_server, text};
 
-const FAIL_AT: &str = "RUNLEDGER_FAIL_APPEND_AT";
+/// `--inject-fault fail-append:N`: the writer's Nth append and every later one fail.
+fn fail_append_at(n: impl std::fmt::Display) -> [String; 2] {
+    ["--inject-fault".into(), format!("fail-append:{n}")]
+}
 
 #[test]
 fn a_full_disk_at_the_first_append_leaves_no_journal_and_the_same_run_works_later() {
@@ -31,7 +34,7 @@ fn a_full_disk_at_the_first_append_leaves_no_journal_and_the_same_run_works_late
             .arg(&key)
             .arg("--yes");
         if let Some(n) = fail {
-            cmd.env(FAIL_AT, n);
+            cmd.args(fail_append_at(n));
         }
         cmd.output().unwrap()
     };
@@ -118,7 +121,7 @@ fn a_drill_whose_disk_fills_at_any_kind_of_append_halts_before_the_action_and_re
             .arg("drill")
             .arg("--dir")
             .arg(dir.path())
-            .env(FAIL_AT, (seq + 1).to_string())
+            .args(fail_append_at(seq + 1))
             .output()
             .unwrap();
         let (_, stderr) = text(&out);

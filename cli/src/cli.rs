@@ -154,6 +154,10 @@ pub struct Approvals {
     /// Milliseconds to wait per copied file (drills).
     #[arg(long, default_value_t = 0, hide = true)]
     pub pace: u64,
+    /// Faults to inject (crash and storage tests): `fail-append:N`, `crash-after-events:N`,
+    /// `crash:POINT[:N]` (repeatable). Never needed in a real run.
+    #[arg(long = "inject-fault", value_name = "FAULT", hide = true)]
+    pub inject_fault: Vec<runledger_engine::fault::Fault>,
 }
 
 /// `runledger runbooks …`

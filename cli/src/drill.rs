@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use runledger_engine::fault::Fault;
 use runledger_engine::keyfile;
 use runledger_engine::runbook;
 use runledger_verifier::keys::TrustedKeys;
@@ -41,6 +42,9 @@ pub struct DrillArgs {
     /// Stop the engine abruptly after this many journal events (then `runledger resume`).
     #[arg(long)]
     pub crash_after_events: Option<u64>,
+    /// Faults to inject (crash tests), as for `run`.
+    #[arg(long = "inject-fault", value_name = "FAULT", hide = true)]
+    pub inject_fault: Vec<runledger_engine::fault::Fault>,
 }
 
 /// The built-in runbook with its site values pointing at the simulated data center.
@@ -234,7 +238,12 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         ui: Box::new(crate::operate::Terminal),
         stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         pace_ms: args.pace,
-        crash_after_events: args.crash_after_events,
+        faults: runledger_engine::fault::FaultPlan::of(
+            args.inject_fault
+                .iter()
+                .copied()
+                .chain(args.crash_after_events.map(Fault::CrashAfterEvents)),
+        ),
         progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
     };
     if let Some(n) = args.crash_after_events {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use runledger_engine::dispatcher::{ApprovalPolicy, Halt, Ui};
+use runledger_engine::fault::FaultPlan;
 use runledger_engine::keyfile;
 use runledger_engine::run::{self, RunError, RunOptions};
 use runledger_engine::runbook::{self, LoadedRunbook};
@@ -114,7 +115,7 @@ fn options(journal: &Path, key: &Path, a: &Approvals) -> Result<RunOptions> {
         ui: Box::new(Terminal),
         stop,
         pace_ms: a.pace,
-        crash_after_events: None,
+        faults: FaultPlan::of(a.inject_fault.iter().copied()),
         progress: Some(Arc::new(Bars::default())),
     })
 }

@@ -25,6 +25,8 @@ use runledger_verifier::signing::hex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use crate::fault::CrashPoint;
+use crate::fault::{self, FaultPlan};
 use crate::journal::{Journal, JournalError};
 
 /// The name of the observation that records why a run stopped: a fact about the run, never an
@@ -181,27 +183,6 @@ pub enum Halt {
     },
 }
 
-/// Named points where a test can have the process killed (`RUNLEDGER_CRASH_AT=point[:n]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrashPoint {
-    /// After an intent is durable, before its action starts.
-    AfterIntent,
-    /// After an action, before its outcome is appended.
-    BeforeOutcome,
-    /// After an outcome is durable.
-    AfterOutcome,
-}
-
-impl CrashPoint {
-    fn name(self) -> &'static str {
-        match self {
-            CrashPoint::AfterIntent => "after-intent",
-            CrashPoint::BeforeOutcome => "before-outcome",
-            CrashPoint::AfterOutcome => "after-outcome",
-        }
-    }
-}
-
 /// Prints what happens, one line per step or unit.
 pub trait Ui: Send {
     /// A line for the operator.
@@ -222,7 +203,8 @@ pub struct Dispatcher {
     ui: Box<dyn Ui>,
     stop: Arc<AtomicBool>,
     checkpoint: Option<PathBuf>,
-    crash_at: Option<(String, u64)>,
+    /// Where the fault plan kills the process, and how often that point was passed.
+    crash_at: Option<(CrashPoint, u64)>,
     crash_count: u64,
     /// True when continuing a run (recorded events were given): an attempt that failed last
     /// in the journal is tried again, as the operator's resume asks.
@@ -244,10 +226,6 @@ impl Dispatcher {
         stop: Arc<AtomicBool>,
         checkpoint: Option<PathBuf>,
     ) -> Dispatcher {
-        let crash_at = std::env::var("RUNLEDGER_CRASH_AT").ok().map(|v| {
-            let (p, n) = v.split_once(':').unwrap_or((v.as_str(), "1"));
-            (p.to_string(), n.parse().unwrap_or(1))
-        });
         let resumed = !recorded.is_empty();
         Dispatcher {
             journal,
@@ -258,12 +236,17 @@ impl Dispatcher {
             ui,
             stop,
             checkpoint,
-            crash_at,
+            crash_at: None,
             crash_count: 0,
             resumed,
             replay_only: false,
             data_loss_accepted: Vec::new(),
         }
+    }
+
+    /// Takes the dispatcher's part of a fault plan: where to kill the process.
+    pub fn inject(&mut self, faults: &FaultPlan) {
+        self.crash_at = faults.crash_at;
     }
 
     /// True while recorded events remain to be replayed.
@@ -293,18 +276,14 @@ impl Dispatcher {
     }
 
     fn crash_point(&mut self, point: CrashPoint) {
-        let Some((name, n)) = &self.crash_at else {
+        let Some((at, n)) = self.crash_at else {
             return;
         };
-        if name == point.name() {
+        if at == point {
             self.crash_count += 1;
-            if self.crash_count == *n {
+            if self.crash_count == n {
                 // A real, uncooperative death: no destructor, no flush beyond what is durable.
-                #[cfg(unix)]
-                unsafe {
-                    libc::kill(libc::getpid(), libc::SIGKILL);
-                }
-                std::process::abort();
+                fault::kill_now();
             }
         }
     }

@@ -6,11 +6,12 @@
 //! opening takes an exclusive lock on `<journal>.lock`, released by the OS if the process
 //! dies. This module never updates or deletes a row — triggers refuse it anyway.
 //!
-//! **Fault seam (tests only, off by default).** `RUNLEDGER_FAIL_APPEND_AT=N`, read once when a
-//! writer is created or opened, makes this writer's Nth append (1 = its first) and every later
-//! one fail with SQLite's "database or disk is full" *before* anything is written, as a full
-//! disk would. It lets the end-to-end tests drive the real binary into a failed durable append
-//! and check that no action starts without its intent (SPEC §3.1, §8). Unset, it costs nothing.
+//! **Faults (drills and tests only, none by default).** A [`FaultPlan`] handed to the writer
+//! when it is created or opened can make its Nth append (1 = its first) and every later one
+//! fail with SQLite's "database or disk is full" *before* anything is written, as a full disk
+//! would, and can kill the process right after the journal holds N events. The end-to-end
+//! tests drive the real binary into a failed durable append this way (through its hidden
+//! `--inject-fault` flag) and check that no action starts without its intent (SPEC §3.1, §8).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -27,6 +28,7 @@ use runledger_verifier::{Report, Verdict};
 use rusqlite::{params, Connection, OpenFlags};
 
 use crate::clock::{Clock, SystemClock};
+use crate::fault::{self, FaultPlan};
 
 /// Why a journal could not be created, opened or appended to.
 #[derive(Debug, thiserror::Error)]
@@ -123,20 +125,10 @@ pub struct Journal {
     frontier: Frontier,
     last_at: Option<String>,
     clock: Box<dyn Clock>,
-    crash_after: Option<u64>,
-    /// This writer's appends so far, and the one from which appends fail (the fault seam).
+    /// The faults injected into this writer (none in production).
+    faults: FaultPlan,
+    /// This writer's appends so far (counted for `faults.fail_append_at`).
     appends: u64,
-    fail_append_at: Option<u64>,
-}
-
-/// The environment variable of the fault seam (see the module documentation).
-pub const FAIL_APPEND_AT_ENV: &str = "RUNLEDGER_FAIL_APPEND_AT";
-
-/// `RUNLEDGER_FAIL_APPEND_AT`, if set to a number.
-fn fail_append_at_from_env() -> Option<u64> {
-    std::env::var(FAIL_APPEND_AT_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -200,12 +192,14 @@ impl Journal {
 
     /// Creates a journal whose first run starts with it: `journal.opened` and `run.started`
     /// are committed in one transaction, so no crash leaves a journal without its run.
+    /// `faults` apply from the first append on (none in production).
     pub fn create_with_run(
         path: &Path,
         key: PrivateKey,
         engine_version: &str,
         run_id: &str,
         started: Body,
+        faults: FaultPlan,
     ) -> Result<Journal, JournalError> {
         let journal_id = uuid::Uuid::new_v4().to_string();
         Journal::create_inner(
@@ -215,6 +209,7 @@ impl Journal {
             Box::new(SystemClock),
             journal_id,
             Some((run_id, started)),
+            faults,
         )
     }
 
@@ -226,7 +221,15 @@ impl Journal {
         clock: Box<dyn Clock>,
         journal_id: String,
     ) -> Result<Journal, JournalError> {
-        Journal::create_inner(path, key, engine_version, clock, journal_id, None)
+        Journal::create_inner(
+            path,
+            key,
+            engine_version,
+            clock,
+            journal_id,
+            None,
+            FaultPlan::default(),
+        )
     }
 
     fn create_inner(
@@ -236,7 +239,12 @@ impl Journal {
         clock: Box<dyn Clock>,
         journal_id: String,
         first_run: Option<(&str, Body)>,
+        mut faults: FaultPlan,
     ) -> Result<Journal, JournalError> {
+        // The first events are one transaction: a kill after one of them would leave nothing
+        // durable, so a crash point is armed by the caller once they are committed
+        // (`crash_after_events`).
+        faults.crash_after_events = None;
         let lock = take_lock(path)?;
         if path.exists() {
             if !holds_no_event(path) {
@@ -276,9 +284,8 @@ impl Journal {
             frontier: Frontier::new(),
             last_at: None,
             clock,
-            crash_after: None,
+            faults,
             appends: 0,
-            fail_append_at: fail_append_at_from_env(),
         };
         let opened = journal
             .append(
@@ -331,7 +338,7 @@ impl Journal {
         clock: Box<dyn Clock>,
     ) -> Result<Journal, JournalError> {
         let given = key.id();
-        match Journal::open_verified(path, key, clock)? {
+        match Journal::open_verified(path, key, clock, FaultPlan::default())? {
             Opened::Valid(journal) => Ok(*journal),
             Opened::Refused(report) => Err(refusal(path, &given, &report)),
         }
@@ -350,6 +357,7 @@ impl Journal {
         path: &Path,
         key: PrivateKey,
         clock: Box<dyn Clock>,
+        faults: FaultPlan,
     ) -> Result<Opened, JournalError> {
         if !path.exists() {
             return Err(JournalError::Missing(path.display().to_string()));
@@ -402,9 +410,8 @@ impl Journal {
             frontier: tail.frontier,
             last_at: tail.last_at,
             clock,
-            crash_after: None,
+            faults,
             appends: 0,
-            fail_append_at: fail_append_at_from_env(),
         })))
     }
 
@@ -450,16 +457,18 @@ impl Journal {
         let leaf = signing::event_leaf_hash(&bytes);
         let sig = signing::sign_leaf(&self.key.key, &leaf);
         self.appends += 1;
-        if self.fail_append_at.is_some_and(|n| self.appends >= n) {
-            // The fault seam: fail as a full disk does, before a byte is written.
+        if self
+            .faults
+            .fail_append_at
+            .is_some_and(|n| self.appends >= n)
+        {
+            // An injected fault: fail as a full disk does, before a byte is written.
             return Err(JournalError::Storage {
                 path: self.path.display().to_string(),
                 seq,
                 source: rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-                    Some(format!(
-                        "database or disk is full (injected by {FAIL_APPEND_AT_ENV})"
-                    )),
+                    Some("database or disk is full (injected fault fail-append)".to_string()),
                 ),
             });
         }
@@ -478,14 +487,9 @@ impl Journal {
         self.frontier.push(leaf);
         self.last_at = Some(at.clone());
         self.next_seq += 1;
-        if self.crash_after == Some(self.next_seq) {
+        if self.faults.crash_after_events == Some(self.next_seq) {
             // An abrupt, uncooperative stop right after a durable append (drills, crash tests).
-            #[cfg(unix)]
-            // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-            std::process::abort();
+            fault::kill_now();
         }
         Ok(Appended {
             seq,
@@ -496,22 +500,18 @@ impl Journal {
 
     /// Makes this writer's `n`th append (counted from its creation or opening, 1 = the first)
     /// and every later one fail as a full disk would, before anything is written (`None`:
-    /// never). The library form of `RUNLEDGER_FAIL_APPEND_AT`, for tests.
+    /// never). The library form of the `fail-append:N` fault, for tests.
     pub fn fail_append_at(&mut self, n: Option<u64>) {
-        self.fail_append_at = n;
+        self.faults.fail_append_at = n;
     }
 
-    /// Kill the process right after the journal holds `n` events (`None`: never).
+    /// Kills the process right after the journal holds `n` events (`None`: never); at once if
+    /// it already holds that many (e.g. 2: `journal.opened` and `run.started`), as the append
+    /// would have.
     pub fn crash_after_events(&mut self, n: Option<u64>) {
-        self.crash_after = n;
+        self.faults.crash_after_events = n;
         if n.is_some_and(|n| self.next_seq >= n) {
-            // Already that long (e.g. 1: journal.opened): stop now, as the append would have.
-            #[cfg(unix)]
-            // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-            std::process::abort();
+            fault::kill_now();
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod dispatcher;
+pub mod fault;
 pub mod files;
 pub mod journal;
 pub mod keyfile;

@@ -21,6 +21,7 @@ use runledger_verifier::source;
 
 use crate::clock::SystemClock;
 use crate::dispatcher::{ApprovalPolicy, Dispatcher, Halt, Ui};
+use crate::fault::FaultPlan;
 use crate::journal::{self, Journal, JournalError, Opened};
 use crate::runbook::{self, AuthMethod, EncryptionSetting, LoadedRunbook, SecretSource};
 use crate::sql::{Encryption, SqlAuth, SqlEndpoint};
@@ -43,9 +44,9 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Delay per copied file, for drills.
     pub pace_ms: u64,
-    /// Kill this process right after the journal holds this many events (drills and crash
-    /// tests: an abrupt, uncooperative stop).
-    pub crash_after_events: Option<u64>,
+    /// Faults to inject (drills and crash tests; none in production): the writer's failed
+    /// appends, and where the process is killed.
+    pub faults: FaultPlan,
     /// Where long actions show their progress.
     pub progress: Option<Arc<dyn crate::step::Progress>>,
 }
@@ -286,8 +287,9 @@ pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished,
             operator: operator(),
             targets: recorded_targets(rb),
         })),
+        opts.faults.clone(),
     )?;
-    journal.crash_after_events(opts.crash_after_events);
+    journal.crash_after_events(opts.faults.crash_after_events);
     execute(journal, run_id, Vec::new(), rb, endpoints, opts).await
 }
 
@@ -314,6 +316,7 @@ async fn execute(
         opts.stop,
         Some(checkpoint.clone()),
     );
+    d.inject(&opts.faults);
     d.write_checkpoint();
     if let Err(halt) = drive(&mut d, &env, rb).await {
         record_halt(&mut d, &halt);
@@ -488,7 +491,13 @@ pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<F
         path: path.display().to_string(),
         verdict,
     };
-    let mut journal = match Journal::open_verified(&path, opts.key.clone(), Box::new(SystemClock)) {
+    let opened = Journal::open_verified(
+        &path,
+        opts.key.clone(),
+        Box::new(SystemClock),
+        opts.faults.clone(),
+    );
+    let mut journal = match opened {
         Ok(Opened::Valid(journal)) => *journal,
         Ok(Opened::Refused(report)) => {
             // A journal signed by another key fails too; say so plainly when it is that.
@@ -500,7 +509,7 @@ pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<F
         Err(JournalError::Source(e)) => return Err(refused(e.to_string())),
         Err(e) => return Err(e.into()),
     };
-    journal.crash_after_events(opts.crash_after_events);
+    journal.crash_after_events(opts.faults.crash_after_events);
     let Some(last) = last_run(&path)? else {
         return Err(RunError::NothingToResume {
             path: path.display().to_string(),
