@@ -17,6 +17,7 @@
 //! | `bad_input` | every SPEC §8 case: one error line, its exit code, the journal unchanged or the failure recorded (its table says which test covers each case) |
 //! | `storage_faults` | a failed durable append (disk full) halts before the action; the journal verifies; resume completes; torn SQLite files are refused with a reason |
 //! | `concurrency` | two engines started on one journal at once: exactly one proceeds |
+//! | `journal_gone` | a journal deleted or replaced under a running engine halts the run (exit 1) before its next action, never "finished" |
 //! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers are refused before any journal |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
@@ -30,6 +31,7 @@ mod fixtures_verify;
 mod format_vectors;
 mod independent_envelope;
 mod interrupt;
+mod journal_gone;
 mod journal_tools;
 mod replay;
 mod report;

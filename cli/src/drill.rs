@@ -258,7 +258,12 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
     let rt = crate::operate::runtime()?;
     crate::operate::watch_ctrl_c(&rt, opts.stop.clone());
     let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
+    let lost = crate::operate::journal_lost(&result);
     let exit = crate::operate::report(result, &journal)?;
+    if lost {
+        // No journal to summarise, verify or report on: the error line said why.
+        return Ok(exit);
+    }
     if exit == Exit::Ok {
         drop(server);
     } else {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use runledger_engine::dispatcher::{ApprovalPolicy, Halt, Ui};
 use runledger_engine::fault::FaultPlan;
+use runledger_engine::journal::JournalError;
 use runledger_engine::keyfile;
 use runledger_engine::run::{self, RunError, RunOptions};
 use runledger_engine::runbook::{self, LoadedRunbook};
@@ -159,9 +160,15 @@ pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) ->
             Ok(match h {
                 Halt::NeedsApproval { .. } => Exit::Waiting,
                 Halt::Interrupted { .. } => Exit::Interrupted,
+                // Deleted or replaced under the run: the run failed, no input was bad.
+                Halt::Journal(JournalError::Gone { .. }) => Exit::Failed,
                 Halt::Journal(_) => Exit::BadInput,
                 _ => Exit::Failed,
             })
+        }
+        Err(RunError::Journal(e @ JournalError::Gone { .. })) => {
+            eprintln!("runledger: error: {e}");
+            Ok(Exit::Failed)
         }
         Err(
             e @ (RunError::Journal(_)
@@ -180,6 +187,16 @@ pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) ->
             Ok(Exit::Failed)
         }
     }
+}
+
+/// True when the run stopped because its journal was deleted or replaced under it: there is
+/// nothing left to summarise or verify.
+pub(crate) fn journal_lost(result: &Result<run::Finished, RunError>) -> bool {
+    matches!(
+        result,
+        Err(RunError::Journal(JournalError::Gone { .. })
+            | RunError::Halted(Halt::Journal(JournalError::Gone { .. })))
+    )
 }
 
 /// `runledger run`.

@@ -504,6 +504,9 @@ impl Dispatcher {
                     Err(e) => return Err(e),
                 }
             }
+            // The journal must still be the file the intent went into: an action recorded in
+            // a deleted or replaced file would be recorded nowhere anyone can read.
+            self.journal.check_still_open()?;
             let started = Instant::now();
             let outcome = action().await;
             let duration_us = started.elapsed().as_micros() as u64;

@@ -88,6 +88,15 @@ pub enum JournalError {
         /// The error.
         source: rusqlite::Error,
     },
+    /// The journal's path no longer names the file this writer opened: it was deleted or
+    /// replaced. Nothing is appended to it and no action may follow.
+    #[error("journal {path} {what} while this run was writing it; nothing more is executed. If a copy of the journal exists, put it back and resume; otherwise finish the failover by hand (operator guide §8.2)")]
+    Gone {
+        /// The journal (or its `-wal` file).
+        path: String,
+        /// What happened: `was deleted`, `was replaced by another file`.
+        what: &'static str,
+    },
     /// I/O on the lock file or journal file.
     #[error("cannot open journal {path}: {source}")]
     Io {
@@ -125,10 +134,71 @@ pub struct Journal {
     frontier: Frontier,
     last_at: Option<String>,
     clock: Box<dyn Clock>,
+    /// The files opened, to tell that the path still names them.
+    identity: Identity,
     /// The faults injected into this writer (none in production).
     faults: FaultPlan,
     /// This writer's appends so far (counted for `faults.fail_append_at`).
     appends: u64,
+}
+
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// The journal file (and its WAL) as this writer opened them: a handle of its own on each,
+/// compared by device and inode with what the path names now.
+///
+/// Someone who can write the directory can delete or replace the journal while a run writes
+/// it; SQLite would go on committing into the unlinked file, and every later action would be
+/// recorded nowhere anyone can read. So each append and each action first checks that the
+/// path still names these files and that they still have a link.
+#[derive(Default)]
+struct Identity {
+    files: Vec<(PathBuf, File)>,
+}
+
+impl Identity {
+    /// Takes a handle on `path` and, if it exists, its WAL.
+    fn capture(&mut self, path: &Path) {
+        self.files.clear();
+        for p in [path.to_path_buf(), wal_path(path)] {
+            if let Ok(f) = File::open(&p) {
+                self.files.push((p, f));
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    fn check(&self) -> Result<(), JournalError> {
+        use std::os::unix::fs::MetadataExt as _;
+        for (path, file) in &self.files {
+            let gone = |what| JournalError::Gone {
+                path: path.display().to_string(),
+                what,
+            };
+            let held = file.metadata().map_err(|_| gone("was deleted"))?;
+            if held.nlink() == 0 {
+                return Err(gone("was deleted"));
+            }
+            match std::fs::metadata(path) {
+                Err(_) => return Err(gone("was deleted")),
+                Ok(now) if (now.dev(), now.ino()) != (held.dev(), held.ino()) => {
+                    return Err(gone("was replaced by another file"))
+                }
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Other platforms: the open file cannot be compared with the path; nothing is checked.
+    #[cfg(not(unix))]
+    fn check(&self) -> Result<(), JournalError> {
+        Ok(())
+    }
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -284,9 +354,11 @@ impl Journal {
             frontier: Frontier::new(),
             last_at: None,
             clock,
+            identity: Identity::default(),
             faults,
             appends: 0,
         };
+        journal.identity.capture(path);
         let opened = journal
             .append(
                 None,
@@ -308,6 +380,7 @@ impl Journal {
             });
         if opened.is_ok() {
             preallocate_wal(&journal.conn, path);
+            journal.identity.capture(path);
         }
         if let Err(e) = opened {
             let _ = journal.conn.execute_batch("ROLLBACK");
@@ -398,6 +471,8 @@ impl Journal {
         .map_err(storage(path, next_seq))?;
         configure(&conn).map_err(storage(path, next_seq))?;
         preallocate_wal(&conn, path);
+        let mut identity = Identity::default();
+        identity.capture(path);
         Ok(Opened::Valid(Box::new(Journal {
             conn,
             _lock: lock,
@@ -410,6 +485,7 @@ impl Journal {
             frontier: tail.frontier,
             last_at: tail.last_at,
             clock,
+            identity,
             faults,
             appends: 0,
         })))
@@ -418,6 +494,7 @@ impl Journal {
     /// Appends one event and returns once it is durable. On error nothing was appended and
     /// the writer's state is unchanged: the caller must not act.
     pub fn append(&mut self, run: Option<&str>, body: Body) -> Result<Appended, JournalError> {
+        self.identity.check()?;
         let seq = self.next_seq;
         let now = self.clock.now();
         // Timestamps never go backwards, even if the wall clock does.
@@ -513,6 +590,13 @@ impl Journal {
         if n.is_some_and(|n| self.next_seq >= n) {
             fault::kill_now();
         }
+    }
+
+    /// Checks that the journal's path still names the file this writer opened (same device
+    /// and inode, still linked), as every append does: call it before starting an action.
+    /// [`JournalError::Gone`] means the run must stop at once.
+    pub fn check_still_open(&self) -> Result<(), JournalError> {
+        self.identity.check()
     }
 
     /// The seal for a `run.finished` appended next: every event so far.

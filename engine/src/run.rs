@@ -391,6 +391,8 @@ fn finish(mut d: Dispatcher, checkpoint: PathBuf) -> Result<Finished, RunError> 
         }),
     )?;
     d.write_checkpoint();
+    // "Finished" is said of a journal someone can read: not of one deleted meanwhile.
+    d.journal().check_still_open()?;
     let events = d.journal().len();
     Ok(Finished {
         run_id,
