@@ -11,6 +11,7 @@
 //! | `independent_envelope` | a second, independent reading of the format accepts the JSONL export (no shared decoder) |
 //! | `interrupt` | Ctrl-C stops between actions, says how to resume, and resume completes |
 //! | `report` | the post-incident report shows the verdict first, renders in headless Chromium with no network request, proves nothing for a tampered journal; its Markdown is pinned by a redacted snapshot |
+//! | `checkpoint_history` | every checkpoint a run signs is kept, never overwritten; run and resume refuse a journal shorter than or other than any of them (naming the checkpoint and the first missing or differing seq), executing nothing |
 //! | `journal_tools` | keys, checkpoints, inclusion proofs, consistency with older checkpoints, requirements, bad input exits 2 |
 //! | `replay` | golden journals replay without divergence; every prefix leads to the next recorded decision; a forged decision is a divergence |
 //! | `resume_refusals` | resume refuses another runbook, another key, a JSONL export, a journal that does not verify or is locked, appending nothing |
@@ -22,6 +23,7 @@
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
 mod bad_input;
+mod checkpoint_history;
 mod common;
 mod concurrency;
 mod drill;

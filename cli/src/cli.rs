@@ -45,6 +45,10 @@ pub enum Command {
         /// The runbook file; refused unless it is the one embedded in the journal.
         #[arg(long)]
         runbook: Option<String>,
+        /// A checkpoint of the journal to hold it against, besides the ones kept beside it
+        /// (repeatable): a journal shorter than it, or other than it, is refused.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Vec<PathBuf>,
         #[command(flatten)]
         approvals: Approvals,
     },

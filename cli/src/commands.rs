@@ -4,6 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
+use runledger_engine::checkpoints;
 use runledger_engine::journal::write_atomically;
 use runledger_engine::keyfile;
 use runledger_verifier::checkpoint::Checkpoint;
@@ -34,8 +35,9 @@ pub fn run(command: Command) -> Result<Exit> {
             journal,
             key,
             runbook,
+            checkpoint,
             approvals,
-        } => crate::operate::resume(runbook.as_deref(), &journal, &key, &approvals),
+        } => crate::operate::resume(runbook.as_deref(), &journal, &key, &checkpoint, &approvals),
         Command::Drill(args) => crate::drill::drill(&args),
         Command::Status { journal } => crate::operate::status(&journal),
         Command::Report {
@@ -173,7 +175,12 @@ fn signing_key(journal: &Path, key: Option<PathBuf>) -> Result<PrivateKey> {
 fn verified_tail(journal: &Path, key: &PrivateKey) -> Result<(String, Tail)> {
     let mut trusted = TrustedKeys::default();
     trusted.insert(key.name.clone(), key.key.verifying_key());
-    let (report, tail) = verify_with_tail(journal, &trusted, &Options::default())?;
+    // Never sign a journal that is shorter than, or other than, a checkpoint of it.
+    let options = Options {
+        checkpoints: checkpoints::gather(journal, &[])?,
+        ..Options::default()
+    };
+    let (report, tail) = verify_with_tail(journal, &trusted, &options)?;
     if !report.holds() {
         bail!(
             "refusing to sign: journal {} does not verify under key {}: {}",

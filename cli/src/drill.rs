@@ -244,6 +244,7 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
                 .copied()
                 .chain(args.crash_after_events.map(Fault::CrashAfterEvents)),
         ),
+        checkpoints: Vec::new(),
         progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
     };
     if let Some(n) = args.crash_after_events {

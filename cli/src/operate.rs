@@ -1,7 +1,7 @@
 //! `plan`, `run`, `resume`, `status`: the operator's commands, on top of the engine.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -106,7 +106,12 @@ fn policy(a: &Approvals) -> ApprovalPolicy {
     }
 }
 
-fn options(journal: &Path, key: &Path, a: &Approvals) -> Result<RunOptions> {
+fn options(
+    journal: &Path,
+    key: &Path,
+    checkpoints: &[PathBuf],
+    a: &Approvals,
+) -> Result<RunOptions> {
     let key = keyfile::load(key)?;
     let stop = Arc::new(AtomicBool::new(false));
     Ok(RunOptions {
@@ -117,6 +122,7 @@ fn options(journal: &Path, key: &Path, a: &Approvals) -> Result<RunOptions> {
         stop,
         pace_ms: a.pace,
         faults: FaultPlan::of(a.inject_fault.iter().copied()),
+        checkpoints: checkpoints.to_vec(),
         progress: Some(Arc::new(Bars::default())),
     })
 }
@@ -141,12 +147,16 @@ pub(crate) fn watch_ctrl_c(rt: &tokio::runtime::Runtime, stop: Arc<AtomicBool>) 
 pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) -> Result<Exit> {
     match result {
         Ok(f) => {
+            // Name only what was written: a checkpoint whose last write failed is stale.
+            let checkpoint = match &f.checkpoint {
+                Some(p) => format!("checkpoint {}", p.display()),
+                None => "no checkpoint written (see the warning above)".into(),
+            };
             eprintln!(
-                "run {} finished: {} events in {}; checkpoint {}",
+                "run {} finished: {} events in {}; {checkpoint}",
                 f.run_id,
                 f.events,
                 journal.display(),
-                f.checkpoint.display()
             );
             Ok(Exit::Ok)
         }
@@ -202,7 +212,7 @@ pub(crate) fn journal_lost(result: &Result<run::Finished, RunError>) -> bool {
 /// `runledger run`.
 pub fn run(spec: &str, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit> {
     let loaded = load_runbook(spec)?;
-    let opts = options(journal, key, a)?;
+    let opts = options(journal, key, &[], a)?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
     eprintln!(
@@ -217,9 +227,15 @@ pub fn run(spec: &str, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit
 }
 
 /// `runledger resume`.
-pub fn resume(spec: Option<&str>, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit> {
+pub fn resume(
+    spec: Option<&str>,
+    journal: &Path,
+    key: &Path,
+    checkpoints: &[PathBuf],
+    a: &Approvals,
+) -> Result<Exit> {
     let given = spec.map(load_runbook).transpose()?;
-    let opts = options(journal, key, a)?;
+    let opts = options(journal, key, checkpoints, a)?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
     eprintln!("resuming {}", journal.display());

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +25,7 @@ use runledger_verifier::signing::hex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::checkpoints::Keeper;
 pub use crate::fault::CrashPoint;
 use crate::fault::{self, FaultPlan};
 use crate::journal::{Journal, JournalError};
@@ -202,7 +203,8 @@ pub struct Dispatcher {
     policy: ApprovalPolicy,
     ui: Box<dyn Ui>,
     stop: Arc<AtomicBool>,
-    checkpoint: Option<PathBuf>,
+    /// The run's checkpoints (none when replaying only).
+    checkpoints: Option<Keeper>,
     /// Where the fault plan kills the process, and how often that point was passed.
     crash_at: Option<(CrashPoint, u64)>,
     crash_count: u64,
@@ -224,7 +226,7 @@ impl Dispatcher {
         policy: ApprovalPolicy,
         ui: Box<dyn Ui>,
         stop: Arc<AtomicBool>,
-        checkpoint: Option<PathBuf>,
+        checkpoints: Option<Keeper>,
     ) -> Dispatcher {
         let resumed = !recorded.is_empty();
         Dispatcher {
@@ -235,7 +237,7 @@ impl Dispatcher {
             policy,
             ui,
             stop,
-            checkpoint,
+            checkpoints,
             crash_at: None,
             crash_count: 0,
             resumed,
@@ -272,7 +274,22 @@ impl Dispatcher {
     }
 
     fn append(&mut self, body: Body) -> Result<crate::journal::Appended, Halt> {
-        Ok(self.journal.append(Some(&self.run_id), body)?)
+        let appended = self.journal.append(Some(&self.run_id), body)?;
+        self.keep_checkpoint();
+        Ok(appended)
+    }
+
+    /// Keeps the checkpoint of the journal as it stands in its history (every event of a run
+    /// is covered by one, so a later cut or rewrite is pinned to its first seq).
+    pub fn keep_checkpoint(&mut self) {
+        let Some(keeper) = &mut self.checkpoints else {
+            return;
+        };
+        let size = self.journal.len();
+        let text = self.journal.checkpoint_text();
+        if let Some(warning) = keeper.keep(size, &text) {
+            self.ui.line(&warning);
+        }
     }
 
     fn crash_point(&mut self, point: CrashPoint) {
@@ -784,16 +801,29 @@ impl Dispatcher {
         Ok(given)
     }
 
-    /// Rewrites `checkpoint.txt` beside the journal (best effort: the journal is the record).
+    /// Keeps the checkpoint of the journal as it stands and rewrites `checkpoint.txt` beside
+    /// the journal with it (best effort: the journal is the record; a failure is said).
     pub fn write_checkpoint(&mut self) {
-        if let Some(path) = &self.checkpoint {
-            if let Err(e) = self.journal.write_checkpoint(path) {
-                self.ui.line(&format!(
-                    "warning: cannot write checkpoint {}: {e}",
-                    path.display()
-                ));
-            }
+        self.keep_checkpoint();
+        let Some(keeper) = &mut self.checkpoints else {
+            return;
+        };
+        let written = self.journal.write_checkpoint(keeper.latest());
+        keeper.set_latest_current(written.is_ok());
+        if let Err(e) = written {
+            self.ui.line(&format!(
+                "warning: cannot write checkpoint {}: {e}",
+                keeper.latest().display()
+            ));
         }
+    }
+
+    /// `checkpoint.txt`, if the last write of it succeeded (it then covers the journal as it
+    /// stood at that write).
+    pub fn checkpoint_written(&self) -> Option<&Path> {
+        self.checkpoints
+            .as_ref()
+            .and_then(Keeper::latest_if_current)
     }
 }
 

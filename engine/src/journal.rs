@@ -21,6 +21,7 @@ use runledger_verifier::checkpoint::Checkpoint;
 use runledger_verifier::event::{Body, Event, JournalOpened, Seal, ZERO_HASH_HEX};
 use runledger_verifier::keys::{PrivateKey, TrustedKeys};
 use runledger_verifier::merkle::{Frontier, Hash};
+use runledger_verifier::report::Check;
 use runledger_verifier::signing::{self, hex};
 use runledger_verifier::source::{self, SQLITE_APPLICATION_ID, SQLITE_SCHEMA, SQLITE_USER_VERSION};
 use runledger_verifier::verify::{verify_with_tail, Options as VerifyOptions, VerifyError};
@@ -69,6 +70,37 @@ pub enum JournalError {
         seq: u64,
         /// What is wrong.
         reason: String,
+    },
+    /// The journal does not hold what a checkpoint of it committed to: it is shorter (cut)
+    /// or differs (rewritten, or another journal under its name).
+    #[error("journal {path} contradicts its checkpoints: {reason}; refusing to continue it, nothing was executed. A journal that contradicts a checkpoint is never continued: keep both as evidence and start a new run in a new journal (operator guide §6.1)")]
+    Contradicts {
+        /// The journal.
+        path: String,
+        /// The first missing or differing seq.
+        seq: u64,
+        /// The verifier's reason, naming the checkpoint.
+        reason: String,
+    },
+    /// A checkpoint to hold the journal against cannot be read or is not a signed checkpoint.
+    #[error("cannot use checkpoint {path}: {reason}; refusing to continue journal {journal} without holding it against every checkpoint of it")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: String,
+        /// The journal.
+        journal: String,
+        /// Why.
+        reason: String,
+    },
+    /// A new journal would take the name of one whose checkpoints are kept.
+    #[error("checkpoints of a journal at {path} are kept in {dir} (the latest covers seq 0..{last_seq}); a new journal must not take its name: resume it if it is still there, or start the new run with another --journal")]
+    Orphaned {
+        /// The journal path given to `run`.
+        path: String,
+        /// Its history folder.
+        dir: String,
+        /// Last seq the largest kept checkpoint covers.
+        last_seq: u64,
     },
     /// An event could not be encoded.
     #[error("cannot encode event seq {seq}: {reason}")]
@@ -411,13 +443,14 @@ impl Journal {
         clock: Box<dyn Clock>,
     ) -> Result<Journal, JournalError> {
         let given = key.id();
-        match Journal::open_verified(path, key, clock, FaultPlan::default())? {
+        match Journal::open_verified(path, key, clock, FaultPlan::default(), Vec::new())? {
             Opened::Valid(journal) => Ok(*journal),
             Opened::Refused(report) => Err(refusal(path, &given, &report)),
         }
     }
 
-    /// Opens an existing journal for appending, after verifying all of it.
+    /// Opens an existing journal for appending, after verifying all of it and holding it
+    /// against `checkpoints` (`(name, text)`: its kept history, any given).
     ///
     /// Takes the writer's lock first, so that nothing is appended between the verification
     /// and the first append; then runs the verifier over every event with `key` as the only
@@ -431,6 +464,7 @@ impl Journal {
         key: PrivateKey,
         clock: Box<dyn Clock>,
         faults: FaultPlan,
+        checkpoints: Vec<(String, String)>,
     ) -> Result<Opened, JournalError> {
         if !path.exists() {
             return Err(JournalError::Missing(path.display().to_string()));
@@ -441,15 +475,18 @@ impl Journal {
         let lock = take_lock(path)?;
         let mut trusted = TrustedKeys::default();
         trusted.insert(key.name.clone(), key.key.verifying_key());
-        let (report, tail) =
-            verify_with_tail(path, &trusted, &VerifyOptions::default()).map_err(|e| match e {
-                VerifyError::Source(e) => JournalError::Source(e),
-                other => JournalError::Damaged {
-                    path: path.display().to_string(),
-                    seq: 0,
-                    reason: other.to_string(),
-                },
-            })?;
+        let options = VerifyOptions {
+            checkpoints,
+            ..VerifyOptions::default()
+        };
+        let (report, tail) = verify_with_tail(path, &trusted, &options).map_err(|e| match e {
+            VerifyError::Source(e) => JournalError::Source(e),
+            VerifyError::Checkpoint { path: cp, reason } => JournalError::Checkpoint {
+                path: cp,
+                journal: path.display().to_string(),
+                reason,
+            },
+        })?;
         if !matches!(
             report.verdict,
             Verdict::ValidOpen | Verdict::ValidSealed | Verdict::ValidAnchored
@@ -656,9 +693,25 @@ pub enum Opened {
 
 /// The error for a journal [`Opened::Refused`] under the key `given` (its key id):
 /// [`JournalError::WrongKey`] when its first failure is an event signed by another key,
-/// otherwise [`JournalError::Damaged`] at the first failing seq.
+/// [`JournalError::Contradicts`] when it verifies but not against a checkpoint, otherwise
+/// [`JournalError::Damaged`] at the first failing seq.
 pub fn refusal(path: &Path, given: &str, report: &Report) -> JournalError {
     let failure = report.failure.as_ref();
+    if let Some(f) = failure.filter(|f| f.check == Check::Checkpoints) {
+        return match f.seq {
+            Some(seq) => JournalError::Contradicts {
+                path: path.display().to_string(),
+                seq,
+                reason: f.reason.clone(),
+            },
+            // Not a checkpoint of this journal by its key: no seq to name.
+            None => JournalError::Checkpoint {
+                path: f.position.clone().unwrap_or_default(),
+                journal: path.display().to_string(),
+                reason: f.reason.clone(),
+            },
+        };
+    }
     if let Some(f) = failure.filter(|f| f.reason.contains("untrusted key")) {
         return JournalError::WrongKey {
             path: path.display().to_string(),
