@@ -19,6 +19,7 @@ use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::{verify, Options};
 
 use crate::exit::Exit;
+use crate::output::outln;
 
 /// The drill's options.
 #[derive(Debug, Clone, clap::Args)]
@@ -311,40 +312,40 @@ pub fn summary(dir: &Path, journal: &Path, key: &Path, started: Instant) -> Resu
             .push((checkpoint.display().to_string(), text));
     }
     let report = verify(journal, &trusted, &options)?;
-    println!("\nsteps");
+    outln!("\nsteps")?;
     let mut restored = 0;
     for s in &report.steps {
         if s.action == "restore_logs" && s.status == "succeeded" {
             restored += 1;
         }
-        println!(
+        outln!(
             "  {:<46} {:<12} {:>12}",
             s.step,
             s.status,
             s.duration_us
                 .map(runledger_verifier::report::format_duration)
                 .unwrap_or_else(|| "-".into())
-        );
+        )?;
     }
-    println!("\nlog backups restored: {restored}");
-    println!(
+    outln!("\nlog backups restored: {restored}")?;
+    outln!(
         "verification: {}: {}",
         report.verdict.words(),
         report.verdict_text
-    );
+    )?;
     let report_html = crate::report::write_drill_report(dir, journal, key)?;
-    println!("\ndrill directory  {}", dir.display());
-    println!("journal          {}", journal.display());
-    println!("checkpoint       {}", checkpoint.display());
-    println!("runbook          {}", dir.join("runbook.toml").display());
-    println!("report           {}", report_html.display());
-    println!("trusted key      {}.pub", key.display());
-    println!(
+    outln!("\ndrill directory  {}", dir.display())?;
+    outln!("journal          {}", journal.display())?;
+    outln!("checkpoint       {}", checkpoint.display())?;
+    outln!("runbook          {}", dir.join("runbook.toml").display())?;
+    outln!("report           {}", report_html.display())?;
+    outln!("trusted key      {}.pub", key.display())?;
+    outln!(
         "verify again     runledger-verify {} --trust {}.pub --checkpoint {} --require-anchor",
         journal.display(),
         key.display(),
         checkpoint.display()
-    );
-    println!("took             {:.1} s", started.elapsed().as_secs_f64());
+    )?;
+    outln!("took             {:.1} s", started.elapsed().as_secs_f64())?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use runledger_verifier::event::{Body, OutcomeStatus};
 
 use crate::cli::Approvals;
 use crate::exit::Exit;
+use crate::output::outln;
 
 /// A runbook file, or `builtin:NAME`.
 pub fn load_runbook(spec: &str) -> Result<LoadedRunbook> {
@@ -247,22 +248,24 @@ pub fn resume(
 pub fn status(journal: &Path) -> Result<Exit> {
     let last = run::last_run(journal)?;
     let Some(last) = last else {
-        println!("{}: no run started", journal.display());
+        outln!("{}: no run started", journal.display())?;
         return Ok(Exit::Ok);
     };
     let rb = &last.started.runbook;
-    println!(
+    outln!(
         "run      {} ({} version {})",
-        last.run_id, rb.name, rb.version
-    );
+        last.run_id,
+        rb.name,
+        rb.version
+    )?;
     let done = last
         .events
         .iter()
         .filter(|e| matches!(&e.body, Body::StepOutcome(o) if o.status == OutcomeStatus::Succeeded))
         .count();
-    println!("actions  {done} succeeded");
+    outln!("actions  {done} succeeded")?;
     if last.finished {
-        println!("state    finished");
+        outln!("state    finished")?;
         return Ok(Exit::Ok);
     }
     // The engine records why it stopped; nothing after that record means it still stands.
@@ -277,11 +280,11 @@ pub fn status(journal: &Path) -> Result<Exit> {
                 .as_str()
                 .unwrap_or("stopped")
                 .replace('_', " ");
-            println!(
+            outln!(
                 "state    {kind} at {}: {}",
                 o.step.as_deref().unwrap_or("-"),
                 o.data["reason"].as_str().unwrap_or("")
-            );
+            )?;
             return Ok(Exit::Ok);
         }
     }
@@ -291,29 +294,29 @@ pub fn status(journal: &Path) -> Result<Exit> {
         _ => None,
     });
     if let Some(d) = doubt.first() {
-        println!(
+        outln!(
             "state    in flight: {} attempt {} (intent seq {}) has no outcome; `runledger resume` reconciles it",
             d.step, d.attempt, d.intent_seq
-        );
+        )?;
     } else if let Some(o) = last_outcome.filter(|o| o.status == OutcomeStatus::Failed) {
         if o.result.get("approval").is_some() {
-            println!("state    waiting for approval of {}", o.step);
+            outln!("state    waiting for approval of {}", o.step)?;
         } else {
-            println!(
+            outln!(
                 "state    failed at {}: {}",
                 o.step,
                 runledger_engine::step::failure_reason(&o.result)
-            );
+            )?;
         }
     } else {
         let last_step = last.events.iter().rev().find_map(|e| match &e.body {
             Body::StepOutcome(o) => Some(o.step.clone()),
             _ => None,
         });
-        println!(
+        outln!(
             "state    stopped after {}; `runledger resume` continues",
             last_step.unwrap_or_else(|| "run.started".into())
-        );
+        )?;
     }
     Ok(Exit::Ok)
 }

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::proof::{self, ProofReport};
@@ -78,21 +79,37 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    ExitCode::from(run())
+    let code = run();
+    if OUTPUT_FAILED.load(Ordering::Relaxed) {
+        // The report did not reach its reader: whatever it said, nothing was told.
+        return ExitCode::from(EXIT_COULD_NOT_CHECK);
+    }
+    ExitCode::from(code)
 }
 
-/// Writes to standard output; a closed pipe (`| head`) is not an error worth a panic.
+/// Set when standard output could not be written (a closed pipe, a full disk).
+static OUTPUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Writes to standard output; a failure is said once on standard error and makes the exit
+/// code 2, never a panic.
 fn emit(text: &str) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if !OUTPUT_FAILED.swap(true, Ordering::Relaxed) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "runledger-verify: cannot write standard output: {e}"
+            );
+        }
+    }
 }
 
 fn run() -> u8 {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) if e.is_empty() => {
-            println!("{USAGE}");
+            emit(&format!("{USAGE}\n"));
             return EXIT_HOLDS;
         }
         Err(e) => {
