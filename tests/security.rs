@@ -334,3 +334,70 @@ fn injected_identifiers_are_refused_before_any_plan_or_journal() {
         }
     }
 }
+
+#[test]
+fn a_password_read_from_the_environment_is_not_given_to_child_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = new_key(dir.path(), "op.key");
+    let runbook = dir.path().join("runbook.toml");
+    // The shell is `sh -c`, and the cmdlet line lists the environment it was given: its output
+    // is recorded in the step's outcome.
+    std::fs::write(
+        &runbook,
+        r#"name = "child-environment"
+version = "1"
+
+[targets.db]
+host = "127.0.0.1"
+port = 1433
+auth = "sql"
+user = "sa"
+password = { env = "RUNLEDGER_TEST_SQL_PASSWORD" }
+encryption = "off"
+
+[shell]
+program = "/bin/sh"
+args = ["-c"]
+
+[[steps]]
+id = "child-env"
+title = "What a child process is given"
+action = "cs_cmdlet"
+command = "env"
+"#,
+    )
+    .unwrap();
+    let journal = dir.path().join("journal.db");
+    let out = runledger()
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("RUNLEDGER_TEST_SQL_PASSWORD", "pa55-w0rd-from-env")
+        .env("RUNLEDGER_TEST_VISIBLE", "visible")
+        .arg("run")
+        .arg(&runbook)
+        .arg("--journal")
+        .arg(&journal)
+        .arg("--key")
+        .arg(&key)
+        .arg("--no-prompt")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let events = crate::common::export_events(&journal);
+    let child_env = events
+        .iter()
+        .find(|e| e["kind"] == "step.outcome")
+        .and_then(|e| e["body"]["result"]["stdout"].as_str())
+        .expect("the outcome records the command's output")
+        .to_string();
+    assert!(
+        child_env.contains("RUNLEDGER_TEST_VISIBLE=visible"),
+        "the child's environment was recorded: {child_env}"
+    );
+    assert!(
+        !child_env.contains("RUNLEDGER_TEST_SQL_PASSWORD"),
+        "the password's variable reached the child: {child_env}"
+    );
+    let everything = serde_json::to_string(&events).unwrap();
+    assert!(!everything.contains("pa55-w0rd-from-env"), "{everything}");
+}

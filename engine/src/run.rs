@@ -200,6 +200,18 @@ fn endpoints(rb: &runbook::Runbook) -> Result<HashMap<String, SqlEndpoint>, RunE
     Ok(out)
 }
 
+/// The environment variables the runbook's secrets are read from: a child process (the shell)
+/// gets the environment without them.
+fn secret_env_vars(rb: &runbook::Runbook) -> Vec<String> {
+    rb.targets
+        .values()
+        .filter_map(|t| match &t.password {
+            Some(SecretSource::Env(var)) => Some(var.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Targets as recorded in `run.started`: where, how, never a secret.
 fn recorded_targets(rb: &runbook::Runbook) -> Vec<Target> {
     let mut out: Vec<Target> = rb
@@ -322,6 +334,7 @@ async fn execute(
     let mut env = Env::new(endpoints, rb.shell.clone());
     env.pace_ms = opts.pace_ms;
     env.progress = opts.progress.clone();
+    env.hidden_env = secret_env_vars(rb);
     let policy = with_runbook_policy(opts.policy, rb);
     let mut d = Dispatcher::new(
         journal,

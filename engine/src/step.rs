@@ -44,6 +44,9 @@ pub struct Env {
     pub pace_ms: u64,
     /// Where long actions show their progress.
     pub progress: Option<std::sync::Arc<dyn Progress>>,
+    /// Environment variables that held secrets: removed from every shell command's
+    /// environment.
+    pub hidden_env: Vec<String>,
 }
 
 impl Env {
@@ -55,6 +58,7 @@ impl Env {
             shell,
             pace_ms: 0,
             progress: None,
+            hidden_env: Vec::new(),
         }
     }
 
@@ -103,6 +107,7 @@ impl Env {
             args,
             stdin: None,
             timeout,
+            env_remove: self.hidden_env.clone(),
         })
         .await
     }
@@ -117,6 +122,7 @@ impl Env {
                     args,
                     stdin: None,
                     timeout: DEFAULT_TIMEOUT,
+                    env_remove: Vec::new(),
                 }
                 .display()
             }
