@@ -335,13 +335,6 @@ fn torn_and_damaged_sqlite_files_are_refused_with_a_reason() {
                 );
                 refused += 1;
             }
-            Some(0) if bytes.is_empty() => {
-                // An empty file holds no event: the weaker verdict that says so, never "sealed"
-                // (a cut to nothing is only detectable against a checkpoint, docs/security.md).
-                assert_eq!(json["verdict"], "valid_open", "{what}: {json}");
-                assert_eq!(json["journal"]["events"], 0, "{what}");
-                unchanged += 1;
-            }
             Some(0) => {
                 // A byte SQLite does not use for content: every signed event reads as before.
                 assert_eq!(json["journal"]["events"], events, "{what}: {json}");
@@ -360,4 +353,44 @@ fn torn_and_damaged_sqlite_files_are_refused_with_a_reason() {
         refused >= 10,
         "every non-empty truncation is refused ({refused})"
     );
+}
+
+#[test]
+fn a_journal_with_no_event_could_not_be_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trust = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/journals/valid_sealed/trusted.keys");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let no_rows = dir.path().join("no-rows.db");
+    rusqlite::Connection::open(&no_rows)
+        .unwrap()
+        .execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = {}; {}",
+            runledger_verifier::source::SQLITE_APPLICATION_ID,
+            runledger_verifier::source::SQLITE_USER_VERSION,
+            runledger_verifier::source::SQLITE_SCHEMA
+        ))
+        .unwrap();
+    for journal in [&empty, &no_rows] {
+        let (code, json) = verify_json(journal, &trust);
+        assert_eq!(code, Some(2), "{}: {json}", journal.display());
+        assert_eq!(json["verdict"], "could_not_check", "{json}");
+        assert!(
+            json["failure"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("holds no event"),
+            "{json}"
+        );
+        let out = runledger_verify()
+            .arg(journal)
+            .arg("--trust")
+            .arg(&trust)
+            .output()
+            .unwrap();
+        let (stdout, _) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}");
+        assert!(stdout.starts_with("COULD NOT CHECK"), "{stdout}");
+    }
 }

@@ -1065,6 +1065,21 @@ impl<'a> Verifier<'a> {
             last_at: self.last_at.clone(),
         };
         let total = self.next_seq;
+        if self.failure.is_none() && total == 0 {
+            // An empty file, or a journal whose creation never committed: nothing was signed,
+            // so there is nothing to vouch for, not even that it is open.
+            self.could_not_check = true;
+            let mut f = fail(
+                Check::Readable,
+                None,
+                format!(
+                    "journal {} holds no event (not even journal.opened): an empty file, or one whose creation never committed; there is nothing to verify",
+                    self.summary.path
+                ),
+            );
+            f.position = Some(self.summary.path.clone());
+            self.failure = Some(*f);
+        }
         if self.failure.is_none() {
             self.check_checkpoints(total);
         }
@@ -1080,7 +1095,6 @@ impl<'a> Verifier<'a> {
         let verdict = match (&self.failure, self.could_not_check) {
             (Some(_), true) => Verdict::CouldNotCheck,
             (Some(_), false) => Verdict::Invalid,
-            (None, _) if total == 0 => Verdict::ValidOpen,
             (None, _) if anchored => Verdict::ValidAnchored,
             (None, _) if self.last_was_sealed => Verdict::ValidSealed,
             (None, _) => Verdict::ValidOpen,
@@ -1342,12 +1356,6 @@ impl<'a> Verifier<'a> {
                     intents_in_flight: intents,
                 }
             }
-            None if total == 0 => OpenTail {
-                ends_at_seq: 0,
-                run_in_flight: None,
-                intents_in_flight: Vec::new(),
-                reason: "the journal holds no event at all (not even journal.opened)".into(),
-            },
             None => OpenTail {
                 ends_at_seq,
                 run_in_flight: None,
