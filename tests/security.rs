@@ -401,3 +401,91 @@ command = "env"
     let everything = serde_json::to_string(&events).unwrap();
     assert!(!everything.contains("pa55-w0rd-from-env"), "{everything}");
 }
+
+/// No raw terminal control: no ESC (C0), no CSI (C1), no carriage return, no bidi override.
+fn assert_no_raw_controls(what: &str, text: &str) {
+    for c in ['\u{1b}', '\u{9b}', '\r', '\u{7}', '\u{202e}', '\u{2066}'] {
+        assert!(
+            !text.contains(c),
+            "{what}: raw {:?} reaches the terminal: {text:?}",
+            c
+        );
+    }
+}
+
+#[test]
+fn control_characters_in_a_runbook_or_a_file_name_reach_the_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = new_key(dir.path(), "op.key");
+    let runbook = dir.path().join("runbook.toml");
+    std::fs::write(
+        &runbook,
+        "name = \"escapes\"\nversion = \"1\"\n\n[[steps]]\nid = \"confirm\"\n\
+         title = \"Confirm \\u001b[2J\\u001b]0;owned\\u0007 \\u202etxt.exe\\rFAKE \\u009b31m\"\n\
+         action = \"manual\"\ninstruction = \"Look \\u001b[31mred\\u2066 here\"\n",
+    )
+    .unwrap();
+    let out = runledger().arg("plan").arg(&runbook).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_no_raw_controls("plan", &stdout);
+    assert!(
+        stdout
+            .contains("Confirm \\u{1b}[2J\\u{1b}]0;owned\\u{7} \\u{202e}txt.exe\\rFAKE \\u{9b}31m"),
+        "{stdout}"
+    );
+
+    let journal = dir.path().join("journal.db");
+    let out = runledger()
+        .arg("run")
+        .arg(&runbook)
+        .arg("--journal")
+        .arg(&journal)
+        .arg("--key")
+        .arg(&key)
+        .arg("--no-prompt")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "halts for the approval: {stderr}"
+    );
+    assert_no_raw_controls("run", &format!("{stdout}{stderr}"));
+    assert!(stderr.contains("[confirm] Confirm \\u{1b}[2J"), "{stderr}");
+    for args in [
+        vec!["status", "--journal"],
+        vec!["report", "--html", "-", "--journal"],
+    ] {
+        let out = runledger().args(&args).arg(&journal).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_no_raw_controls(&format!("{args:?} stderr"), &stderr);
+        if args[0] == "status" {
+            assert_no_raw_controls("status", &stdout);
+        }
+    }
+    let out = crate::common::runledger_verify()
+        .arg(&journal)
+        .arg("--trust")
+        .arg(format!("{}.pub", key.display()))
+        .output()
+        .unwrap();
+    assert_no_raw_controls("runledger-verify", &text(&out).0);
+
+    // A file name from the copy destination (named in the warning about unreadable headers).
+    let crashed = CrashedDrill::new(3, &[]);
+    let dest = crashed.path("sim/dest");
+    std::fs::write(
+        dest.join("mgc_\u{1b}[2Jevil\r\u{202e}.trn"),
+        b"not a backup",
+    )
+    .unwrap();
+    let out = crashed.resume(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_no_raw_controls("resume", &format!("{stdout}{stderr}"));
+    assert!(
+        stderr.contains("mgc_\\u{1b}[2Jevil\\r\\u{202e}.trn"),
+        "{stderr}"
+    );
+}

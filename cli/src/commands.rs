@@ -11,6 +11,7 @@ use runledger_verifier::keys::{PrivateKey, TrustedKeys};
 use runledger_verifier::merkle;
 use runledger_verifier::proof;
 use runledger_verifier::source::{self, Format};
+use runledger_verifier::terminal;
 use runledger_verifier::verify::{verify_with_tail, Options, Tail};
 
 use crate::cli::{Command, KeysCommand, RunbooksCommand};
@@ -125,9 +126,9 @@ fn keys_generate(out: &Path, name: Option<String>) -> Result<Exit> {
         .with_context(|| format!("failed to generate key {}", out.display()))?;
     outln!(
         "wrote private key {} (owner-only) and trusted-keys line {}\nkey {} id {}",
-        out.display(),
-        pub_path.display(),
-        key.name,
+        terminal::line(&out.display().to_string()),
+        terminal::line(&pub_path.display().to_string()),
+        terminal::line(&key.name),
         key.id()
     )?;
     Ok(Exit::Ok)
@@ -163,6 +164,7 @@ fn export(journal: &Path, out: &Output, force: bool) -> Result<Exit> {
         journal.display(),
         out.describe()
     );
+    let said = terminal::line(&said);
     if out.is_stdout() {
         eprintln!("{said}");
     } else {
@@ -233,7 +235,7 @@ fn checkpoint(journal: &Path, key: Option<PathBuf>, out: &Output, force: bool) -
         eprintln!(
             "wrote checkpoint of {} events to {}",
             cp.size,
-            out.describe()
+            terminal::line(&out.describe())
         );
     }
     Ok(Exit::Ok)
@@ -295,6 +297,7 @@ fn prove(
         cp.size,
         out.describe()
     );
+    let said = terminal::line(&said);
     if out.is_stdout() {
         eprintln!("{said}");
     } else {

@@ -16,6 +16,7 @@ use runledger_engine::fault::Fault;
 use runledger_engine::keyfile;
 use runledger_engine::runbook;
 use runledger_verifier::keys::TrustedKeys;
+use runledger_verifier::terminal;
 use runledger_verifier::{verify, Options};
 
 use crate::exit::Exit;
@@ -320,7 +321,7 @@ pub fn summary(dir: &Path, journal: &Path, key: &Path, started: Instant) -> Resu
         }
         outln!(
             "  {:<46} {:<12} {:>12}",
-            s.step,
+            terminal::line(&s.step),
             s.status,
             s.duration_us
                 .map(runledger_verifier::report::format_duration)
@@ -331,21 +332,35 @@ pub fn summary(dir: &Path, journal: &Path, key: &Path, started: Instant) -> Resu
     outln!(
         "verification: {}: {}",
         report.verdict.words(),
-        report.verdict_text
+        terminal::line(&report.verdict_text)
     )?;
+    // Name checkpoint.txt only when it holds the checkpoint of the journal as it ends.
+    let anchored = report.verdict == runledger_verifier::Verdict::ValidAnchored;
     let report_html = crate::report::write_drill_report(dir, journal, key)?;
     outln!("\ndrill directory  {}", dir.display())?;
     outln!("journal          {}", journal.display())?;
-    outln!("checkpoint       {}", checkpoint.display())?;
+    if anchored {
+        outln!("checkpoint       {}", checkpoint.display())?;
+    } else {
+        outln!("checkpoint       not written for the journal as it ends (see the warnings above); `runledger checkpoint --journal {}` writes one", journal.display())?;
+    }
     outln!("runbook          {}", dir.join("runbook.toml").display())?;
     outln!("report           {}", report_html.display())?;
     outln!("trusted key      {}.pub", key.display())?;
-    outln!(
-        "verify again     runledger-verify {} --trust {}.pub --checkpoint {} --require-anchor",
-        journal.display(),
-        key.display(),
-        checkpoint.display()
-    )?;
+    if anchored {
+        outln!(
+            "verify again     runledger-verify {} --trust {}.pub --checkpoint {} --require-anchor",
+            journal.display(),
+            key.display(),
+            checkpoint.display()
+        )?;
+    } else {
+        outln!(
+            "verify again     runledger-verify {} --trust {}.pub",
+            journal.display(),
+            key.display()
+        )?;
+    }
     outln!("took             {:.1} s", started.elapsed().as_secs_f64())?;
     Ok(())
 }

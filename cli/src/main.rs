@@ -36,5 +36,7 @@ fn one_line(e: &anyhow::Error) -> String {
             line.push_str(&c);
         }
     }
-    line.replace('\n', " ")
+    // One line, and what it quotes (file names, runbook text, server messages) cannot act on
+    // the terminal.
+    runledger_verifier::terminal::line(&line.replace('\n', " ")).into_owned()
 }

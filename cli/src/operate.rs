@@ -13,10 +13,10 @@ use runledger_engine::keyfile;
 use runledger_engine::run::{self, RunError, RunOptions};
 use runledger_engine::runbook::{self, LoadedRunbook};
 use runledger_verifier::event::{Body, OutcomeStatus};
+use runledger_verifier::terminal;
 
 use crate::cli::Approvals;
 use crate::exit::Exit;
-use crate::output::outln;
 
 /// A runbook file, or `builtin:NAME`.
 pub fn load_runbook(spec: &str) -> Result<LoadedRunbook> {
@@ -29,18 +29,23 @@ pub fn load_runbook(spec: &str) -> Result<LoadedRunbook> {
     Ok(runbook::load(Path::new(spec))?)
 }
 
+/// One line to standard error, its control characters made visible (the text holds runbook
+/// titles, file names, server messages); a closed standard error is not a panic.
+pub(crate) fn say(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", terminal::line(text));
+}
+
 /// Lines to standard error; questions on the terminal.
 pub(crate) struct Terminal;
 
 impl Ui for Terminal {
     fn line(&mut self, text: &str) {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        say(text);
     }
 
     fn confirm(&mut self, question: &str) -> bool {
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{question} [y/N] ");
+        let _ = write!(err, "{} [y/N] ", terminal::line(question));
         let _ = err.flush();
         let mut answer = String::new();
         if std::io::stdin().lock().read_line(&mut answer).is_err() {
@@ -153,20 +158,20 @@ pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) ->
                 Some(p) => format!("checkpoint {}", p.display()),
                 None => "no checkpoint written (see the warning above)".into(),
             };
-            eprintln!(
+            say(&format!(
                 "run {} finished: {} events in {}; {checkpoint}",
                 f.run_id,
                 f.events,
                 journal.display(),
-            );
+            ));
             Ok(Exit::Ok)
         }
         Err(RunError::Halted(h)) => {
             if matches!(h, Halt::Journal(_)) {
                 // The journal cannot be written (exit 2): an error line, as for every exit 2.
-                eprintln!("runledger: error: {h}");
+                say(&format!("runledger: error: {h}"));
             } else {
-                eprintln!("runledger: {h}");
+                say(&format!("runledger: {h}"));
             }
             Ok(match h {
                 Halt::NeedsApproval { .. } => Exit::Waiting,
@@ -178,7 +183,7 @@ pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) ->
             })
         }
         Err(RunError::Journal(e @ JournalError::Gone { .. })) => {
-            eprintln!("runledger: error: {e}");
+            say(&format!("runledger: error: {e}"));
             Ok(Exit::Failed)
         }
         Err(
@@ -190,11 +195,11 @@ pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) ->
         ) => Err(anyhow::Error::new(e)),
         Err(e @ RunError::AlreadyFinished { .. }) => {
             // A process killed after it sealed the run: the failover is complete.
-            eprintln!("runledger: {e}");
+            say(&format!("runledger: {e}"));
             Ok(Exit::Ok)
         }
         Err(e @ RunError::NothingToResume { .. }) => {
-            eprintln!("runledger: {e}");
+            say(&format!("runledger: {e}"));
             Ok(Exit::Failed)
         }
     }
@@ -216,13 +221,13 @@ pub fn run(spec: &str, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit
     let opts = options(journal, key, &[], a)?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
-    eprintln!(
+    say(&format!(
         "running {} version {} ({} steps); journal {}",
         loaded.runbook.name,
         loaded.runbook.version,
         loaded.runbook.steps.len(),
         journal.display()
-    );
+    ));
     let result = rt.block_on(run::start(&loaded, opts));
     report(result, journal)
 }
@@ -239,33 +244,37 @@ pub fn resume(
     let opts = options(journal, key, checkpoints, a)?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
-    eprintln!("resuming {}", journal.display());
+    say(&format!("resuming {}", journal.display()));
     let result = rt.block_on(run::resume(given.as_ref(), opts));
     report(result, journal)
+}
+
+/// One line of `status` on standard output, its control characters made visible (it shows
+/// step ids, file names and reasons read from the journal).
+fn show(line: String) -> Result<()> {
+    crate::output::print(&format!("{}\n", terminal::line(&line)))
 }
 
 /// `runledger status`: where the last run stands, from the journal alone.
 pub fn status(journal: &Path) -> Result<Exit> {
     let last = run::last_run(journal)?;
     let Some(last) = last else {
-        outln!("{}: no run started", journal.display())?;
+        show(format!("{}: no run started", journal.display()))?;
         return Ok(Exit::Ok);
     };
     let rb = &last.started.runbook;
-    outln!(
+    show(format!(
         "run      {} ({} version {})",
-        last.run_id,
-        rb.name,
-        rb.version
-    )?;
+        last.run_id, rb.name, rb.version
+    ))?;
     let done = last
         .events
         .iter()
         .filter(|e| matches!(&e.body, Body::StepOutcome(o) if o.status == OutcomeStatus::Succeeded))
         .count();
-    outln!("actions  {done} succeeded")?;
+    show(format!("actions  {done} succeeded"))?;
     if last.finished {
-        outln!("state    finished")?;
+        show(format!("state    finished"))?;
         return Ok(Exit::Ok);
     }
     // The engine records why it stopped; nothing after that record means it still stands.
@@ -280,11 +289,11 @@ pub fn status(journal: &Path) -> Result<Exit> {
                 .as_str()
                 .unwrap_or("stopped")
                 .replace('_', " ");
-            outln!(
+            show(format!(
                 "state    {kind} at {}: {}",
                 o.step.as_deref().unwrap_or("-"),
                 o.data["reason"].as_str().unwrap_or("")
-            )?;
+            ))?;
             return Ok(Exit::Ok);
         }
     }
@@ -294,29 +303,29 @@ pub fn status(journal: &Path) -> Result<Exit> {
         _ => None,
     });
     if let Some(d) = doubt.first() {
-        outln!(
+        show(format!(
             "state    in flight: {} attempt {} (intent seq {}) has no outcome; `runledger resume` reconciles it",
             d.step, d.attempt, d.intent_seq
-        )?;
+        ))?;
     } else if let Some(o) = last_outcome.filter(|o| o.status == OutcomeStatus::Failed) {
         if o.result.get("approval").is_some() {
-            outln!("state    waiting for approval of {}", o.step)?;
+            show(format!("state    waiting for approval of {}", o.step))?;
         } else {
-            outln!(
+            show(format!(
                 "state    failed at {}: {}",
                 o.step,
                 runledger_engine::step::failure_reason(&o.result)
-            )?;
+            ))?;
         }
     } else {
         let last_step = last.events.iter().rev().find_map(|e| match &e.body {
             Body::StepOutcome(o) => Some(o.step.clone()),
             _ => None,
         });
-        outln!(
+        show(format!(
             "state    stopped after {}; `runledger resume` continues",
             last_step.unwrap_or_else(|| "run.started".into())
-        )?;
+        ))?;
     }
     Ok(Exit::Ok)
 }

@@ -40,6 +40,7 @@ pub fn report(
     // What is said about the files goes where the files are not.
     let to_stdout = outputs.iter().any(|(_, o)| o.is_stdout());
     let say = |line: &str| -> Result<()> {
+        let line = runledger_verifier::terminal::line(line);
         if to_stdout {
             eprintln!("{line}");
             Ok(())

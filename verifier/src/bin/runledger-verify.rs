@@ -13,6 +13,7 @@ use runledger_verifier::proof::{self, ProofReport};
 use runledger_verifier::report::{
     Check, CheckResult, CheckStatus, Failure, JournalSummary, Report, Verdict,
 };
+use runledger_verifier::terminal;
 use runledger_verifier::verify::{verify, Options};
 
 const EXIT_HOLDS: u8 = 0;
@@ -113,7 +114,12 @@ fn run() -> u8 {
             return EXIT_HOLDS;
         }
         Err(e) => {
-            eprintln!("runledger-verify: {e}\n{USAGE}");
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "runledger-verify: {}\n{USAGE}",
+                terminal::line(&e)
+            );
             return EXIT_COULD_NOT_CHECK;
         }
     };
@@ -146,11 +152,15 @@ fn run_proof(args: &Args, path: &PathBuf, trusted: Result<TrustedKeys, String>) 
         ));
     } else {
         match &result {
-            Ok(p) => emit(&format!("PROVEN: {}\n", proof::describe(p))),
+            Ok(p) => emit(&format!(
+                "PROVEN: {}\n",
+                terminal::line(&proof::describe(p))
+            )),
             Err(e) => emit(&format!(
-                "{}: {}: {e}\n",
+                "{}: {}: {}\n",
                 report.verdict.to_uppercase().replace('_', " "),
-                path.display()
+                terminal::line(&path.display().to_string()),
+                terminal::line(&e.to_string())
             )),
         }
     }
