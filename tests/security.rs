@@ -489,3 +489,50 @@ fn control_characters_in_a_runbook_or_a_file_name_reach_the_terminal_escaped() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_symbolic_link_in_the_share_is_reported_never_hashed_or_copied() {
+    let crashed = CrashedDrill::new(3, &[]);
+    let link = crashed.path("sim/share/mgc_20240304999999.trn");
+    std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+    let out = crashed.resume(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: {} is a symbolic link; links are never followed",
+            link.display()
+        )),
+        "{stderr}"
+    );
+    let passwd_sha256 = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(std::fs::read("/etc/passwd").unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let events = crashed.events();
+    let everything = serde_json::to_string(&events).unwrap();
+    assert!(
+        !everything.contains(&passwd_sha256),
+        "the link's target was hashed into the journal"
+    );
+    assert!(
+        !events.iter().any(|e| e["kind"] == "step.intent"
+            && e["body"]["command"]
+                .as_str()
+                .is_some_and(|c| c.contains("999999"))),
+        "no action on the link"
+    );
+    let listing = events
+        .iter()
+        .find(|e| e["body"]["name"] == "share_listing")
+        .unwrap();
+    assert_eq!(
+        listing["body"]["data"]["links"],
+        serde_json::json!(["mgc_20240304999999.trn"]),
+        "the listing records the link as a link: {listing}"
+    );
+    assert!(!crashed.path("sim/dest/mgc_20240304999999.trn").exists());
+}

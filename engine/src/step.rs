@@ -785,13 +785,28 @@ pub struct Listing {
     pub files: Vec<ListedFile>,
     /// Why it could not be read.
     pub error: Option<String>,
+    /// `.trn` names that are symbolic links: never followed, hashed or copied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+}
+
+/// Says which names of a listing are symbolic links, left alone.
+fn warn_links(d: &mut Dispatcher, listing: &Listing) {
+    for name in &listing.links {
+        d.say(&format!(
+            "  warning: {} is a symbolic link; links are never followed, so it is neither copied nor restored",
+            join(&listing.dir, name)
+        ));
+    }
 }
 
 fn list_with_hashes(dir: &str) -> Listing {
-    match files::list_files(Path::new(dir), "trn") {
-        Ok(list) => Listing {
+    match files::list_dir(Path::new(dir), "trn") {
+        Ok(found) => Listing {
             dir: dir.to_string(),
-            files: list
+            links: found.links,
+            files: found
+                .files
                 .into_iter()
                 .filter_map(|f| {
                     let (size, sha256) = files::hash_file(&f.path).ok()?;
@@ -808,6 +823,7 @@ fn list_with_hashes(dir: &str) -> Listing {
             dir: dir.to_string(),
             files: vec![],
             error: Some(e.to_string()),
+            links: vec![],
         },
     }
 }
@@ -903,6 +919,8 @@ async fn copy_backups(
             list_with_hashes(destination)
         })
         .await?;
+    warn_links(d, &share);
+    warn_links(d, &dest);
     let redo = position
         .redo_start_lsn
         .as_deref()
@@ -1080,6 +1098,7 @@ async fn restore_logs(
             list_with_hashes(directory)
         })
         .await?;
+    warn_links(d, &listing);
     let headers: Headers = d
         .observe(
             sid,
