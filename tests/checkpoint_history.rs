@@ -359,3 +359,57 @@ fn run_refuses_to_start_a_journal_under_the_name_of_one_whose_checkpoints_are_ke
     assert!(!journal.exists(), "no journal created");
     assert_eq!(sim_history(d), sim_before, "nothing was executed");
 }
+
+#[test]
+fn the_last_line_of_run_and_drill_names_checkpoint_txt_only_when_it_was_written() {
+    // checkpoint.txt cannot be written where a folder has its name.
+    let dir = tempfile::tempdir().unwrap();
+    let key = new_key(dir.path(), "op.key");
+    std::fs::create_dir(dir.path().join("checkpoint.txt")).unwrap();
+    let out = runledger()
+        .arg("run")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/runbooks/valid/minimal.toml"))
+        .arg("--journal")
+        .arg(dir.path().join("journal.db"))
+        .arg("--key")
+        .arg(&key)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: cannot write checkpoint"),
+        "{stderr}"
+    );
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.contains("finished") && last.contains("no checkpoint written"),
+        "{last}"
+    );
+    assert!(!last.contains("checkpoint.txt"), "{last}");
+    // The kept checkpoints were written all the same.
+    assert!(!history(&dir.path().join("journal.db")).is_empty());
+
+    let drill = tempfile::tempdir().unwrap();
+    std::fs::create_dir(drill.path().join("checkpoint.txt")).unwrap();
+    let out = runledger()
+        .arg("drill")
+        .arg("--dir")
+        .arg(drill.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("checkpoint       not written for the journal as it ends"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&format!(
+            "--checkpoint {}",
+            drill.path().join("checkpoint.txt").display()
+        )),
+        "{stdout}"
+    );
+}

@@ -70,7 +70,7 @@ pub fn report(
 pub fn write_drill_report(dir: &Path, journal: &Path, key: &Path) -> Result<PathBuf> {
     let trust = PathBuf::from(format!("{}.pub", key.display()));
     let checkpoint = dir.join("checkpoint.txt");
-    let checkpoints = if checkpoint.exists() {
+    let checkpoints = if checkpoint.is_file() {
         vec![checkpoint]
     } else {
         Vec::new()
