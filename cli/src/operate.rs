@@ -274,7 +274,7 @@ pub fn status(journal: &Path) -> Result<Exit> {
         .count();
     show(format!("actions  {done} succeeded"))?;
     if last.finished {
-        show(format!("state    finished"))?;
+        show("state    finished".to_string())?;
         return Ok(Exit::Ok);
     }
     // The engine records why it stopped; nothing after that record means it still stands.
