@@ -68,11 +68,12 @@ pub fn stop_server(dir: &std::path::Path) {
         .status();
 }
 
-/// Every event of a journal as JSON, through `runledger export` (written beside the journal).
+/// Every event of a journal as JSON, through `runledger export` (written beside the journal,
+/// replacing the export of an earlier call).
 pub fn export_events(journal: &std::path::Path) -> Vec<serde_json::Value> {
     let out_path = journal.with_extension("export.jsonl");
     let out = runledger()
-        .args(["export", "--journal"])
+        .args(["export", "--force", "--journal"])
         .arg(journal)
         .arg("--jsonl")
         .arg(&out_path)

@@ -243,7 +243,8 @@ fn crash_and_resume_in(scenario: &str, how: Crash, expected: &serde_json::Value)
         }
         Crash::BeforeOutcome(k) => {
             eprintln!("{scenario}: drill killed after action {k} ran and before its outcome, then resumed");
-            cmd.env("RUNLEDGER_CRASH_AT", format!("before-outcome:{k}"));
+            cmd.arg("--inject-fault")
+                .arg(format!("crash:before-outcome:{k}"));
         }
         Crash::AtMillis(ms) => {
             eprintln!("{scenario}: paced drill killed with SIGKILL after {ms} ms, then resumed");

@@ -560,13 +560,30 @@ pub fn generate(root: &Path) {
     if let Body::StepIntent(i) = &mut forged[3].body {
         i.command = "SELECT 1".into();
     }
+    // A checkpoint's root does not say which event differs: against the one checkpoint, the
+    // first seq that may differ is 0.
+    let forged = rewrite(forged, &key);
     let mut rewritten = Fixture::both(
         "checkpoint_key_holder_rewrite",
-        rewrite(forged, &key),
-        "invalid 7 checkpoints",
+        forged.clone(),
+        "invalid 0 checkpoints",
     );
     rewritten.checkpoints = vec![("checkpoint-at-8.txt", checkpoint_of(&valid[..8], &key))];
     fixtures.push(rewritten);
+
+    // The same rewrite against checkpoints a run keeps (one per event): the last one the
+    // journal holds and the first it does not pin the first seq that differs.
+    let mut pinned = Fixture::both(
+        "checkpoint_history_rewrite",
+        forged,
+        "invalid 3 checkpoints",
+    );
+    pinned.checkpoints = vec![
+        ("checkpoint-at-3.txt", checkpoint_of(&valid[..3], &key)),
+        ("checkpoint-at-4.txt", checkpoint_of(&valid[..4], &key)),
+        ("checkpoint-at-8.txt", checkpoint_of(&valid[..8], &key)),
+    ];
+    fixtures.push(pinned);
 
     // The key holder seals with a wrong root.
     let mut resealed = events.clone();

@@ -11,16 +11,20 @@
 //! | `independent_envelope` | a second, independent reading of the format accepts the JSONL export (no shared decoder) |
 //! | `interrupt` | Ctrl-C stops between actions, says how to resume, and resume completes |
 //! | `report` | the post-incident report shows the verdict first, renders in headless Chromium with no network request, proves nothing for a tampered journal; its Markdown is pinned by a redacted snapshot |
+//! | `checkpoint_history` | every checkpoint a run signs is kept, never overwritten; run and resume refuse a journal shorter than or other than any of them (naming the checkpoint and the first missing or differing seq), executing nothing |
 //! | `journal_tools` | keys, checkpoints, inclusion proofs, consistency with older checkpoints, requirements, bad input exits 2 |
+//! | `output_hygiene` | no command overwrites an existing file without `--force`, nor its own input; `-` is standard output for every output flag; special files are written in place; a closed standard output or a full disk is one error line, never a panic |
 //! | `replay` | golden journals replay without divergence; every prefix leads to the next recorded decision; a forged decision is a divergence |
 //! | `resume_refusals` | resume refuses another runbook, another key, a JSONL export, a journal that does not verify or is locked, appending nothing |
 //! | `bad_input` | every SPEC §8 case: one error line, its exit code, the journal unchanged or the failure recorded (its table says which test covers each case) |
 //! | `storage_faults` | a failed durable append (disk full) halts before the action; the journal verifies; resume completes; torn SQLite files are refused with a reason |
 //! | `concurrency` | two engines started on one journal at once: exactly one proceeds |
+//! | `journal_gone` | a journal deleted or replaced under a running engine halts the run (exit 1) before its next action, never "finished" |
 //! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers are refused before any journal; a pinned CA is used, and a server it did not sign stops the run |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
 mod bad_input;
+mod checkpoint_history;
 mod common;
 mod concurrency;
 mod drill;
@@ -30,7 +34,9 @@ mod fixtures_verify;
 mod format_vectors;
 mod independent_envelope;
 mod interrupt;
+mod journal_gone;
 mod journal_tools;
+mod output_hygiene;
 mod replay;
 mod report;
 mod resume_refusals;

@@ -101,8 +101,8 @@ fn run_chromium(page: &Path, extra: &[String]) -> Output {
 
 /// Traffic annotations (Chromium's ids for why a request is made) of the requests headless
 /// Chromium makes on its own whatever page it shows, despite the flags above: the network time
-/// query, Google's account list, an async Google query and the component updater's check
-/// (`update.googleapis.com`, made even with `--disable-component-update` by Chromium 156).
+/// query, Google's account list, an async Google query, and (Chromium 156 on, in spite of
+/// `--disable-component-update`) the component updater's `update.googleapis.com` check.
 /// Everything else is a request the page caused. An unknown background service makes the test
 /// fail, never pass wrongly.
 const BROWSER_OWN: [u64; 4] = [46_188_932, 35_565_745, 109_231_476, 54_845_618];

@@ -397,3 +397,205 @@ fn a_target_that_pins_its_ca_runs_over_tls_and_stops_at_a_server_the_ca_did_not_
         );
     }
 }
+
+#[test]
+fn a_password_read_from_the_environment_is_not_given_to_child_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = new_key(dir.path(), "op.key");
+    let runbook = dir.path().join("runbook.toml");
+    // The shell is `sh -c`, and the cmdlet line lists the environment it was given: its output
+    // is recorded in the step's outcome.
+    std::fs::write(
+        &runbook,
+        r#"name = "child-environment"
+version = "1"
+
+[targets.db]
+host = "127.0.0.1"
+port = 1433
+auth = "sql"
+user = "sa"
+password = { env = "RUNLEDGER_TEST_SQL_PASSWORD" }
+encryption = "off"
+
+[shell]
+program = "/bin/sh"
+args = ["-c"]
+
+[[steps]]
+id = "child-env"
+title = "What a child process is given"
+action = "cs_cmdlet"
+command = "env"
+"#,
+    )
+    .unwrap();
+    let journal = dir.path().join("journal.db");
+    let out = runledger()
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("RUNLEDGER_TEST_SQL_PASSWORD", "pa55-w0rd-from-env")
+        .env("RUNLEDGER_TEST_VISIBLE", "visible")
+        .arg("run")
+        .arg(&runbook)
+        .arg("--journal")
+        .arg(&journal)
+        .arg("--key")
+        .arg(&key)
+        .arg("--no-prompt")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let events = crate::common::export_events(&journal);
+    let child_env = events
+        .iter()
+        .find(|e| e["kind"] == "step.outcome")
+        .and_then(|e| e["body"]["result"]["stdout"].as_str())
+        .expect("the outcome records the command's output")
+        .to_string();
+    assert!(
+        child_env.contains("RUNLEDGER_TEST_VISIBLE=visible"),
+        "the child's environment was recorded: {child_env}"
+    );
+    assert!(
+        !child_env.contains("RUNLEDGER_TEST_SQL_PASSWORD"),
+        "the password's variable reached the child: {child_env}"
+    );
+    let everything = serde_json::to_string(&events).unwrap();
+    assert!(!everything.contains("pa55-w0rd-from-env"), "{everything}");
+}
+
+/// No raw terminal control: no ESC (C0), no CSI (C1), no carriage return, no bidi override.
+fn assert_no_raw_controls(what: &str, text: &str) {
+    for c in ['\u{1b}', '\u{9b}', '\r', '\u{7}', '\u{202e}', '\u{2066}'] {
+        assert!(
+            !text.contains(c),
+            "{what}: raw {:?} reaches the terminal: {text:?}",
+            c
+        );
+    }
+}
+
+#[test]
+fn control_characters_in_a_runbook_or_a_file_name_reach_the_terminal_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = new_key(dir.path(), "op.key");
+    let runbook = dir.path().join("runbook.toml");
+    std::fs::write(
+        &runbook,
+        "name = \"escapes\"\nversion = \"1\"\n\n[[steps]]\nid = \"confirm\"\n\
+         title = \"Confirm \\u001b[2J\\u001b]0;owned\\u0007 \\u202etxt.exe\\rFAKE \\u009b31m\"\n\
+         action = \"manual\"\ninstruction = \"Look \\u001b[31mred\\u2066 here\"\n",
+    )
+    .unwrap();
+    let out = runledger().arg("plan").arg(&runbook).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_no_raw_controls("plan", &stdout);
+    assert!(
+        stdout
+            .contains("Confirm \\u{1b}[2J\\u{1b}]0;owned\\u{7} \\u{202e}txt.exe\\rFAKE \\u{9b}31m"),
+        "{stdout}"
+    );
+
+    let journal = dir.path().join("journal.db");
+    let out = runledger()
+        .arg("run")
+        .arg(&runbook)
+        .arg("--journal")
+        .arg(&journal)
+        .arg("--key")
+        .arg(&key)
+        .arg("--no-prompt")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "halts for the approval: {stderr}"
+    );
+    assert_no_raw_controls("run", &format!("{stdout}{stderr}"));
+    assert!(stderr.contains("[confirm] Confirm \\u{1b}[2J"), "{stderr}");
+    for args in [
+        vec!["status", "--journal"],
+        vec!["report", "--html", "-", "--journal"],
+    ] {
+        let out = runledger().args(&args).arg(&journal).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_no_raw_controls(&format!("{args:?} stderr"), &stderr);
+        if args[0] == "status" {
+            assert_no_raw_controls("status", &stdout);
+        }
+    }
+    let out = crate::common::runledger_verify()
+        .arg(&journal)
+        .arg("--trust")
+        .arg(format!("{}.pub", key.display()))
+        .output()
+        .unwrap();
+    assert_no_raw_controls("runledger-verify", &text(&out).0);
+
+    // A file name from the copy destination (named in the warning about unreadable headers).
+    let crashed = CrashedDrill::new(3, &[]);
+    let dest = crashed.path("sim/dest");
+    std::fs::write(
+        dest.join("mgc_\u{1b}[2Jevil\r\u{202e}.trn"),
+        b"not a backup",
+    )
+    .unwrap();
+    let out = crashed.resume(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_no_raw_controls("resume", &format!("{stdout}{stderr}"));
+    assert!(
+        stderr.contains("mgc_\\u{1b}[2Jevil\\r\\u{202e}.trn"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_symbolic_link_in_the_share_is_reported_never_hashed_or_copied() {
+    let crashed = CrashedDrill::new(3, &[]);
+    let link = crashed.path("sim/share/mgc_20240304999999.trn");
+    std::os::unix::fs::symlink("/etc/passwd", &link).unwrap();
+    let out = crashed.resume(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: {} is a symbolic link; links are never followed",
+            link.display()
+        )),
+        "{stderr}"
+    );
+    let passwd_sha256 = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(std::fs::read("/etc/passwd").unwrap())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let events = crashed.events();
+    let everything = serde_json::to_string(&events).unwrap();
+    assert!(
+        !everything.contains(&passwd_sha256),
+        "the link's target was hashed into the journal"
+    );
+    assert!(
+        !events.iter().any(|e| e["kind"] == "step.intent"
+            && e["body"]["command"]
+                .as_str()
+                .is_some_and(|c| c.contains("999999"))),
+        "no action on the link"
+    );
+    let listing = events
+        .iter()
+        .find(|e| e["body"]["name"] == "share_listing")
+        .unwrap();
+    assert_eq!(
+        listing["body"]["data"]["links"],
+        serde_json::json!(["mgc_20240304999999.trn"]),
+        "the listing records the link as a link: {listing}"
+    );
+    assert!(!crashed.path("sim/dest/mgc_20240304999999.trn").exists());
+}

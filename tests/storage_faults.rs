@@ -3,16 +3,19 @@
 //! the run once the fault is gone. A torn or damaged SQLite file is refused by the verifier with
 //! a reason, never a panic and never a "valid" verdict over changed content.
 //!
-//! The fault is injected through the journal writer's seam `RUNLEDGER_FAIL_APPEND_AT=N`
-//! (engine/src/journal.rs): the process's Nth append and every later one fail with SQLite's
-//! "database or disk is full" before anything is written.
+//! The fault is injected through the fault plan the binary hands to the journal writer (its
+//! hidden flag `--inject-fault fail-append:N`, engine/src/fault.rs): the writer's Nth append and
+//! every later one fail with SQLite's "database or disk is full" before anything is written.
 
 use std::path::Path;
 
 use crate::bad_input::{assert_verifies, error_line, new_key, sim_history, JournalState};
 use crate::common::{export_events, resume, runledger, runledger_verify, stop_server, text};
 
-const FAIL_AT: &str = "RUNLEDGER_FAIL_APPEND_AT";
+/// `--inject-fault fail-append:N`: the writer's Nth append and every later one fail.
+fn fail_append_at(n: impl std::fmt::Display) -> [String; 2] {
+    ["--inject-fault".into(), format!("fail-append:{n}")]
+}
 
 #[test]
 fn a_full_disk_at_the_first_append_leaves_no_journal_and_the_same_run_works_later() {
@@ -31,7 +34,7 @@ fn a_full_disk_at_the_first_append_leaves_no_journal_and_the_same_run_works_late
             .arg(&key)
             .arg("--yes");
         if let Some(n) = fail {
-            cmd.env(FAIL_AT, n);
+            cmd.args(fail_append_at(n));
         }
         cmd.output().unwrap()
     };
@@ -118,7 +121,7 @@ fn a_drill_whose_disk_fills_at_any_kind_of_append_halts_before_the_action_and_re
             .arg("drill")
             .arg("--dir")
             .arg(dir.path())
-            .env(FAIL_AT, (seq + 1).to_string())
+            .args(fail_append_at(seq + 1))
             .output()
             .unwrap();
         let (_, stderr) = text(&out);
@@ -332,13 +335,6 @@ fn torn_and_damaged_sqlite_files_are_refused_with_a_reason() {
                 );
                 refused += 1;
             }
-            Some(0) if bytes.is_empty() => {
-                // An empty file holds no event: the weaker verdict that says so, never "sealed"
-                // (a cut to nothing is only detectable against a checkpoint, docs/security.md).
-                assert_eq!(json["verdict"], "valid_open", "{what}: {json}");
-                assert_eq!(json["journal"]["events"], 0, "{what}");
-                unchanged += 1;
-            }
             Some(0) => {
                 // A byte SQLite does not use for content: every signed event reads as before.
                 assert_eq!(json["journal"]["events"], events, "{what}: {json}");
@@ -357,4 +353,44 @@ fn torn_and_damaged_sqlite_files_are_refused_with_a_reason() {
         refused >= 10,
         "every non-empty truncation is refused ({refused})"
     );
+}
+
+#[test]
+fn a_journal_with_no_event_could_not_be_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trust = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/journals/valid_sealed/trusted.keys");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let no_rows = dir.path().join("no-rows.db");
+    rusqlite::Connection::open(&no_rows)
+        .unwrap()
+        .execute_batch(&format!(
+            "PRAGMA application_id = {}; PRAGMA user_version = {}; {}",
+            runledger_verifier::source::SQLITE_APPLICATION_ID,
+            runledger_verifier::source::SQLITE_USER_VERSION,
+            runledger_verifier::source::SQLITE_SCHEMA
+        ))
+        .unwrap();
+    for journal in [&empty, &no_rows] {
+        let (code, json) = verify_json(journal, &trust);
+        assert_eq!(code, Some(2), "{}: {json}", journal.display());
+        assert_eq!(json["verdict"], "could_not_check", "{json}");
+        assert!(
+            json["failure"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("holds no event"),
+            "{json}"
+        );
+        let out = runledger_verify()
+            .arg(journal)
+            .arg("--trust")
+            .arg(&trust)
+            .output()
+            .unwrap();
+        let (stdout, _) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}");
+        assert!(stdout.starts_with("COULD NOT CHECK"), "{stdout}");
+    }
 }

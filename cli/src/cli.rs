@@ -45,6 +45,10 @@ pub enum Command {
         /// The runbook file; refused unless it is the one embedded in the journal.
         #[arg(long)]
         runbook: Option<String>,
+        /// A checkpoint of the journal to hold it against, besides the ones kept beside it
+        /// (repeatable): a journal shorter than it, or other than it, is refused.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Vec<PathBuf>,
         #[command(flatten)]
         approvals: Approvals,
     },
@@ -67,9 +71,12 @@ pub enum Command {
         /// The journal (SQLite).
         #[arg(long)]
         journal: PathBuf,
-        /// Where to write the JSONL export.
+        /// Where to write the JSONL export (`-`: standard output).
         #[arg(long)]
         jsonl: PathBuf,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Write a signed checkpoint (C2SP tlog-checkpoint) of the journal as it stands.
     Checkpoint {
@@ -79,9 +86,12 @@ pub enum Command {
         /// The signing key [default: operator.key beside the journal].
         #[arg(long)]
         key: Option<PathBuf>,
-        /// Where to write it [default: standard output].
+        /// Where to write it (`-`: standard output) [default: standard output].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Write an inclusion proof of one event that `runledger-verify --proof` checks alone.
     Prove {
@@ -91,12 +101,15 @@ pub enum Command {
         /// The event's seq.
         #[arg(long)]
         seq: u64,
-        /// Where to write the proof.
+        /// Where to write the proof (`-`: standard output).
         #[arg(long)]
         out: PathBuf,
         /// The key that signs the proof's checkpoint [default: operator.key beside the journal].
         #[arg(long)]
         key: Option<PathBuf>,
+        /// Replace the output file if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Write the post-incident report: the verification verdict first, then a timeline of the
     /// steps, commands, results, approvals, backup files and the recovery point (SPEC §5).
@@ -104,10 +117,10 @@ pub enum Command {
         /// The journal (SQLite or JSONL export).
         #[arg(long)]
         journal: PathBuf,
-        /// Where to write the self-contained HTML page.
+        /// Where to write the self-contained HTML page (`-`: standard output).
         #[arg(long)]
         html: PathBuf,
-        /// Also write the same content as Markdown, for tickets.
+        /// Also write the same content as Markdown, for tickets (`-`: standard output).
         #[arg(long)]
         md: Option<PathBuf>,
         /// Trusted-keys file [default: the key the journal names, reported as not checked].
@@ -116,6 +129,9 @@ pub enum Command {
         /// A checkpoint to hold the journal against (repeatable).
         #[arg(long)]
         checkpoint: Vec<PathBuf>,
+        /// Replace the output files if they exist.
+        #[arg(long)]
+        force: bool,
     },
     /// The simulated data center for drills.
     #[command(subcommand)]
@@ -125,9 +141,10 @@ pub enum Command {
 /// `runledger keys …`
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Generate a signing key: K (owner-only) and K.pub (a trusted-keys line).
+    /// Generate a signing key: K (owner-only) and K.pub (a trusted-keys line); never over an
+    /// existing file.
     Generate {
-        /// Where to write the private key.
+        /// Where to write the private key (a file: not `-`).
         #[arg(long)]
         out: PathBuf,
         /// The key's name in trusted-keys files and on checkpoints [default: the file's stem].
@@ -157,6 +174,10 @@ pub struct Approvals {
     /// Milliseconds to wait per copied file (drills).
     #[arg(long, default_value_t = 0, hide = true)]
     pub pace: u64,
+    /// Faults to inject (crash and storage tests): `fail-append:N`, `crash-after-events:N`,
+    /// `crash:POINT[:N]` (repeatable). Never needed in a real run.
+    #[arg(long = "inject-fault", value_name = "FAULT", hide = true)]
+    pub inject_fault: Vec<runledger_engine::fault::Fault>,
 }
 
 /// `runledger runbooks …`

@@ -4,24 +4,26 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use runledger_engine::journal::write_atomically;
+use runledger_engine::checkpoints;
 use runledger_engine::keyfile;
 use runledger_verifier::checkpoint::Checkpoint;
 use runledger_verifier::keys::{PrivateKey, TrustedKeys};
 use runledger_verifier::merkle;
 use runledger_verifier::proof;
 use runledger_verifier::source::{self, Format};
+use runledger_verifier::terminal;
 use runledger_verifier::verify::{verify_with_tail, Options, Tail};
 
 use crate::cli::{Command, KeysCommand, RunbooksCommand};
 use crate::exit::Exit;
+use crate::output::{self, outln, Output};
 
 /// Runs one subcommand.
 pub fn run(command: Command) -> Result<Exit> {
     match command {
         Command::Plan { runbook } => {
             let loaded = crate::operate::load_runbook(&runbook)?;
-            print!("{}", runledger_engine::plan::render(&loaded));
+            output::print(&runledger_engine::plan::render(&loaded))?;
             Ok(Exit::Ok)
         }
         Command::Run {
@@ -34,8 +36,9 @@ pub fn run(command: Command) -> Result<Exit> {
             journal,
             key,
             runbook,
+            checkpoint,
             approvals,
-        } => crate::operate::resume(runbook.as_deref(), &journal, &key, &approvals),
+        } => crate::operate::resume(runbook.as_deref(), &journal, &key, &checkpoint, &approvals),
         Command::Drill(args) => crate::drill::drill(&args),
         Command::Status { journal } => crate::operate::status(&journal),
         Command::Report {
@@ -44,38 +47,61 @@ pub fn run(command: Command) -> Result<Exit> {
             md,
             trust,
             checkpoint,
+            force,
         } => crate::report::report(
             &journal,
-            &html,
-            md.as_deref(),
+            &Output::from_arg(&html),
+            md.as_deref().map(Output::from_arg).as_ref(),
             trust.as_deref(),
             &checkpoint,
+            force,
         ),
         Command::Runbooks(RunbooksCommand::List) => {
             for (name, source) in runledger_engine::runbook::BUILT_IN {
                 let loaded = runledger_engine::runbook::parse(source, name)?;
-                println!("{name}  {}", loaded.runbook.description);
+                outln!("{name}  {}", loaded.runbook.description)?;
             }
             Ok(Exit::Ok)
         }
         Command::Runbooks(RunbooksCommand::Show { name }) => {
             match runledger_engine::runbook::built_in(&name) {
                 Some(source) => {
-                    print!("{source}");
+                    output::print(source)?;
                     Ok(Exit::Ok)
                 }
                 None => bail!("no built-in runbook {name:?}; `runledger runbooks list` names them"),
             }
         }
         Command::Keys(KeysCommand::Generate { out, name }) => keys_generate(&out, name),
-        Command::Export { journal, jsonl } => export(&journal, &jsonl),
-        Command::Checkpoint { journal, key, out } => checkpoint(&journal, key, out),
+        Command::Export {
+            journal,
+            jsonl,
+            force,
+        } => export(&journal, &Output::from_arg(&jsonl), force),
+        Command::Checkpoint {
+            journal,
+            key,
+            out,
+            force,
+        } => checkpoint(
+            &journal,
+            key,
+            &out.as_deref().map_or(Output::Stdout, Output::from_arg),
+            force,
+        ),
         Command::Prove {
             journal,
             seq,
             out,
             key,
-        } => prove(&journal, seq, &out, key),
+            force,
+        } => prove(&journal, seq, &Output::from_arg(&out), key, force),
+        Command::Sim(runledger_sim::cli::SimCommand::Status { dir, json }) => {
+            crate::simulator::status(&dir, json)
+        }
+        Command::Sim(cmd @ runledger_sim::cli::SimCommand::Init { .. }) => {
+            crate::simulator::init(cmd)
+        }
         Command::Sim(cmd) => Ok(match runledger_sim::cli::run(cmd)? {
             0 => Exit::Ok,
             1 => Exit::Failed,
@@ -85,6 +111,9 @@ pub fn run(command: Command) -> Result<Exit> {
 }
 
 fn keys_generate(out: &Path, name: Option<String>) -> Result<Exit> {
+    if out.as_os_str() == "-" {
+        bail!("a private key is written to a file, with its .pub beside it: give --out K, not -");
+    }
     let name = match name {
         Some(n) => n,
         None => out
@@ -95,33 +124,27 @@ fn keys_generate(out: &Path, name: Option<String>) -> Result<Exit> {
     };
     let (key, pub_path) = keyfile::generate(out, &name)
         .with_context(|| format!("failed to generate key {}", out.display()))?;
-    println!(
+    outln!(
         "wrote private key {} (owner-only) and trusted-keys line {}\nkey {} id {}",
-        out.display(),
-        pub_path.display(),
-        key.name,
+        terminal::line(&out.display().to_string()),
+        terminal::line(&pub_path.display().to_string()),
+        terminal::line(&key.name),
         key.id()
-    );
+    )?;
     Ok(Exit::Ok)
 }
 
-fn export(journal: &Path, out: &Path) -> Result<Exit> {
+fn export(journal: &Path, out: &Output, force: bool) -> Result<Exit> {
+    output::check(out, force, &[journal])?;
     let format = source::detect(journal)?;
     if format != Format::Sqlite {
         bail!("{} is not a SQLite journal", journal.display());
     }
-    let tmp = {
-        let mut t = out.as_os_str().to_owned();
-        t.push(".tmp");
-        PathBuf::from(t)
-    };
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    let mut w = std::io::BufWriter::new(file);
+    let mut sink = output::open(out, force)?;
     let mut count = 0u64;
     let mut write_err = None;
     source::for_each_record(journal, Format::Sqlite, |record| {
-        match w.write_all(&source::jsonl_line(&record.event, &record.sig)) {
+        match sink.write_all(&source::jsonl_line(&record.event, &record.sig)) {
             Ok(()) => {
                 count += 1;
                 true
@@ -133,21 +156,25 @@ fn export(journal: &Path, out: &Path) -> Result<Exit> {
         }
     })?;
     if let Some(e) = write_err {
-        return Err(e).with_context(|| format!("cannot write {}", tmp.display()));
+        return Err(sink.error(e));
     }
-    let file = w.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, out)?;
-    println!(
+    sink.finish()?;
+    let said = format!(
         "exported {count} events from {} to {}",
         journal.display(),
-        out.display()
+        out.describe()
     );
+    let said = terminal::line(&said);
+    if out.is_stdout() {
+        eprintln!("{said}");
+    } else {
+        outln!("{said}")?;
+    }
     Ok(Exit::Ok)
 }
 
-/// The key given, or `operator.key` beside the journal.
-fn signing_key(journal: &Path, key: Option<PathBuf>) -> Result<PrivateKey> {
+/// The key file given, or `operator.key` beside the journal.
+fn signing_key_path(journal: &Path, key: Option<PathBuf>) -> Result<PathBuf> {
     let path = match key {
         Some(k) => k,
         None => {
@@ -164,7 +191,7 @@ fn signing_key(journal: &Path, key: Option<PathBuf>) -> Result<PrivateKey> {
             beside
         }
     };
-    Ok(keyfile::load(&path)?)
+    Ok(path)
 }
 
 /// Verifies the journal under the signing key and returns its id and where the verified
@@ -173,7 +200,12 @@ fn signing_key(journal: &Path, key: Option<PathBuf>) -> Result<PrivateKey> {
 fn verified_tail(journal: &Path, key: &PrivateKey) -> Result<(String, Tail)> {
     let mut trusted = TrustedKeys::default();
     trusted.insert(key.name.clone(), key.key.verifying_key());
-    let (report, tail) = verify_with_tail(journal, &trusted, &Options::default())?;
+    // Never sign a journal that is shorter than, or other than, a checkpoint of it.
+    let options = Options {
+        checkpoints: checkpoints::gather(journal, &[])?,
+        ..Options::default()
+    };
+    let (report, tail) = verify_with_tail(journal, &trusted, &options)?;
     if !report.holds() {
         bail!(
             "refusing to sign: journal {} does not verify under key {}: {}",
@@ -186,8 +218,10 @@ fn verified_tail(journal: &Path, key: &PrivateKey) -> Result<(String, Tail)> {
     Ok((id, tail))
 }
 
-fn checkpoint(journal: &Path, key: Option<PathBuf>, out: Option<PathBuf>) -> Result<Exit> {
-    let key = signing_key(journal, key)?;
+fn checkpoint(journal: &Path, key: Option<PathBuf>, out: &Output, force: bool) -> Result<Exit> {
+    let key_path = signing_key_path(journal, key)?;
+    output::check(out, force, &[journal, &key_path])?;
+    let key = keyfile::load(&key_path)?;
     let (id, tail) = verified_tail(journal, &key)?;
     let cp = Checkpoint {
         origin: format!("runledger/{id}"),
@@ -196,23 +230,27 @@ fn checkpoint(journal: &Path, key: Option<PathBuf>, out: Option<PathBuf>) -> Res
         extensions: Vec::new(),
     };
     let text = cp.sign(&key.name, &key.key)?;
-    match out {
-        Some(path) => {
-            write_atomically(&path, text.as_bytes())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            eprintln!(
-                "wrote checkpoint of {} events to {}",
-                cp.size,
-                path.display()
-            );
-        }
-        None => print!("{text}"),
+    output::write(out, force, text.as_bytes())?;
+    if !out.is_stdout() {
+        eprintln!(
+            "wrote checkpoint of {} events to {}",
+            cp.size,
+            terminal::line(&out.describe())
+        );
     }
     Ok(Exit::Ok)
 }
 
-fn prove(journal: &Path, seq: u64, out: &Path, key: Option<PathBuf>) -> Result<Exit> {
-    let key = signing_key(journal, key)?;
+fn prove(
+    journal: &Path,
+    seq: u64,
+    out: &Output,
+    key: Option<PathBuf>,
+    force: bool,
+) -> Result<Exit> {
+    let key_path = signing_key_path(journal, key)?;
+    output::check(out, force, &[journal, &key_path])?;
+    let key = keyfile::load(&key_path)?;
     let (id, tail) = verified_tail(journal, &key)?;
     if seq >= tail.events {
         bail!(
@@ -253,11 +291,17 @@ fn prove(journal: &Path, seq: u64, out: &Path, key: Option<PathBuf>) -> Result<E
         &cp.sign(&key.name, &key.key)?,
         cp.size,
     );
-    write_atomically(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
-    println!(
+    output::write(out, force, &text)?;
+    let said = format!(
         "wrote inclusion proof of seq {seq} in the {}-event tree to {}",
         cp.size,
-        out.display()
+        out.describe()
     );
+    let said = terminal::line(&said);
+    if out.is_stdout() {
+        eprintln!("{said}");
+    } else {
+        outln!("{said}")?;
+    }
     Ok(Exit::Ok)
 }

@@ -12,12 +12,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use runledger_engine::fault::Fault;
 use runledger_engine::keyfile;
 use runledger_engine::runbook;
 use runledger_verifier::keys::TrustedKeys;
+use runledger_verifier::terminal;
 use runledger_verifier::{verify, Options};
 
 use crate::exit::Exit;
+use crate::output::outln;
 
 /// The drill's options.
 #[derive(Debug, Clone, clap::Args)]
@@ -39,6 +42,9 @@ pub struct DrillArgs {
     /// Stop the engine abruptly after this many journal events (then `runledger resume`).
     #[arg(long)]
     pub crash_after_events: Option<u64>,
+    /// Faults to inject (crash tests), as for `run`.
+    #[arg(long = "inject-fault", value_name = "FAULT", hide = true)]
+    pub inject_fault: Vec<runledger_engine::fault::Fault>,
 }
 
 /// A simulated SQL instance as the drill's runbook reaches it.
@@ -265,7 +271,13 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         ui: Box::new(crate::operate::Terminal),
         stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         pace_ms: args.pace,
-        crash_after_events: args.crash_after_events,
+        faults: runledger_engine::fault::FaultPlan::of(
+            args.inject_fault
+                .iter()
+                .copied()
+                .chain(args.crash_after_events.map(Fault::CrashAfterEvents)),
+        ),
+        checkpoints: Vec::new(),
         progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
     };
     if let Some(n) = args.crash_after_events {
@@ -280,7 +292,12 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
     let rt = crate::operate::runtime()?;
     crate::operate::watch_ctrl_c(&rt, opts.stop.clone());
     let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
+    let lost = crate::operate::journal_lost(&result);
     let exit = crate::operate::report(result, &journal)?;
+    if lost {
+        // No journal to summarise, verify or report on: the error line said why.
+        return Ok(exit);
+    }
     if exit == Exit::Ok {
         drop(server);
     } else {
@@ -327,40 +344,54 @@ pub fn summary(dir: &Path, journal: &Path, key: &Path, started: Instant) -> Resu
             .push((checkpoint.display().to_string(), text));
     }
     let report = verify(journal, &trusted, &options)?;
-    println!("\nsteps");
+    outln!("\nsteps")?;
     let mut restored = 0;
     for s in &report.steps {
         if s.action == "restore_logs" && s.status == "succeeded" {
             restored += 1;
         }
-        println!(
+        outln!(
             "  {:<46} {:<12} {:>12}",
-            s.step,
+            terminal::line(&s.step),
             s.status,
             s.duration_us
                 .map(runledger_verifier::report::format_duration)
                 .unwrap_or_else(|| "-".into())
-        );
+        )?;
     }
-    println!("\nlog backups restored: {restored}");
-    println!(
+    outln!("\nlog backups restored: {restored}")?;
+    outln!(
         "verification: {}: {}",
         report.verdict.words(),
-        report.verdict_text
-    );
+        terminal::line(&report.verdict_text)
+    )?;
+    // Name checkpoint.txt only when it holds the checkpoint of the journal as it ends.
+    let anchored = report.verdict == runledger_verifier::Verdict::ValidAnchored;
     let report_html = crate::report::write_drill_report(dir, journal, key)?;
-    println!("\ndrill directory  {}", dir.display());
-    println!("journal          {}", journal.display());
-    println!("checkpoint       {}", checkpoint.display());
-    println!("runbook          {}", dir.join("runbook.toml").display());
-    println!("report           {}", report_html.display());
-    println!("trusted key      {}.pub", key.display());
-    println!(
-        "verify again     runledger-verify {} --trust {}.pub --checkpoint {} --require-anchor",
-        journal.display(),
-        key.display(),
-        checkpoint.display()
-    );
-    println!("took             {:.1} s", started.elapsed().as_secs_f64());
+    outln!("\ndrill directory  {}", dir.display())?;
+    outln!("journal          {}", journal.display())?;
+    if anchored {
+        outln!("checkpoint       {}", checkpoint.display())?;
+    } else {
+        outln!("checkpoint       not written for the journal as it ends (see the warnings above); `runledger checkpoint --journal {}` writes one", journal.display())?;
+    }
+    outln!("runbook          {}", dir.join("runbook.toml").display())?;
+    outln!("report           {}", report_html.display())?;
+    outln!("trusted key      {}.pub", key.display())?;
+    if anchored {
+        outln!(
+            "verify again     runledger-verify {} --trust {}.pub --checkpoint {} --require-anchor",
+            journal.display(),
+            key.display(),
+            checkpoint.display()
+        )?;
+    } else {
+        outln!(
+            "verify again     runledger-verify {} --trust {}.pub",
+            journal.display(),
+            key.display()
+        )?;
+    }
+    outln!("took             {:.1} s", started.elapsed().as_secs_f64())?;
     Ok(())
 }

@@ -5,8 +5,11 @@ mod commands;
 mod drill;
 mod exit;
 mod operate;
+mod output;
 mod report;
+mod simulator;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -16,7 +19,8 @@ fn main() -> ExitCode {
     match commands::run(cli.command) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("runledger: error: {}", one_line(&e));
+            // A closed standard error must not turn the error into a panic.
+            let _ = writeln!(std::io::stderr(), "runledger: error: {}", one_line(&e));
             exit::Exit::BadInput.into()
         }
     }
@@ -32,5 +36,7 @@ fn one_line(e: &anyhow::Error) -> String {
             line.push_str(&c);
         }
     }
-    line.replace('\n', " ")
+    // One line, and what it quotes (file names, runbook text, server messages) cannot act on
+    // the terminal.
+    runledger_verifier::terminal::line(&line.replace('\n', " ")).into_owned()
 }

@@ -1,16 +1,19 @@
 //! `plan`, `run`, `resume`, `status`: the operator's commands, on top of the engine.
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use runledger_engine::dispatcher::{ApprovalPolicy, Halt, Ui};
+use runledger_engine::fault::FaultPlan;
+use runledger_engine::journal::JournalError;
 use runledger_engine::keyfile;
 use runledger_engine::run::{self, RunError, RunOptions};
 use runledger_engine::runbook::{self, LoadedRunbook};
 use runledger_verifier::event::{Body, OutcomeStatus};
+use runledger_verifier::terminal;
 
 use crate::cli::Approvals;
 use crate::exit::Exit;
@@ -26,18 +29,23 @@ pub fn load_runbook(spec: &str) -> Result<LoadedRunbook> {
     Ok(runbook::load(Path::new(spec))?)
 }
 
+/// One line to standard error, its control characters made visible (the text holds runbook
+/// titles, file names, server messages); a closed standard error is not a panic.
+pub(crate) fn say(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", terminal::line(text));
+}
+
 /// Lines to standard error; questions on the terminal.
 pub(crate) struct Terminal;
 
 impl Ui for Terminal {
     fn line(&mut self, text: &str) {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        say(text);
     }
 
     fn confirm(&mut self, question: &str) -> bool {
         let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{question} [y/N] ");
+        let _ = write!(err, "{} [y/N] ", terminal::line(question));
         let _ = err.flush();
         let mut answer = String::new();
         if std::io::stdin().lock().read_line(&mut answer).is_err() {
@@ -105,7 +113,12 @@ fn policy(a: &Approvals) -> ApprovalPolicy {
     }
 }
 
-fn options(journal: &Path, key: &Path, a: &Approvals) -> Result<RunOptions> {
+fn options(
+    journal: &Path,
+    key: &Path,
+    checkpoints: &[PathBuf],
+    a: &Approvals,
+) -> Result<RunOptions> {
     let key = keyfile::load(key)?;
     let stop = Arc::new(AtomicBool::new(false));
     Ok(RunOptions {
@@ -115,7 +128,8 @@ fn options(journal: &Path, key: &Path, a: &Approvals) -> Result<RunOptions> {
         ui: Box::new(Terminal),
         stop,
         pace_ms: a.pace,
-        crash_after_events: None,
+        faults: FaultPlan::of(a.inject_fault.iter().copied()),
+        checkpoints: checkpoints.to_vec(),
         progress: Some(Arc::new(Bars::default())),
     })
 }
@@ -140,28 +154,38 @@ pub(crate) fn watch_ctrl_c(rt: &tokio::runtime::Runtime, stop: Arc<AtomicBool>) 
 pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) -> Result<Exit> {
     match result {
         Ok(f) => {
-            eprintln!(
-                "run {} finished: {} events in {}; checkpoint {}",
+            // Name only what was written: a checkpoint whose last write failed is stale.
+            let checkpoint = match &f.checkpoint {
+                Some(p) => format!("checkpoint {}", p.display()),
+                None => "no checkpoint written (see the warning above)".into(),
+            };
+            say(&format!(
+                "run {} finished: {} events in {}; {checkpoint}",
                 f.run_id,
                 f.events,
                 journal.display(),
-                f.checkpoint.display()
-            );
+            ));
             Ok(Exit::Ok)
         }
         Err(RunError::Halted(h)) => {
             if matches!(h, Halt::Journal(_)) {
                 // The journal cannot be written (exit 2): an error line, as for every exit 2.
-                eprintln!("runledger: error: {h}");
+                say(&format!("runledger: error: {h}"));
             } else {
-                eprintln!("runledger: {h}");
+                say(&format!("runledger: {h}"));
             }
             Ok(match h {
                 Halt::NeedsApproval { .. } => Exit::Waiting,
                 Halt::Interrupted { .. } => Exit::Interrupted,
+                // Deleted or replaced under the run: the run failed, no input was bad.
+                Halt::Journal(JournalError::Gone { .. }) => Exit::Failed,
                 Halt::Journal(_) => Exit::BadInput,
                 _ => Exit::Failed,
             })
+        }
+        Err(RunError::Journal(e @ JournalError::Gone { .. })) => {
+            say(&format!("runledger: error: {e}"));
+            Ok(Exit::Failed)
         }
         Err(
             e @ (RunError::Journal(_)
@@ -172,64 +196,86 @@ pub(crate) fn report(result: Result<run::Finished, RunError>, journal: &Path) ->
         ) => Err(anyhow::Error::new(e)),
         Err(e @ RunError::AlreadyFinished { .. }) => {
             // A process killed after it sealed the run: the failover is complete.
-            eprintln!("runledger: {e}");
+            say(&format!("runledger: {e}"));
             Ok(Exit::Ok)
         }
         Err(e @ RunError::NothingToResume { .. }) => {
-            eprintln!("runledger: {e}");
+            say(&format!("runledger: {e}"));
             Ok(Exit::Failed)
         }
     }
 }
 
+/// True when the run stopped because its journal was deleted or replaced under it: there is
+/// nothing left to summarise or verify.
+pub(crate) fn journal_lost(result: &Result<run::Finished, RunError>) -> bool {
+    matches!(
+        result,
+        Err(RunError::Journal(JournalError::Gone { .. })
+            | RunError::Halted(Halt::Journal(JournalError::Gone { .. })))
+    )
+}
+
 /// `runledger run`.
 pub fn run(spec: &str, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit> {
     let loaded = load_runbook(spec)?;
-    let opts = options(journal, key, a)?;
+    let opts = options(journal, key, &[], a)?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
-    eprintln!(
+    say(&format!(
         "running {} version {} ({} steps); journal {}",
         loaded.runbook.name,
         loaded.runbook.version,
         loaded.runbook.steps.len(),
         journal.display()
-    );
+    ));
     let result = rt.block_on(run::start(&loaded, opts));
     report(result, journal)
 }
 
 /// `runledger resume`.
-pub fn resume(spec: Option<&str>, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit> {
+pub fn resume(
+    spec: Option<&str>,
+    journal: &Path,
+    key: &Path,
+    checkpoints: &[PathBuf],
+    a: &Approvals,
+) -> Result<Exit> {
     let given = spec.map(load_runbook).transpose()?;
-    let opts = options(journal, key, a)?;
+    let opts = options(journal, key, checkpoints, a)?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
-    eprintln!("resuming {}", journal.display());
+    say(&format!("resuming {}", journal.display()));
     let result = rt.block_on(run::resume(given.as_ref(), opts));
     report(result, journal)
+}
+
+/// One line of `status` on standard output, its control characters made visible (it shows
+/// step ids, file names and reasons read from the journal).
+fn show(line: String) -> Result<()> {
+    crate::output::print(&format!("{}\n", terminal::line(&line)))
 }
 
 /// `runledger status`: where the last run stands, from the journal alone.
 pub fn status(journal: &Path) -> Result<Exit> {
     let last = run::last_run(journal)?;
     let Some(last) = last else {
-        println!("{}: no run started", journal.display());
+        show(format!("{}: no run started", journal.display()))?;
         return Ok(Exit::Ok);
     };
     let rb = &last.started.runbook;
-    println!(
+    show(format!(
         "run      {} ({} version {})",
         last.run_id, rb.name, rb.version
-    );
+    ))?;
     let done = last
         .events
         .iter()
         .filter(|e| matches!(&e.body, Body::StepOutcome(o) if o.status == OutcomeStatus::Succeeded))
         .count();
-    println!("actions  {done} succeeded");
+    show(format!("actions  {done} succeeded"))?;
     if last.finished {
-        println!("state    finished");
+        show("state    finished".to_string())?;
         return Ok(Exit::Ok);
     }
     // The engine records why it stopped; nothing after that record means it still stands.
@@ -244,11 +290,11 @@ pub fn status(journal: &Path) -> Result<Exit> {
                 .as_str()
                 .unwrap_or("stopped")
                 .replace('_', " ");
-            println!(
+            show(format!(
                 "state    {kind} at {}: {}",
                 o.step.as_deref().unwrap_or("-"),
                 o.data["reason"].as_str().unwrap_or("")
-            );
+            ))?;
             return Ok(Exit::Ok);
         }
     }
@@ -258,29 +304,29 @@ pub fn status(journal: &Path) -> Result<Exit> {
         _ => None,
     });
     if let Some(d) = doubt.first() {
-        println!(
+        show(format!(
             "state    in flight: {} attempt {} (intent seq {}) has no outcome; `runledger resume` reconciles it",
             d.step, d.attempt, d.intent_seq
-        );
+        ))?;
     } else if let Some(o) = last_outcome.filter(|o| o.status == OutcomeStatus::Failed) {
         if o.result.get("approval").is_some() {
-            println!("state    waiting for approval of {}", o.step);
+            show(format!("state    waiting for approval of {}", o.step))?;
         } else {
-            println!(
+            show(format!(
                 "state    failed at {}: {}",
                 o.step,
                 runledger_engine::step::failure_reason(&o.result)
-            );
+            ))?;
         }
     } else {
         let last_step = last.events.iter().rev().find_map(|e| match &e.body {
             Body::StepOutcome(o) => Some(o.step.clone()),
             _ => None,
         });
-        println!(
+        show(format!(
             "state    stopped after {}; `runledger resume` continues",
             last_step.unwrap_or_else(|| "run.started".into())
-        );
+        ))?;
     }
     Ok(Exit::Ok)
 }

@@ -12,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +25,9 @@ use runledger_verifier::signing::hex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::checkpoints::Keeper;
+pub use crate::fault::CrashPoint;
+use crate::fault::{self, FaultPlan};
 use crate::journal::{Journal, JournalError};
 
 /// The name of the observation that records why a run stopped: a fact about the run, never an
@@ -183,27 +186,6 @@ pub enum Halt {
     },
 }
 
-/// Named points where a test can have the process killed (`RUNLEDGER_CRASH_AT=point[:n]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrashPoint {
-    /// After an intent is durable, before its action starts.
-    AfterIntent,
-    /// After an action, before its outcome is appended.
-    BeforeOutcome,
-    /// After an outcome is durable.
-    AfterOutcome,
-}
-
-impl CrashPoint {
-    fn name(self) -> &'static str {
-        match self {
-            CrashPoint::AfterIntent => "after-intent",
-            CrashPoint::BeforeOutcome => "before-outcome",
-            CrashPoint::AfterOutcome => "after-outcome",
-        }
-    }
-}
-
 /// Prints what happens, one line per step or unit.
 pub trait Ui: Send {
     /// A line for the operator.
@@ -223,8 +205,10 @@ pub struct Dispatcher {
     policy: ApprovalPolicy,
     ui: Box<dyn Ui>,
     stop: Arc<AtomicBool>,
-    checkpoint: Option<PathBuf>,
-    crash_at: Option<(String, u64)>,
+    /// The run's checkpoints (none when replaying only).
+    checkpoints: Option<Keeper>,
+    /// Where the fault plan kills the process, and how often that point was passed.
+    crash_at: Option<(CrashPoint, u64)>,
     crash_count: u64,
     /// True when continuing a run (recorded events were given): an attempt that failed last
     /// in the journal is tried again, as the operator's resume asks.
@@ -293,12 +277,8 @@ impl Dispatcher {
         policy: ApprovalPolicy,
         ui: Box<dyn Ui>,
         stop: Arc<AtomicBool>,
-        checkpoint: Option<PathBuf>,
+        checkpoints: Option<Keeper>,
     ) -> Dispatcher {
-        let crash_at = std::env::var("RUNLEDGER_CRASH_AT").ok().map(|v| {
-            let (p, n) = v.split_once(':').unwrap_or((v.as_str(), "1"));
-            (p.to_string(), n.parse().unwrap_or(1))
-        });
         let resumed = !recorded.is_empty();
         Dispatcher {
             journal,
@@ -308,8 +288,8 @@ impl Dispatcher {
             policy,
             ui,
             stop,
-            checkpoint,
-            crash_at,
+            checkpoints,
+            crash_at: None,
             crash_count: 0,
             resumed,
             replay_only: false,
@@ -330,6 +310,11 @@ impl Dispatcher {
     pub fn reread_unconsumed_facts(&mut self) {
         let keep = unconsumed_tail_start(self.recorded.make_contiguous());
         self.recorded.truncate(keep);
+    }
+
+    /// Takes the dispatcher's part of a fault plan: where to kill the process.
+    pub fn inject(&mut self, faults: &FaultPlan) {
+        self.crash_at = faults.crash_at;
     }
 
     /// True while recorded events remain to be replayed.
@@ -355,22 +340,33 @@ impl Dispatcher {
     }
 
     fn append(&mut self, body: Body) -> Result<crate::journal::Appended, Halt> {
-        Ok(self.journal.append(Some(&self.run_id), body)?)
+        let appended = self.journal.append(Some(&self.run_id), body)?;
+        self.keep_checkpoint();
+        Ok(appended)
+    }
+
+    /// Keeps the checkpoint of the journal as it stands in its history (every event of a run
+    /// is covered by one, so a later cut or rewrite is pinned to its first seq).
+    pub fn keep_checkpoint(&mut self) {
+        let Some(keeper) = &mut self.checkpoints else {
+            return;
+        };
+        let size = self.journal.len();
+        let text = self.journal.checkpoint_text();
+        if let Some(warning) = keeper.keep(size, &text) {
+            self.ui.line(&warning);
+        }
     }
 
     fn crash_point(&mut self, point: CrashPoint) {
-        let Some((name, n)) = &self.crash_at else {
+        let Some((at, n)) = self.crash_at else {
             return;
         };
-        if name == point.name() {
+        if at == point {
             self.crash_count += 1;
-            if self.crash_count == *n {
+            if self.crash_count == n {
                 // A real, uncooperative death: no destructor, no flush beyond what is durable.
-                #[cfg(unix)]
-                unsafe {
-                    libc::kill(libc::getpid(), libc::SIGKILL);
-                }
-                std::process::abort();
+                fault::kill_now();
             }
         }
     }
@@ -593,6 +589,9 @@ impl Dispatcher {
                     Err(e) => return Err(e),
                 }
             }
+            // The journal must still be the file the intent went into: an action recorded in
+            // a deleted or replaced file would be recorded nowhere anyone can read.
+            self.journal.check_still_open()?;
             let started = Instant::now();
             let outcome = action().await;
             let duration_us = started.elapsed().as_micros() as u64;
@@ -901,16 +900,29 @@ impl Dispatcher {
         self.approve(step, text, None, "skip").await
     }
 
-    /// Rewrites `checkpoint.txt` beside the journal (best effort: the journal is the record).
+    /// Keeps the checkpoint of the journal as it stands and rewrites `checkpoint.txt` beside
+    /// the journal with it (best effort: the journal is the record; a failure is said).
     pub fn write_checkpoint(&mut self) {
-        if let Some(path) = &self.checkpoint {
-            if let Err(e) = self.journal.write_checkpoint(path) {
-                self.ui.line(&format!(
-                    "warning: cannot write checkpoint {}: {e}",
-                    path.display()
-                ));
-            }
+        self.keep_checkpoint();
+        let Some(keeper) = &mut self.checkpoints else {
+            return;
+        };
+        let written = self.journal.write_checkpoint(keeper.latest());
+        keeper.set_latest_current(written.is_ok());
+        if let Err(e) = written {
+            self.ui.line(&format!(
+                "warning: cannot write checkpoint {}: {e}",
+                keeper.latest().display()
+            ));
         }
+    }
+
+    /// `checkpoint.txt`, if the last write of it succeeded (it then covers the journal as it
+    /// stood at that write).
+    pub fn checkpoint_written(&self) -> Option<&Path> {
+        self.checkpoints
+            .as_ref()
+            .and_then(Keeper::latest_if_current)
     }
 }
 

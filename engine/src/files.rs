@@ -3,7 +3,10 @@
 //! It owns the bytes-on-disk side of `copy_backups` and of the re-hash before each restore:
 //! every byte is read once, hashed with SHA-256 on the way, and a copy appears under its final
 //! name only once it is complete and durable (`dst.partial`, fsync, rename, fsync of the
-//! folder). It must never decide which files to copy or in which order to restore them: the
+//! folder). Symbolic links are never followed: a link in a listed folder is reported, not
+//! listed as a file, and a file that is a link when it is opened (hashed, copied, written) is
+//! refused — otherwise a link in the share to any file the account can read (`/etc/passwd`)
+//! would be hashed, signed into the journal and copied. It must never decide which files to copy or in which order to restore them: the
 //! name order of [`list_files`] is for display, LSN order comes from the backup headers.
 
 use std::fs::{self, File, OpenOptions};
@@ -39,13 +42,29 @@ const CHUNK: usize = 4 << 20;
 /// Buffers in flight between the pipeline's stages.
 const IN_FLIGHT: usize = 4;
 
+/// What [`list_dir`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// The regular files, sorted by name.
+    pub files: Vec<FileInfo>,
+    /// The names of the symbolic links with the extension, sorted: never followed.
+    pub links: Vec<String>,
+}
+
 /// Regular files of `dir` whose extension is `extension` (with or without the dot, compared
 /// case-insensitively as on the Windows shares backups live on), sorted by name. The order is
 /// for display only: never restore in name order (a mirror's clock can make names lie).
+/// Symbolic links are not files here (see [`list_dir`]).
 pub fn list_files(dir: &Path, extension: &str) -> io::Result<Vec<FileInfo>> {
+    Ok(list_dir(dir, extension)?.files)
+}
+
+/// [`list_files`], and the symbolic links with that extension, which are never followed.
+pub fn list_dir(dir: &Path, extension: &str) -> io::Result<Found> {
     let wanted = extension.trim_start_matches('.');
     let entries = fs::read_dir(dir).map_err(|e| with_path(e, "list", dir))?;
     let mut out = Vec::new();
+    let mut links = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| with_path(e, "list", dir))?;
         let path = entry.path();
@@ -56,24 +75,64 @@ pub fn list_files(dir: &Path, extension: &str) -> io::Result<Vec<FileInfo>> {
         if !matches {
             continue;
         }
-        // Follows symlinks: a share may link files; a dangling link is an error to report.
-        let meta = fs::metadata(&path).map_err(|e| with_path(e, "read metadata of", &path))?;
+        // The entry itself, never what a link points to.
+        let meta =
+            fs::symlink_metadata(&path).map_err(|e| with_path(e, "read metadata of", &path))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if meta.file_type().is_symlink() {
+            links.push(name);
+            continue;
+        }
         if !meta.is_file() {
             continue;
         }
         out.push(FileInfo {
-            name: entry.file_name().to_string_lossy().into_owned(),
+            name,
             path,
             size: meta.len(),
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
+    links.sort();
+    Ok(Found { files: out, links })
+}
+
+/// Opens `path` for reading without following a symbolic link at its last component.
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    no_follow(&mut options);
+    options.open(path).map_err(|e| link_refused(e, path))
+}
+
+#[cfg(unix)]
+fn no_follow(options: &mut OpenOptions) {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    options.custom_flags(libc::O_NOFOLLOW);
+}
+
+#[cfg(not(unix))]
+fn no_follow(_options: &mut OpenOptions) {}
+
+/// ELOOP from `O_NOFOLLOW` said as what it is.
+fn link_refused(e: io::Error, path: &Path) -> io::Error {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        return io::Error::new(
+            e.kind(),
+            format!(
+                "{} is a symbolic link, which is never followed",
+                path.display()
+            ),
+        );
+    }
+    let _ = path;
+    e
 }
 
 /// Size and lowercase hex SHA-256 of the file at `path`, in one streaming pass.
 pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
-    let mut file = File::open(path).map_err(|e| with_path(e, "open", path))?;
+    let mut file = open_no_follow(path).map_err(|e| with_path(e, "open", path))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;
@@ -132,17 +191,18 @@ fn copy_to_partial(
     partial: &Path,
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<Copied> {
-    let mut input = File::open(src).map_err(|e| with_path(e, "open", src))?;
+    let mut input = open_no_follow(src).map_err(|e| with_path(e, "open", src))?;
     let expected = input
         .metadata()
         .map_err(|e| with_path(e, "read metadata of", src))?
         .len();
-    let mut output = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    // A link planted at the partial name must not redirect the copy.
+    no_follow(&mut options);
+    let mut output = options
         .open(partial)
-        .map_err(|e| with_path(e, "create", partial))?;
+        .map_err(|e| with_path(link_refused(e, partial), "create", partial))?;
 
     // Buffers circulate reader → hasher → writer → reader; the bounded channels and the fixed
     // number of buffers bound memory to IN_FLIGHT × CHUNK.

@@ -6,11 +6,12 @@
 //! opening takes an exclusive lock on `<journal>.lock`, released by the OS if the process
 //! dies. This module never updates or deletes a row — triggers refuse it anyway.
 //!
-//! **Fault seam (tests only, off by default).** `RUNLEDGER_FAIL_APPEND_AT=N`, read once when a
-//! writer is created or opened, makes this writer's Nth append (1 = its first) and every later
-//! one fail with SQLite's "database or disk is full" *before* anything is written, as a full
-//! disk would. It lets the end-to-end tests drive the real binary into a failed durable append
-//! and check that no action starts without its intent (SPEC §3.1, §8). Unset, it costs nothing.
+//! **Faults (drills and tests only, none by default).** A [`FaultPlan`] handed to the writer
+//! when it is created or opened can make its Nth append (1 = its first) and every later one
+//! fail with SQLite's "database or disk is full" *before* anything is written, as a full disk
+//! would, and can kill the process right after the journal holds N events. The end-to-end
+//! tests drive the real binary into a failed durable append this way (through its hidden
+//! `--inject-fault` flag) and check that no action starts without its intent (SPEC §3.1, §8).
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -20,6 +21,7 @@ use runledger_verifier::checkpoint::Checkpoint;
 use runledger_verifier::event::{Body, Event, JournalOpened, Seal, ZERO_HASH_HEX};
 use runledger_verifier::keys::{PrivateKey, TrustedKeys};
 use runledger_verifier::merkle::{Frontier, Hash};
+use runledger_verifier::report::Check;
 use runledger_verifier::signing::{self, hex};
 use runledger_verifier::source::{self, SQLITE_APPLICATION_ID, SQLITE_SCHEMA, SQLITE_USER_VERSION};
 use runledger_verifier::verify::{verify_with_tail, Options as VerifyOptions, VerifyError};
@@ -27,6 +29,7 @@ use runledger_verifier::{Report, Verdict};
 use rusqlite::{params, Connection, OpenFlags};
 
 use crate::clock::{Clock, SystemClock};
+use crate::fault::{self, FaultPlan};
 
 /// Why a journal could not be created, opened or appended to.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +71,37 @@ pub enum JournalError {
         /// What is wrong.
         reason: String,
     },
+    /// The journal does not hold what a checkpoint of it committed to: it is shorter (cut)
+    /// or differs (rewritten, or another journal under its name).
+    #[error("journal {path} contradicts its checkpoints: {reason}; refusing to continue it, nothing was executed. A journal that contradicts a checkpoint is never continued: keep both as evidence and start a new run in a new journal (operator guide §6.1)")]
+    Contradicts {
+        /// The journal.
+        path: String,
+        /// The first missing or differing seq.
+        seq: u64,
+        /// The verifier's reason, naming the checkpoint.
+        reason: String,
+    },
+    /// A checkpoint to hold the journal against cannot be read or is not a signed checkpoint.
+    #[error("cannot use checkpoint {path}: {reason}; refusing to continue journal {journal} without holding it against every checkpoint of it")]
+    Checkpoint {
+        /// The checkpoint file.
+        path: String,
+        /// The journal.
+        journal: String,
+        /// Why.
+        reason: String,
+    },
+    /// A new journal would take the name of one whose checkpoints are kept.
+    #[error("checkpoints of a journal at {path} are kept in {dir} (the latest covers seq 0..{last_seq}); a new journal must not take its name: resume it if it is still there, or start the new run with another --journal")]
+    Orphaned {
+        /// The journal path given to `run`.
+        path: String,
+        /// Its history folder.
+        dir: String,
+        /// Last seq the largest kept checkpoint covers.
+        last_seq: u64,
+    },
     /// An event could not be encoded.
     #[error("cannot encode event seq {seq}: {reason}")]
     Encode {
@@ -85,6 +119,15 @@ pub enum JournalError {
         seq: u64,
         /// The error.
         source: rusqlite::Error,
+    },
+    /// The journal's path no longer names the file this writer opened: it was deleted or
+    /// replaced. Nothing is appended to it and no action may follow.
+    #[error("journal {path} {what} while this run was writing it; nothing more is executed. If a copy of the journal exists, put it back and resume; otherwise finish the failover by hand (operator guide §8.2)")]
+    Gone {
+        /// The journal (or its `-wal` file).
+        path: String,
+        /// What happened: `was deleted`, `was replaced by another file`.
+        what: &'static str,
     },
     /// I/O on the lock file or journal file.
     #[error("cannot open journal {path}: {source}")]
@@ -123,20 +166,71 @@ pub struct Journal {
     frontier: Frontier,
     last_at: Option<String>,
     clock: Box<dyn Clock>,
-    crash_after: Option<u64>,
-    /// This writer's appends so far, and the one from which appends fail (the fault seam).
+    /// The files opened, to tell that the path still names them.
+    identity: Identity,
+    /// The faults injected into this writer (none in production).
+    faults: FaultPlan,
+    /// This writer's appends so far (counted for `faults.fail_append_at`).
     appends: u64,
-    fail_append_at: Option<u64>,
 }
 
-/// The environment variable of the fault seam (see the module documentation).
-pub const FAIL_APPEND_AT_ENV: &str = "RUNLEDGER_FAIL_APPEND_AT";
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
 
-/// `RUNLEDGER_FAIL_APPEND_AT`, if set to a number.
-fn fail_append_at_from_env() -> Option<u64> {
-    std::env::var(FAIL_APPEND_AT_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
+/// The journal file (and its WAL) as this writer opened them: a handle of its own on each,
+/// compared by device and inode with what the path names now.
+///
+/// Someone who can write the directory can delete or replace the journal while a run writes
+/// it; SQLite would go on committing into the unlinked file, and every later action would be
+/// recorded nowhere anyone can read. So each append and each action first checks that the
+/// path still names these files and that they still have a link.
+#[derive(Default)]
+struct Identity {
+    files: Vec<(PathBuf, File)>,
+}
+
+impl Identity {
+    /// Takes a handle on `path` and, if it exists, its WAL.
+    fn capture(&mut self, path: &Path) {
+        self.files.clear();
+        for p in [path.to_path_buf(), wal_path(path)] {
+            if let Ok(f) = File::open(&p) {
+                self.files.push((p, f));
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    fn check(&self) -> Result<(), JournalError> {
+        use std::os::unix::fs::MetadataExt as _;
+        for (path, file) in &self.files {
+            let gone = |what| JournalError::Gone {
+                path: path.display().to_string(),
+                what,
+            };
+            let held = file.metadata().map_err(|_| gone("was deleted"))?;
+            if held.nlink() == 0 {
+                return Err(gone("was deleted"));
+            }
+            match std::fs::metadata(path) {
+                Err(_) => return Err(gone("was deleted")),
+                Ok(now) if (now.dev(), now.ino()) != (held.dev(), held.ino()) => {
+                    return Err(gone("was replaced by another file"))
+                }
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Other platforms: the open file cannot be compared with the path; nothing is checked.
+    #[cfg(not(unix))]
+    fn check(&self) -> Result<(), JournalError> {
+        Ok(())
+    }
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -200,12 +294,14 @@ impl Journal {
 
     /// Creates a journal whose first run starts with it: `journal.opened` and `run.started`
     /// are committed in one transaction, so no crash leaves a journal without its run.
+    /// `faults` apply from the first append on (none in production).
     pub fn create_with_run(
         path: &Path,
         key: PrivateKey,
         engine_version: &str,
         run_id: &str,
         started: Body,
+        faults: FaultPlan,
     ) -> Result<Journal, JournalError> {
         let journal_id = uuid::Uuid::new_v4().to_string();
         Journal::create_inner(
@@ -215,6 +311,7 @@ impl Journal {
             Box::new(SystemClock),
             journal_id,
             Some((run_id, started)),
+            faults,
         )
     }
 
@@ -226,7 +323,15 @@ impl Journal {
         clock: Box<dyn Clock>,
         journal_id: String,
     ) -> Result<Journal, JournalError> {
-        Journal::create_inner(path, key, engine_version, clock, journal_id, None)
+        Journal::create_inner(
+            path,
+            key,
+            engine_version,
+            clock,
+            journal_id,
+            None,
+            FaultPlan::default(),
+        )
     }
 
     fn create_inner(
@@ -236,7 +341,12 @@ impl Journal {
         clock: Box<dyn Clock>,
         journal_id: String,
         first_run: Option<(&str, Body)>,
+        mut faults: FaultPlan,
     ) -> Result<Journal, JournalError> {
+        // The first events are one transaction: a kill after one of them would leave nothing
+        // durable, so a crash point is armed by the caller once they are committed
+        // (`crash_after_events`).
+        faults.crash_after_events = None;
         let lock = take_lock(path)?;
         if path.exists() {
             if !holds_no_event(path) {
@@ -276,10 +386,11 @@ impl Journal {
             frontier: Frontier::new(),
             last_at: None,
             clock,
-            crash_after: None,
+            identity: Identity::default(),
+            faults,
             appends: 0,
-            fail_append_at: fail_append_at_from_env(),
         };
+        journal.identity.capture(path);
         let opened = journal
             .append(
                 None,
@@ -301,6 +412,7 @@ impl Journal {
             });
         if opened.is_ok() {
             preallocate_wal(&journal.conn, path);
+            journal.identity.capture(path);
         }
         if let Err(e) = opened {
             let _ = journal.conn.execute_batch("ROLLBACK");
@@ -331,13 +443,14 @@ impl Journal {
         clock: Box<dyn Clock>,
     ) -> Result<Journal, JournalError> {
         let given = key.id();
-        match Journal::open_verified(path, key, clock)? {
+        match Journal::open_verified(path, key, clock, FaultPlan::default(), Vec::new())? {
             Opened::Valid(journal) => Ok(*journal),
             Opened::Refused(report) => Err(refusal(path, &given, &report)),
         }
     }
 
-    /// Opens an existing journal for appending, after verifying all of it.
+    /// Opens an existing journal for appending, after verifying all of it and holding it
+    /// against `checkpoints` (`(name, text)`: its kept history, any given).
     ///
     /// Takes the writer's lock first, so that nothing is appended between the verification
     /// and the first append; then runs the verifier over every event with `key` as the only
@@ -350,6 +463,8 @@ impl Journal {
         path: &Path,
         key: PrivateKey,
         clock: Box<dyn Clock>,
+        faults: FaultPlan,
+        checkpoints: Vec<(String, String)>,
     ) -> Result<Opened, JournalError> {
         if !path.exists() {
             return Err(JournalError::Missing(path.display().to_string()));
@@ -360,15 +475,18 @@ impl Journal {
         let lock = take_lock(path)?;
         let mut trusted = TrustedKeys::default();
         trusted.insert(key.name.clone(), key.key.verifying_key());
-        let (report, tail) =
-            verify_with_tail(path, &trusted, &VerifyOptions::default()).map_err(|e| match e {
-                VerifyError::Source(e) => JournalError::Source(e),
-                other => JournalError::Damaged {
-                    path: path.display().to_string(),
-                    seq: 0,
-                    reason: other.to_string(),
-                },
-            })?;
+        let options = VerifyOptions {
+            checkpoints,
+            ..VerifyOptions::default()
+        };
+        let (report, tail) = verify_with_tail(path, &trusted, &options).map_err(|e| match e {
+            VerifyError::Source(e) => JournalError::Source(e),
+            VerifyError::Checkpoint { path: cp, reason } => JournalError::Checkpoint {
+                path: cp,
+                journal: path.display().to_string(),
+                reason,
+            },
+        })?;
         if !matches!(
             report.verdict,
             Verdict::ValidOpen | Verdict::ValidSealed | Verdict::ValidAnchored
@@ -390,6 +508,8 @@ impl Journal {
         .map_err(storage(path, next_seq))?;
         configure(&conn).map_err(storage(path, next_seq))?;
         preallocate_wal(&conn, path);
+        let mut identity = Identity::default();
+        identity.capture(path);
         Ok(Opened::Valid(Box::new(Journal {
             conn,
             _lock: lock,
@@ -402,15 +522,16 @@ impl Journal {
             frontier: tail.frontier,
             last_at: tail.last_at,
             clock,
-            crash_after: None,
+            identity,
+            faults,
             appends: 0,
-            fail_append_at: fail_append_at_from_env(),
         })))
     }
 
     /// Appends one event and returns once it is durable. On error nothing was appended and
     /// the writer's state is unchanged: the caller must not act.
     pub fn append(&mut self, run: Option<&str>, body: Body) -> Result<Appended, JournalError> {
+        self.identity.check()?;
         let seq = self.next_seq;
         let now = self.clock.now();
         // Timestamps never go backwards, even if the wall clock does.
@@ -450,16 +571,18 @@ impl Journal {
         let leaf = signing::event_leaf_hash(&bytes);
         let sig = signing::sign_leaf(&self.key.key, &leaf);
         self.appends += 1;
-        if self.fail_append_at.is_some_and(|n| self.appends >= n) {
-            // The fault seam: fail as a full disk does, before a byte is written.
+        if self
+            .faults
+            .fail_append_at
+            .is_some_and(|n| self.appends >= n)
+        {
+            // An injected fault: fail as a full disk does, before a byte is written.
             return Err(JournalError::Storage {
                 path: self.path.display().to_string(),
                 seq,
                 source: rusqlite::Error::SqliteFailure(
                     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-                    Some(format!(
-                        "database or disk is full (injected by {FAIL_APPEND_AT_ENV})"
-                    )),
+                    Some("database or disk is full (injected fault fail-append)".to_string()),
                 ),
             });
         }
@@ -478,14 +601,9 @@ impl Journal {
         self.frontier.push(leaf);
         self.last_at = Some(at.clone());
         self.next_seq += 1;
-        if self.crash_after == Some(self.next_seq) {
+        if self.faults.crash_after_events == Some(self.next_seq) {
             // An abrupt, uncooperative stop right after a durable append (drills, crash tests).
-            #[cfg(unix)]
-            // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-            std::process::abort();
+            fault::kill_now();
         }
         Ok(Appended {
             seq,
@@ -496,23 +614,26 @@ impl Journal {
 
     /// Makes this writer's `n`th append (counted from its creation or opening, 1 = the first)
     /// and every later one fail as a full disk would, before anything is written (`None`:
-    /// never). The library form of `RUNLEDGER_FAIL_APPEND_AT`, for tests.
+    /// never). The library form of the `fail-append:N` fault, for tests.
     pub fn fail_append_at(&mut self, n: Option<u64>) {
-        self.fail_append_at = n;
+        self.faults.fail_append_at = n;
     }
 
-    /// Kill the process right after the journal holds `n` events (`None`: never).
+    /// Kills the process right after the journal holds `n` events (`None`: never); at once if
+    /// it already holds that many (e.g. 2: `journal.opened` and `run.started`), as the append
+    /// would have.
     pub fn crash_after_events(&mut self, n: Option<u64>) {
-        self.crash_after = n;
+        self.faults.crash_after_events = n;
         if n.is_some_and(|n| self.next_seq >= n) {
-            // Already that long (e.g. 1: journal.opened): stop now, as the append would have.
-            #[cfg(unix)]
-            // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
-            std::process::abort();
+            fault::kill_now();
         }
+    }
+
+    /// Checks that the journal's path still names the file this writer opened (same device
+    /// and inode, still linked), as every append does: call it before starting an action.
+    /// [`JournalError::Gone`] means the run must stop at once.
+    pub fn check_still_open(&self) -> Result<(), JournalError> {
+        self.identity.check()
     }
 
     /// The seal for a `run.finished` appended next: every event so far.
@@ -572,9 +693,25 @@ pub enum Opened {
 
 /// The error for a journal [`Opened::Refused`] under the key `given` (its key id):
 /// [`JournalError::WrongKey`] when its first failure is an event signed by another key,
-/// otherwise [`JournalError::Damaged`] at the first failing seq.
+/// [`JournalError::Contradicts`] when it verifies but not against a checkpoint, otherwise
+/// [`JournalError::Damaged`] at the first failing seq.
 pub fn refusal(path: &Path, given: &str, report: &Report) -> JournalError {
     let failure = report.failure.as_ref();
+    if let Some(f) = failure.filter(|f| f.check == Check::Checkpoints) {
+        return match f.seq {
+            Some(seq) => JournalError::Contradicts {
+                path: path.display().to_string(),
+                seq,
+                reason: f.reason.clone(),
+            },
+            // Not a checkpoint of this journal by its key: no seq to name.
+            None => JournalError::Checkpoint {
+                path: f.position.clone().unwrap_or_default(),
+                journal: path.display().to_string(),
+                reason: f.reason.clone(),
+            },
+        };
+    }
     if let Some(f) = failure.filter(|f| f.reason.contains("untrusted key")) {
         return JournalError::WrongKey {
             path: path.display().to_string(),

@@ -35,8 +35,10 @@ pub enum KeyFileError {
     BadName(String),
 }
 
-/// Generates a key named `name`, writes it to `path` (mode 0600, never over an existing
-/// file) and its trusted-keys line to `path.pub`. Returns the `.pub` path.
+/// Generates a key named `name`, writes it to `path` (mode 0600) and its trusted-keys line to
+/// `path.pub` (mode 0644 whatever the umask: the line is public, and others must not be able
+/// to change it). Never writes over an existing file: both paths are refused if either
+/// exists. Returns the `.pub` path.
 pub fn generate(path: &Path, name: &str) -> Result<(PrivateKey, PathBuf), KeyFileError> {
     if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '+') {
         return Err(KeyFileError::BadName(name.to_string()));
@@ -52,6 +54,20 @@ pub fn generate(path: &Path, name: &str) -> Result<(PrivateKey, PathBuf), KeyFil
         path: path.display().to_string(),
         source,
     };
+    let mut pub_path = path.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let pub_path = PathBuf::from(pub_path);
+    let pub_io = |source| KeyFileError::Io {
+        action: "write",
+        path: pub_path.display().to_string(),
+        source,
+    };
+    if std::fs::symlink_metadata(&pub_path).is_ok() {
+        return Err(pub_io(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "it exists, and keys generate never writes over a file",
+        )));
+    }
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -62,16 +78,33 @@ pub fn generate(path: &Path, name: &str) -> Result<(PrivateKey, PathBuf), KeyFil
     let mut f = options.open(path).map_err(io)?;
     f.write_all(key.to_file_text().as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)?;
-    let mut pub_path = path.as_os_str().to_owned();
-    pub_path.push(".pub");
-    let pub_path = PathBuf::from(pub_path);
     let line = format!("{}\n", trusted_key_line(name, &key.key.verifying_key()));
-    std::fs::write(&pub_path, line).map_err(|source| KeyFileError::Io {
-        action: "write",
-        path: pub_path.display().to_string(),
-        source,
-    })?;
+    if let Err(e) = write_public(&pub_path, &line) {
+        // No private key without its trusted-keys line: this call made it, it goes.
+        let _ = std::fs::remove_file(path);
+        return Err(pub_io(e));
+    }
     Ok((key, pub_path))
+}
+
+/// Writes the trusted-keys line to a new file with mode 0644 exactly.
+fn write_public(path: &Path, line: &str) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o644);
+    }
+    let mut f = options.open(path)?;
+    #[cfg(unix)]
+    {
+        // The mode given at creation is narrowed by the umask (or widened by none at all).
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    f.write_all(line.as_bytes())?;
+    f.sync_all()
 }
 
 /// Loads a private key file, refusing one that group or others can read.

@@ -3,8 +3,10 @@
 //! so there is one encoder.
 #![deny(missing_docs)]
 
+pub mod checkpoints;
 pub mod clock;
 pub mod dispatcher;
+pub mod fault;
 pub mod files;
 pub mod journal;
 pub mod keyfile;

@@ -7,39 +7,49 @@ use crate::sql::{quote_ident, quote_nstring};
 use crate::step::join;
 
 /// Renders the plan of a runbook for the operator.
+///
+/// Every text from the runbook is shown with its control characters made visible
+/// (`runledger_verifier::terminal`): a title cannot move the cursor, overprint a line or
+/// reorder what is shown, and each field stays on its line.
 pub fn render(loaded: &LoadedRunbook) -> String {
+    use runledger_verifier::terminal::{block, line as t};
     let rb = &loaded.runbook;
     let mut s = String::new();
     let sha = runledger_verifier::signing::sha256_hex(loaded.source.as_bytes());
     let _ = writeln!(
         s,
         "runbook  {} version {} ({})",
-        rb.name, rb.version, loaded.origin
+        t(&rb.name),
+        t(&rb.version),
+        t(&loaded.origin)
     );
     let _ = writeln!(s, "sha256   {sha}");
     if !rb.description.is_empty() {
-        let _ = writeln!(s, "         {}", rb.description);
+        let _ = writeln!(s, "         {}", t(&rb.description));
     }
-    for (name, t) in &rb.targets {
+    for (name, target) in &rb.targets {
         let _ = writeln!(
             s,
-            "target   {name}: {}:{} auth {}{} encryption {}{}",
-            t.host,
-            t.port,
-            spelled(t.auth),
-            t.user
+            "target   {}: {}:{} auth {}{} encryption {}{}",
+            t(name),
+            t(&target.host),
+            target.port,
+            spelled(target.auth),
+            target
+                .user
                 .as_deref()
-                .map(|u| format!(" as {u}"))
+                .map(|u| format!(" as {}", t(u)))
                 .unwrap_or_default(),
-            spelled(t.encryption),
-            t.trust_cert_ca
+            spelled(target.encryption),
+            target
+                .trust_cert_ca
                 .as_deref()
-                .map(|ca| format!(" ca {}", ca.display()))
+                .map(|ca| format!(" ca {}", t(&ca.display().to_string())))
                 .unwrap_or_default()
         );
     }
     if let Some(sh) = &rb.shell {
-        let _ = writeln!(s, "shell    {} {}", sh.program, sh.args.join(" "));
+        let _ = writeln!(s, "shell    {} {}", t(&sh.program), t(&sh.args.join(" ")));
     }
     let _ = writeln!(
         s,
@@ -52,15 +62,15 @@ pub fn render(loaded: &LoadedRunbook) -> String {
             s,
             "{:>2}. {}  {}\n    action {} · effect {}{}{}{}",
             i + 1,
-            step.id,
-            step.title,
+            t(&step.id),
+            t(&step.title),
             a.kind(),
             serde_json::to_value(a.effect())
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
             a.sql_target()
-                .map(|t| format!(" · target {t}"))
+                .map(|target| format!(" · target {}", t(target)))
                 .unwrap_or_default(),
             if step.requires_approval {
                 " · asks for approval"
@@ -69,7 +79,7 @@ pub fn render(loaded: &LoadedRunbook) -> String {
             },
             step.timeout
                 .as_deref()
-                .map(|t| format!(" · timeout {t}"))
+                .map(|timeout| format!(" · timeout {}", t(timeout)))
                 .unwrap_or_default(),
         );
         if step.explicit_approval {
@@ -103,7 +113,7 @@ pub fn render(loaded: &LoadedRunbook) -> String {
             );
         }
         for line in exact_text(a).lines() {
-            let _ = writeln!(s, "      {line}");
+            let _ = writeln!(s, "      {}", block(line));
         }
         let _ = writeln!(s);
     }

@@ -19,8 +19,10 @@ use runledger_verifier::keys::PrivateKey;
 use runledger_verifier::signing::sha256_hex;
 use runledger_verifier::source;
 
+use crate::checkpoints::{self, Keeper};
 use crate::clock::SystemClock;
 use crate::dispatcher::{ApprovalPolicy, Dispatcher, Halt, Ui};
+use crate::fault::FaultPlan;
 use crate::journal::{self, Journal, JournalError, Opened};
 use crate::runbook::{self, AuthMethod, EncryptionSetting, LoadedRunbook, SecretSource};
 use crate::sql::{Encryption, SqlAuth, SqlEndpoint};
@@ -43,9 +45,12 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Delay per copied file, for drills.
     pub pace_ms: u64,
-    /// Kill this process right after the journal holds this many events (drills and crash
-    /// tests: an abrupt, uncooperative stop).
-    pub crash_after_events: Option<u64>,
+    /// Faults to inject (drills and crash tests; none in production): the writer's failed
+    /// appends, and where the process is killed.
+    pub faults: FaultPlan,
+    /// Checkpoints given by the operator to hold the journal against on resume, besides the
+    /// ones kept beside it.
+    pub checkpoints: Vec<PathBuf>,
     /// Where long actions show their progress.
     pub progress: Option<Arc<dyn crate::step::Progress>>,
 }
@@ -57,8 +62,9 @@ pub struct Finished {
     pub run_id: String,
     /// Events in the journal.
     pub events: u64,
-    /// Where the checkpoint was written.
-    pub checkpoint: PathBuf,
+    /// `checkpoint.txt`, when it was written at the end and covers every event (None when
+    /// that write failed: the run said why).
+    pub checkpoint: Option<PathBuf>,
 }
 
 /// Why a run could not start, continue or finish.
@@ -117,13 +123,6 @@ pub enum RunError {
     /// The embedded runbook no longer parses.
     #[error(transparent)]
     Runbook(#[from] runbook::RunbookError),
-}
-
-fn checkpoint_path(journal: &Path) -> PathBuf {
-    journal
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("checkpoint.txt")
 }
 
 fn read_secret(target: &str, source: &SecretSource) -> Result<String, RunError> {
@@ -202,6 +201,18 @@ fn endpoints(rb: &runbook::Runbook) -> Result<HashMap<String, SqlEndpoint>, RunE
     Ok(out)
 }
 
+/// The environment variables the runbook's secrets are read from: a child process (the shell)
+/// gets the environment without them.
+fn secret_env_vars(rb: &runbook::Runbook) -> Vec<String> {
+    rb.targets
+        .values()
+        .filter_map(|t| match &t.password {
+            Some(SecretSource::Env(var)) => Some(var.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Targets as recorded in `run.started`: where, how, never a secret.
 fn recorded_targets(rb: &runbook::Runbook) -> Vec<Target> {
     let mut out: Vec<Target> = rb
@@ -265,6 +276,7 @@ pub fn operator_label() -> String {
 
 /// Starts a run of `loaded` in a new journal.
 pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished, RunError> {
+    refuse_kept_history(&opts.journal)?;
     let rb = &loaded.runbook;
     let endpoints = endpoints(rb)?;
     let run_id = uuid::Uuid::new_v4().to_string();
@@ -287,9 +299,28 @@ pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished,
             operator: operator(),
             targets: recorded_targets(rb),
         })),
+        opts.faults.clone(),
     )?;
-    journal.crash_after_events(opts.crash_after_events);
+    journal.crash_after_events(opts.faults.crash_after_events);
     execute(journal, run_id, Vec::new(), rb, endpoints, opts).await
+}
+
+/// A new journal never takes the name of one whose checkpoints are kept: that journal was
+/// deleted or moved, and a new one under its name would hide it.
+fn refuse_kept_history(journal: &Path) -> Result<(), RunError> {
+    let kept = checkpoints::kept(journal).map_err(|e| JournalError::Io {
+        path: checkpoints::history_dir(journal).display().to_string(),
+        source: e,
+    })?;
+    match kept.last() {
+        Some((size, _)) => Err(JournalError::Orphaned {
+            path: journal.display().to_string(),
+            dir: checkpoints::history_dir(journal).display().to_string(),
+            last_seq: size.saturating_sub(1),
+        }
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// Runs (or continues) the steps of a run through a dispatcher, then seals it.
@@ -301,10 +332,10 @@ async fn execute(
     endpoints: HashMap<String, SqlEndpoint>,
     opts: RunOptions,
 ) -> Result<Finished, RunError> {
-    let checkpoint = checkpoint_path(&opts.journal);
     let mut env = Env::new(endpoints, rb.shell.clone());
     env.pace_ms = opts.pace_ms;
     env.progress = opts.progress.clone();
+    env.hidden_env = secret_env_vars(rb);
     let policy = with_runbook_policy(opts.policy, rb);
     let resuming = !recorded.is_empty();
     let mut d = Dispatcher::new(
@@ -314,18 +345,19 @@ async fn execute(
         policy,
         opts.ui,
         opts.stop,
-        Some(checkpoint.clone()),
+        Some(Keeper::new(&opts.journal)),
     );
     d.explicit_steps = explicit_steps(rb);
     if resuming {
         d.reread_unconsumed_facts();
     }
+    d.inject(&opts.faults);
     d.write_checkpoint();
     if let Err(halt) = drive(&mut d, &env, rb).await {
         record_halt(&mut d, &halt);
         return Err(halt.into());
     }
-    finish(d, checkpoint)
+    finish(d)
 }
 
 /// Records why the run stopped, so that `status` (and the report) can say it from the journal
@@ -383,7 +415,7 @@ async fn drive(d: &mut Dispatcher, env: &Env, rb: &runbook::Runbook) -> Result<(
     Ok(())
 }
 
-fn finish(mut d: Dispatcher, checkpoint: PathBuf) -> Result<Finished, RunError> {
+fn finish(mut d: Dispatcher) -> Result<Finished, RunError> {
     let run_id = d.run_id().to_string();
     let seal = d.journal().seal();
     let mut summary = if d.data_loss_accepted.is_empty() {
@@ -418,11 +450,13 @@ fn finish(mut d: Dispatcher, checkpoint: PathBuf) -> Result<Finished, RunError> 
         }),
     )?;
     d.write_checkpoint();
+    // "Finished" is said of a journal someone can read: not of one deleted meanwhile.
+    d.journal().check_still_open()?;
     let events = d.journal().len();
     Ok(Finished {
         run_id,
         events,
-        checkpoint,
+        checkpoint: d.checkpoint_written().map(Path::to_path_buf),
     })
 }
 
@@ -507,7 +541,10 @@ pub fn in_doubt(events: &[Event]) -> Vec<InDoubt> {
 }
 
 /// Resumes the last run of a journal.
-pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<Finished, RunError> {
+pub async fn resume(
+    given: Option<&LoadedRunbook>,
+    mut opts: RunOptions,
+) -> Result<Finished, RunError> {
     let path = opts.journal.clone();
     if !path.exists() {
         return Err(JournalError::Missing(path.display().to_string()).into());
@@ -518,19 +555,43 @@ pub async fn resume(given: Option<&LoadedRunbook>, opts: RunOptions) -> Result<F
         path: path.display().to_string(),
         verdict,
     };
-    let mut journal = match Journal::open_verified(&path, opts.key.clone(), Box::new(SystemClock)) {
+    // Held against every checkpoint of it: the kept history, checkpoint.txt, any given. A
+    // journal shorter than one of them, or other than it, is refused before anything runs.
+    let held =
+        checkpoints::gather(&path, &opts.checkpoints).map_err(|e| JournalError::Checkpoint {
+            path: e.path,
+            journal: path.display().to_string(),
+            reason: e.source.to_string(),
+        })?;
+    let opened = Journal::open_verified(
+        &path,
+        opts.key.clone(),
+        Box::new(SystemClock),
+        opts.faults.clone(),
+        held,
+    );
+    let mut journal = match opened {
         Ok(Opened::Valid(journal)) => *journal,
         Ok(Opened::Refused(report)) => {
             // A journal signed by another key fails too; say so plainly when it is that.
             return Err(match journal::refusal(&path, &opts.key.id(), &report) {
-                wrong @ JournalError::WrongKey { .. } => wrong.into(),
+                e @ (JournalError::WrongKey { .. }
+                | JournalError::Contradicts { .. }
+                | JournalError::Checkpoint { .. }) => e.into(),
                 _ => refused(report.verdict_text),
             });
         }
         Err(JournalError::Source(e)) => return Err(refused(e.to_string())),
         Err(e) => return Err(e.into()),
     };
-    journal.crash_after_events(opts.crash_after_events);
+    // The journal as verified is kept in the history before anything is appended to it, so
+    // that what this resume adds is told apart from what another continuation added.
+    if let Err(e) = checkpoints::keep(&path, journal.len(), &journal.checkpoint_text()) {
+        opts.ui.line(&format!(
+            "warning: cannot keep the checkpoint of the journal as resumed: {e}"
+        ));
+    }
+    journal.crash_after_events(opts.faults.crash_after_events);
     let Some(last) = last_run(&path)? else {
         return Err(RunError::NothingToResume {
             path: path.display().to_string(),

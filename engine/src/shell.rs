@@ -44,6 +44,8 @@ pub struct ShellCommand {
     pub stdin: Option<String>,
     /// Limit on its run time, after which it is killed.
     pub timeout: Duration,
+    /// Environment variables it must not inherit: the ones secrets were read from.
+    pub env_remove: Vec<String>,
 }
 
 impl ShellCommand {
@@ -268,8 +270,11 @@ fn take(sink: &Arc<Mutex<Sink>>) -> (Vec<u8>, u64) {
 /// been reaped.
 pub async fn run(cmd: &ShellCommand) -> ShellOutcome {
     let mut command = Command::new(&cmd.program);
+    command.args(&cmd.args);
+    for var in &cmd.env_remove {
+        command.env_remove(var);
+    }
     command
-        .args(&cmd.args)
         .stdin(if cmd.stdin.is_some() {
             Stdio::piped()
         } else {
@@ -417,6 +422,7 @@ mod tests {
             ],
             stdin: None,
             timeout: Duration::from_secs(1),
+            env_remove: vec![],
         };
         assert_eq!(
             cmd.display(),

@@ -148,3 +148,38 @@ fn listing_keeps_only_files_with_the_extension_sorted_by_name() {
     assert_eq!(with_dot.len(), 2);
     assert!(list_files(&dir.path().join("missing"), "trn").is_err());
 }
+
+#[cfg(unix)]
+#[test]
+fn symbolic_links_are_reported_and_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside.secret");
+    fs::write(&outside, b"not for the journal").unwrap();
+    let share = dir.path().join("share");
+    fs::create_dir(&share).unwrap();
+    fs::write(share.join("a.trn"), b"log a").unwrap();
+    std::os::unix::fs::symlink(&outside, share.join("b.trn")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", share.join("c.trn")).unwrap();
+
+    let found = runledger_engine::files::list_dir(&share, "trn").unwrap();
+    let names: Vec<&str> = found.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["a.trn"], "a link is not a file of the listing");
+    assert_eq!(found.links, ["b.trn", "c.trn"], "and is reported");
+    assert_eq!(list_files(&share, "trn").unwrap().len(), 1);
+
+    // Opened by name (a link put in after the listing): refused, nothing read or written.
+    let e = hash_file(&share.join("b.trn")).unwrap_err();
+    assert!(e.to_string().contains("is a symbolic link"), "{e}");
+    let dst = dir.path().join("b.copy");
+    let e = copy_and_hash(&share.join("b.trn"), &dst, &mut |_| {}).unwrap_err();
+    assert!(e.to_string().contains("is a symbolic link"), "{e}");
+    assert!(!dst.exists() && !partial_path(&dst).exists());
+
+    // A link planted at the partial name does not redirect a copy.
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"keep").unwrap();
+    let dst = dir.path().join("a.copy");
+    std::os::unix::fs::symlink(&victim, partial_path(&dst)).unwrap();
+    assert!(copy_and_hash(&share.join("a.trn"), &dst, &mut |_| {}).is_err());
+    assert_eq!(fs::read(&victim).unwrap(), b"keep");
+}

@@ -13,6 +13,7 @@ fn sh(script: &str, timeout: Duration) -> ShellCommand {
         args: vec!["-c".into(), script.into()],
         stdin: None,
         timeout,
+        env_remove: vec![],
     }
 }
 
@@ -115,6 +116,7 @@ fn a_missing_program_is_spawn_failed_naming_it() {
         args: vec![],
         stdin: Some("x".into()),
         timeout: Duration::from_secs(5),
+        env_remove: vec![],
     };
     let out = block_on(run(&cmd));
     match &out {
@@ -184,4 +186,20 @@ fn a_background_process_holding_the_pipe_does_not_hang_the_run() {
 fn display_is_the_quoted_command_line() {
     let cmd = sh("echo 'a b'", Duration::from_secs(1));
     assert_eq!(cmd.display(), r"/bin/sh -c 'echo '\''a b'\'''");
+}
+
+#[test]
+fn variables_named_in_env_remove_are_not_inherited() {
+    // Cargo gives every test both variables; the child must lose the one named, and keep the
+    // other (the control that the environment was listed at all).
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    let mut cmd = sh("env", Duration::from_secs(10));
+    cmd.env_remove = vec!["CARGO_MANIFEST_DIR".into()];
+    let out = block_on(run(&cmd));
+    let stdout = String::from_utf8_lossy(&out.output().unwrap().stdout).into_owned();
+    assert!(
+        stdout.contains("CARGO_PKG_NAME=runledger-engine"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("CARGO_MANIFEST_DIR="), "{stdout}");
 }

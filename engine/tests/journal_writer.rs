@@ -206,7 +206,15 @@ fn a_file_left_by_a_creation_that_never_committed_is_replaced() {
 fn a_journal_and_its_first_run_are_created_together() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("j.db");
-    let j = Journal::create_with_run(&path, key(1), "test", "run-1", run_started("run-1")).unwrap();
+    let j = Journal::create_with_run(
+        &path,
+        key(1),
+        "test",
+        "run-1",
+        run_started("run-1"),
+        Default::default(),
+    )
+    .unwrap();
     assert_eq!(j.len(), 2, "journal.opened and run.started in one commit");
     drop(j);
     assert_eq!(check(&path, &key(1)).verdict, Verdict::ValidOpen);

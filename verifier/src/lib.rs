@@ -18,6 +18,7 @@ pub mod report;
 pub mod schema;
 pub mod signing;
 pub mod source;
+pub mod terminal;
 pub mod verify;
 
 pub use keys::TrustedKeys;

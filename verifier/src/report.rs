@@ -356,10 +356,14 @@ impl Report {
     }
 
     /// The human summary.
+    ///
+    /// Every text taken from the journal, a file name or a runbook is shown with its control
+    /// characters made visible ([`crate::terminal::line`]): what is read is what the file holds.
     pub fn render_human(&self) -> String {
+        use crate::terminal::line as t;
         use std::fmt::Write as _;
         let mut s = String::new();
-        let _ = writeln!(s, "{}: {}", self.verdict.words(), self.verdict_text);
+        let _ = writeln!(s, "{}: {}", self.verdict.words(), t(&self.verdict_text));
         for r in &self.requirements {
             if !r.holds {
                 let _ = writeln!(s, "REQUIREMENT NOT MET: --require-{}", r.name);
@@ -367,26 +371,31 @@ impl Report {
         }
         if let Some(f) = &self.failure {
             let at = match (f.seq, &f.position) {
-                (Some(seq), Some(p)) => format!("seq {seq} ({p})"),
+                (Some(seq), Some(p)) => format!("seq {seq} ({})", t(p)),
                 (Some(seq), None) => format!("seq {seq}"),
-                (None, Some(p)) => p.clone(),
+                (None, Some(p)) => t(p).into_owned(),
                 (None, None) => "-".into(),
             };
-            let _ = writeln!(s, "first failure: {at}: [{}] {}", f.check.name(), f.reason);
+            let _ = writeln!(
+                s,
+                "first failure: {at}: [{}] {}",
+                f.check.name(),
+                t(&f.reason)
+            );
             if let Some(e) = &f.expected {
-                let _ = writeln!(s, "  expected: {e}");
+                let _ = writeln!(s, "  expected: {}", t(e));
             }
             if let Some(found) = &f.found {
-                let _ = writeln!(s, "  found:    {found}");
+                let _ = writeln!(s, "  found:    {}", t(found));
             }
         }
         let j = &self.journal;
         let _ = writeln!(s);
-        let _ = writeln!(s, "journal   {} ({})", j.path, j.format);
+        let _ = writeln!(s, "journal   {} ({})", t(&j.path), j.format);
         let _ = writeln!(
             s,
             "id        {}",
-            j.journal_id.as_deref().unwrap_or("(unread)")
+            t(j.journal_id.as_deref().unwrap_or("(unread)"))
         );
         let _ = writeln!(
             s,
@@ -398,7 +407,13 @@ impl Report {
         );
         let _ = writeln!(s, "root      {}", j.root);
         for k in &j.signers {
-            let _ = writeln!(s, "signer    {} {} ({} events)", k.name, k.key_id, k.events);
+            let _ = writeln!(
+                s,
+                "signer    {} {} ({} events)",
+                t(&k.name),
+                t(&k.key_id),
+                k.events
+            );
         }
         if !self.runs.is_empty() {
             let _ = writeln!(s, "\nruns");
@@ -406,13 +421,13 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "  {}  {} {} (sha256 {})  by {}  {} → {}  {}{}",
-                    r.run_id,
-                    r.runbook,
-                    r.version,
-                    short(&r.runbook_sha256),
-                    r.operator,
-                    r.started_at,
-                    r.finished_at.as_deref().unwrap_or("…"),
+                    t(&r.run_id),
+                    t(&r.runbook),
+                    t(&r.version),
+                    t(short(&r.runbook_sha256)),
+                    t(&r.operator),
+                    t(&r.started_at),
+                    t(r.finished_at.as_deref().unwrap_or("…")),
                     r.status,
                     if r.resumes > 0 {
                         format!(", resumed {}×", r.resumes)
@@ -437,14 +452,14 @@ impl Report {
                     s,
                     "  {:>6}  {:<27}  {:>12}  {:<20}  {} (attempt {}, {})",
                     st.intent_seq,
-                    st.started_at,
+                    t(&st.started_at),
                     st.duration_us
                         .map(format_duration)
                         .unwrap_or_else(|| "-".into()),
                     st.status,
-                    st.step,
+                    t(&st.step),
                     st.attempt,
-                    st.action
+                    t(&st.action)
                 );
             }
             if self.steps_omitted > 0 {
@@ -457,9 +472,9 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "  {}  {:>12} B  {}{}",
-                    f.sha256,
+                    t(&f.sha256),
                     f.size,
-                    f.path,
+                    t(&f.path),
                     f.check
                         .as_ref()
                         .map(|c| format!("  [{c}]"))
@@ -490,9 +505,9 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "  {}  size {}  signed by {}  {}",
-                    c.path,
+                    t(&c.path),
                     c.size,
-                    c.signer.as_deref().unwrap_or("(no trusted signature)"),
+                    t(c.signer.as_deref().unwrap_or("(no trusted signature)")),
                     c.status
                 );
             }
@@ -505,7 +520,7 @@ impl Report {
                 CheckStatus::NotReached => "not run",
                 CheckStatus::Skipped => "skipped",
             };
-            let _ = writeln!(s, "  {mark}  {:<15} {}", c.check.name(), c.detail);
+            let _ = writeln!(s, "  {mark}  {:<15} {}", c.check.name(), t(&c.detail));
         }
         s
     }

@@ -1111,6 +1111,21 @@ impl<'a> Verifier<'a> {
             last_at: self.last_at.clone(),
         };
         let total = self.next_seq;
+        if self.failure.is_none() && total == 0 {
+            // An empty file, or a journal whose creation never committed: nothing was signed,
+            // so there is nothing to vouch for, not even that it is open.
+            self.could_not_check = true;
+            let mut f = fail(
+                Check::Readable,
+                None,
+                format!(
+                    "journal {} holds no event (not even journal.opened): an empty file, or one whose creation never committed; there is nothing to verify",
+                    self.summary.path
+                ),
+            );
+            f.position = Some(self.summary.path.clone());
+            self.failure = Some(*f);
+        }
         if self.failure.is_none() {
             self.check_checkpoints(total);
         }
@@ -1126,7 +1141,6 @@ impl<'a> Verifier<'a> {
         let verdict = match (&self.failure, self.could_not_check) {
             (Some(_), true) => Verdict::CouldNotCheck,
             (Some(_), false) => Verdict::Invalid,
-            (None, _) if total == 0 => Verdict::ValidOpen,
             (None, _) if anchored => Verdict::ValidAnchored,
             (None, _) if self.last_was_sealed => Verdict::ValidSealed,
             (None, _) => Verdict::ValidOpen,
@@ -1220,45 +1234,25 @@ impl<'a> Verifier<'a> {
     fn check_checkpoints(&mut self, total: u64) {
         let journal_id = self.summary.journal_id.clone().unwrap_or_default();
         let origin = format!("runledger/{journal_id}");
+        let at = |cp: &HeldCheckpoint, reason: String| {
+            let mut f = fail(Check::Checkpoints, None, reason);
+            f.position = Some(cp.path.clone());
+            f
+        };
+        // First what each checkpoint is: signed by a trusted key, of this journal.
         for cp in &self.checkpoints {
-            let at = |reason: String| {
-                let mut f = fail(Check::Checkpoints, None, reason);
-                f.position = Some(cp.path.clone());
-                f
-            };
             let failure = if cp.signer.is_none() {
-                Some(at(format!(
-                    "checkpoint {} carries no valid signature by a trusted key",
-                    cp.path
-                )))
+                Some(at(
+                    cp,
+                    format!(
+                        "checkpoint {} carries no valid signature by a trusted key",
+                        cp.path
+                    ),
+                ))
             } else if cp.checkpoint.origin != origin {
-                let mut f = at(format!("checkpoint {} is for another log", cp.path));
+                let mut f = at(cp, format!("checkpoint {} is for another log", cp.path));
                 f.expected = Some(origin.clone());
                 f.found = Some(cp.checkpoint.origin.clone());
-                Some(f)
-            } else if cp.checkpoint.size > total {
-                let mut f = at(format!(
-                    "journal truncated: checkpoint {} covers {} events but the journal has {total}{}",
-                    cp.path,
-                    cp.checkpoint.size,
-                    if total > 0 { format!(" (ends at seq {})", total - 1) } else { String::new() }
-                ));
-                f.seq = Some(total);
-                f.expected = Some(format!("{} events", cp.checkpoint.size));
-                f.found = Some(format!("{total} events"));
-                Some(f)
-            } else if cp.matched != Some(true)
-                && !(cp.checkpoint.size == 0 && cp.checkpoint.root == crate::merkle::empty_root())
-            {
-                let mut f = at(format!(
-                    "journal rewritten: its first {} events (seq 0..{}) are not the ones checkpoint {} committed to",
-                    cp.checkpoint.size,
-                    cp.checkpoint.size.saturating_sub(1),
-                    cp.path
-                ));
-                f.seq = cp.checkpoint.size.checked_sub(1);
-                f.expected = Some(format!("root {}", hex(&cp.checkpoint.root)));
-                f.found = Some("a journal prefix with another root".into());
                 Some(f)
             } else {
                 None
@@ -1268,6 +1262,79 @@ impl<'a> Verifier<'a> {
                 return;
             }
         }
+        // Then what the journal holds of them. The smallest checkpoint it does not hold names
+        // the earliest seq at fault; the largest one below it that it holds says from where
+        // on the journal may differ: with a checkpoint after every event (as runs keep them),
+        // that is the first seq that differs.
+        let holds = |cp: &HeldCheckpoint| {
+            cp.checkpoint.size <= total
+                && (cp.matched == Some(true)
+                    || (cp.checkpoint.size == 0
+                        && cp.checkpoint.root == crate::merkle::empty_root()))
+        };
+        let Some(cp) = self
+            .checkpoints
+            .iter()
+            .filter(|cp| !holds(cp))
+            .min_by_key(|cp| cp.checkpoint.size)
+        else {
+            return;
+        };
+        let size = cp.checkpoint.size;
+        let f = if size > total {
+            let mut f = at(
+                cp,
+                format!(
+                    "journal truncated: checkpoint {} covers {size} events but the journal has {total}{}",
+                    cp.path,
+                    if total > 0 {
+                        format!(" (ends at seq {}; seq {total} is the first missing)", total - 1)
+                    } else {
+                        String::new()
+                    }
+                ),
+            );
+            f.seq = Some(total);
+            f.expected = Some(format!("{size} events"));
+            f.found = Some(format!("{total} events"));
+            f
+        } else {
+            let pinned = self
+                .checkpoints
+                .iter()
+                .filter(|c| holds(c) && c.checkpoint.size < size)
+                .max_by_key(|c| c.checkpoint.size);
+            let from = pinned.map_or(0, |c| c.checkpoint.size);
+            let last = size - 1;
+            let which = match pinned {
+                Some(p) if from == last => format!(
+                    "checkpoint {} holds seq 0..{} as they are, so seq {last} is the first that differs",
+                    p.path,
+                    from.saturating_sub(1)
+                ),
+                Some(p) if from > 0 => format!(
+                    "checkpoint {} holds seq 0..{} as they are, so the first that differs is one of seq {from}..{last}",
+                    p.path,
+                    from - 1
+                ),
+                _ if last == 0 => "seq 0 differs".to_string(),
+                _ => format!(
+                    "the first that differs is one of seq 0..{last} (a checkpoint's root does not say which; a checkpoint of fewer events narrows it)"
+                ),
+            };
+            let mut f = at(
+                cp,
+                format!(
+                    "journal rewritten: its first {size} events (seq 0..{last}) are not the ones checkpoint {} committed to; {which}",
+                    cp.path
+                ),
+            );
+            f.seq = Some(from);
+            f.expected = Some(format!("root {}", hex(&cp.checkpoint.root)));
+            f.found = Some("a journal prefix with another root".into());
+            f
+        };
+        self.failure = Some(*f);
     }
 
     fn check_backups(&mut self) {
@@ -1336,12 +1403,6 @@ impl<'a> Verifier<'a> {
                     intents_in_flight: intents,
                 }
             }
-            None if total == 0 => OpenTail {
-                ends_at_seq: 0,
-                run_in_flight: None,
-                intents_in_flight: Vec::new(),
-                reason: "the journal holds no event at all (not even journal.opened)".into(),
-            },
             None => OpenTail {
                 ends_at_seq,
                 run_in_flight: None,

@@ -1,37 +1,64 @@
 //! `runledger report`: verify a journal, then write the post-incident report as HTML (and
 //! Markdown with `--md`); and the drill's `DIR/report.html`.
 //!
-//! Each file is written whole to a temporary name beside it and renamed, so a reader never
-//! sees half a report. The exit code says whether the report could claim anything as proven.
+//! Each file is written whole to a temporary name beside it and put in place, so a reader
+//! never sees half a report; an existing file is refused without `--force`. The exit code says whether the report could claim anything as proven.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use runledger_engine::journal::write_atomically;
 
-use super::model::{gather, Incident};
+use super::model::gather;
 use super::{html, markdown};
 use crate::exit::Exit;
+use crate::output::{self, outln, Output};
 
-/// `runledger report --journal J --html OUT [--md OUT] [--trust KEYS] [--checkpoint F]...`.
+/// `runledger report --journal J --html OUT [--md OUT] [--trust KEYS] [--checkpoint F]...
+/// [--force]`; `-` writes one of them to standard output.
 ///
 /// Exits 0 when the report was written and verification holds, 1 when it was written but
 /// verification failed (the report says so at the top), 2 when it could not be written.
 pub fn report(
     journal: &Path,
-    html_out: &Path,
-    md_out: Option<&Path>,
+    html_out: &Output,
+    md_out: Option<&Output>,
     trust: Option<&Path>,
     checkpoints: &[PathBuf],
+    force: bool,
 ) -> Result<Exit> {
-    let incident = gather(journal, trust, checkpoints)?;
-    write(html_out, &html::render(&incident))?;
-    println!("wrote {}", html_out.display());
-    if let Some(md_out) = md_out {
-        write(md_out, &markdown::render(&incident))?;
-        println!("wrote {}", md_out.display());
+    let mut inputs: Vec<&Path> = vec![journal];
+    inputs.extend(trust);
+    inputs.extend(checkpoints.iter().map(PathBuf::as_path));
+    let mut outputs = vec![("--html", html_out)];
+    outputs.extend(md_out.map(|m| ("--md", m)));
+    output::one_stdout(&outputs)?;
+    for (_, out) in &outputs {
+        output::check(out, force, &inputs)?;
     }
-    say_verdict(&incident);
+    let incident = gather(journal, trust, checkpoints)?;
+    // What is said about the files goes where the files are not.
+    let to_stdout = outputs.iter().any(|(_, o)| o.is_stdout());
+    let say = |line: &str| -> Result<()> {
+        let line = runledger_verifier::terminal::line(line);
+        if to_stdout {
+            eprintln!("{line}");
+            Ok(())
+        } else {
+            outln!("{line}")
+        }
+    };
+    output::write(html_out, force, html::render(&incident).as_bytes())?;
+    say(&format!("wrote {}", html_out.describe()))?;
+    if let Some(md_out) = md_out {
+        output::write(md_out, force, markdown::render(&incident).as_bytes())?;
+        say(&format!("wrote {}", md_out.describe()))?;
+    }
+    let st = super::verdict::standing(&incident);
+    say(&st.headline)?;
+    if let Some(first) = st.sentences.first() {
+        say(first)?;
+    }
     Ok(if incident.proven() {
         Exit::Ok
     } else {
@@ -43,7 +70,7 @@ pub fn report(
 pub fn write_drill_report(dir: &Path, journal: &Path, key: &Path) -> Result<PathBuf> {
     let trust = PathBuf::from(format!("{}.pub", key.display()));
     let checkpoint = dir.join("checkpoint.txt");
-    let checkpoints = if checkpoint.exists() {
+    let checkpoints = if checkpoint.is_file() {
         vec![checkpoint]
     } else {
         Vec::new()
@@ -57,12 +84,4 @@ pub fn write_drill_report(dir: &Path, journal: &Path, key: &Path) -> Result<Path
 fn write(path: &Path, text: &str) -> Result<()> {
     write_atomically(path, text.as_bytes())
         .with_context(|| format!("cannot write report {}", path.display()))
-}
-
-fn say_verdict(incident: &Incident) {
-    let st = super::verdict::standing(incident);
-    println!("{}", st.headline);
-    if let Some(first) = st.sentences.first() {
-        println!("{first}");
-    }
 }

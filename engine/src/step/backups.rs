@@ -65,14 +65,30 @@ pub struct Listing {
     pub files: Vec<ListedFile>,
     /// Why it could not be read.
     pub error: Option<String>,
+    /// `.trn` names that are symbolic links: never followed, hashed or copied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
 }
 
-/// Lists the `.trn` files of a folder with their sizes and SHA-256.
+/// Says which names of a listing are symbolic links, left alone.
+pub fn warn_links(d: &mut crate::dispatcher::Dispatcher, listing: &Listing) {
+    for name in &listing.links {
+        d.say(&format!(
+            "  warning: {} is a symbolic link; links are never followed, so it is neither copied nor restored",
+            join(&listing.dir, name)
+        ));
+    }
+}
+
+/// Lists the `.trn` files of a folder with their sizes and SHA-256 (symbolic links are named,
+/// never followed).
 pub fn list_with_hashes(dir: &str) -> Listing {
-    match files::list_files(std::path::Path::new(dir), "trn") {
-        Ok(list) => Listing {
+    match files::list_dir(std::path::Path::new(dir), "trn") {
+        Ok(found) => Listing {
             dir: dir.to_string(),
-            files: list
+            links: found.links,
+            files: found
+                .files
                 .into_iter()
                 .filter_map(|f| {
                     let (size, sha256) = files::hash_file(&f.path).ok()?;
@@ -89,6 +105,7 @@ pub fn list_with_hashes(dir: &str) -> Listing {
             dir: dir.to_string(),
             files: vec![],
             error: Some(e.to_string()),
+            links: vec![],
         },
     }
 }

@@ -16,7 +16,8 @@ use crate::runbook::Step;
 
 /// `(name, size)` of the `.trn` files of a folder.
 fn sizes(dir: &str) -> std::io::Result<Vec<(String, u64)>> {
-    Ok(files::list_files(Path::new(dir), "trn")?
+    Ok(files::list_dir(Path::new(dir), "trn")?
+        .files
         .into_iter()
         .map(|f| (f.name, f.size))
         .collect())

@@ -15,7 +15,9 @@ use runledger_verifier::event::{Effect, FileRef};
 use serde_json::json;
 
 use super::attempt::{failure_reason, with_retries};
-use super::backups::{free_bytes, join, list_with_hashes, read_headers, Folder, Headers, Listing};
+use super::backups::{
+    free_bytes, join, list_with_hashes, read_headers, warn_links, Folder, Headers, Listing,
+};
 use super::env::Env;
 use super::loss::{decide, reach, Identity};
 use super::position::{observe_last_restore, observe_position, restore_point};
@@ -94,6 +96,8 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, c: Copy<'_>) -> Res
             list_with_hashes(destination)
         })
         .await?;
+    warn_links(d, &share);
+    warn_links(d, &dest);
     // Files only the destination holds (retention may have deleted them from the share) are
     // part of the chain too.
     let dest_only = Listing {
@@ -105,6 +109,7 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, c: Copy<'_>) -> Res
             .cloned()
             .collect(),
         error: None,
+        links: vec![],
     };
     let dest_headers: Headers = d
         .observe(

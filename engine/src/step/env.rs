@@ -31,6 +31,9 @@ pub struct Env {
     pub pace_ms: u64,
     /// Where long actions show their progress.
     pub progress: Option<std::sync::Arc<dyn Progress>>,
+    /// Environment variables that held secrets: removed from every shell command's
+    /// environment.
+    pub hidden_env: Vec<String>,
 }
 
 impl Env {
@@ -42,6 +45,7 @@ impl Env {
             shell,
             pace_ms: 0,
             progress: None,
+            hidden_env: Vec::new(),
         }
     }
 
@@ -90,6 +94,7 @@ impl Env {
             args,
             stdin: None,
             timeout,
+            env_remove: self.hidden_env.clone(),
         })
         .await
     }
@@ -105,6 +110,7 @@ impl Env {
                     args,
                     stdin: None,
                     timeout: DEFAULT_TIMEOUT,
+                    env_remove: Vec::new(),
                 }
                 .display()
             }

@@ -16,7 +16,7 @@ use runledger_verifier::event::{Effect, FileRef};
 use serde_json::json;
 
 use super::attempt::{failure_reason, require, with_retries};
-use super::backups::{join, list_with_hashes, read_headers, Folder, Headers, Listing};
+use super::backups::{join, list_with_hashes, read_headers, warn_links, Folder, Headers, Listing};
 use super::env::Env;
 use super::loss::{decide, reach, record_only, Identity};
 use super::position::{
@@ -71,6 +71,7 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, r: Restore<'_>) -> 
             list_with_hashes(r.folder.local)
         })
         .await?;
+    warn_links(d, &listing);
     let headers: Headers = d
         .observe(
             sid,

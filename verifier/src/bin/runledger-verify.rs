@@ -6,12 +6,14 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::proof::{self, ProofReport};
 use runledger_verifier::report::{
     Check, CheckResult, CheckStatus, Failure, JournalSummary, Report, Verdict,
 };
+use runledger_verifier::terminal;
 use runledger_verifier::verify::{verify, Options};
 
 const EXIT_HOLDS: u8 = 0;
@@ -78,25 +80,46 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn main() -> ExitCode {
-    ExitCode::from(run())
+    let code = run();
+    if OUTPUT_FAILED.load(Ordering::Relaxed) {
+        // The report did not reach its reader: whatever it said, nothing was told.
+        return ExitCode::from(EXIT_COULD_NOT_CHECK);
+    }
+    ExitCode::from(code)
 }
 
-/// Writes to standard output; a closed pipe (`| head`) is not an error worth a panic.
+/// Set when standard output could not be written (a closed pipe, a full disk).
+static OUTPUT_FAILED: AtomicBool = AtomicBool::new(false);
+
+/// Writes to standard output; a failure is said once on standard error and makes the exit
+/// code 2, never a panic.
 fn emit(text: &str) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if !OUTPUT_FAILED.swap(true, Ordering::Relaxed) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "runledger-verify: cannot write standard output: {e}"
+            );
+        }
+    }
 }
 
 fn run() -> u8 {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) if e.is_empty() => {
-            println!("{USAGE}");
+            emit(&format!("{USAGE}\n"));
             return EXIT_HOLDS;
         }
         Err(e) => {
-            eprintln!("runledger-verify: {e}\n{USAGE}");
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "runledger-verify: {}\n{USAGE}",
+                terminal::line(&e)
+            );
             return EXIT_COULD_NOT_CHECK;
         }
     };
@@ -129,11 +152,15 @@ fn run_proof(args: &Args, path: &PathBuf, trusted: Result<TrustedKeys, String>) 
         ));
     } else {
         match &result {
-            Ok(p) => emit(&format!("PROVEN: {}\n", proof::describe(p))),
+            Ok(p) => emit(&format!(
+                "PROVEN: {}\n",
+                terminal::line(&proof::describe(p))
+            )),
             Err(e) => emit(&format!(
-                "{}: {}: {e}\n",
+                "{}: {}: {}\n",
                 report.verdict.to_uppercase().replace('_', " "),
-                path.display()
+                terminal::line(&path.display().to_string()),
+                terminal::line(&e.to_string())
             )),
         }
     }
