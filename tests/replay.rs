@@ -71,6 +71,8 @@ fn every_prefix_leads_to_the_next_recorded_decision() {
         for k in 0..events.len() {
             let next = &events[k];
             let expected = match &next.body {
+                // Why the engine stopped: a fact about the run, which replay passes over.
+                Body::Observation(o) if o.name == "halt" => continue,
                 Body::Observation(_)
                 | Body::StepIntent(_)
                 | Body::StepOutcome(_)

@@ -88,15 +88,40 @@ fn run_chromium(page: &Path, extra: &[String]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start chromium");
+    // Drain both pipes while waiting: a page's DOM is larger than a pipe's buffer, and a
+    // browser blocked on a full pipe never exits.
+    // A helper process that outlives the browser may hold a pipe open: give up on it after a
+    // while rather than wait for ever.
+    fn drain(mut from: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
+        let (send, receive) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = from.read_to_end(&mut bytes);
+            let _ = send.send(bytes);
+        });
+        receive
+    }
+    let collected = |r: std::sync::mpsc::Receiver<Vec<u8>>| {
+        r.recv_timeout(Duration::from_secs(20)).unwrap_or_default()
+    };
+    let stdout = drain(child.stdout.take().expect("piped stdout"));
+    let stderr = drain(child.stderr.take().expect("piped stderr"));
     let deadline = Instant::now() + Duration::from_secs(90);
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
-            break;
+            break child.wait().unwrap();
         }
         std::thread::sleep(Duration::from_millis(100));
+    };
+    Output {
+        status,
+        stdout: collected(stdout),
+        stderr: collected(stderr),
     }
-    child.wait_with_output().unwrap()
 }
 
 /// Traffic annotations (Chromium's ids for why a request is made) of the requests headless

@@ -380,6 +380,25 @@ impl Dispatcher {
         self.recorded.front()
     }
 
+    /// Whether the next recorded events are another attempt of `body` with the same text,
+    /// possibly after its `precheck`.
+    fn recorded_retry_of(&mut self, body: &StepIntent) -> bool {
+        self.next_recorded();
+        let mut next = self.recorded.iter().filter(|e| !is_marker(e));
+        let mut e = next.next();
+        if let Some(Body::Observation(o)) = e.map(|e| &e.body) {
+            if o.name == PRECHECK_OBSERVATION && o.step.as_deref() == Some(&body.step) {
+                // Probed, then stopped before any intent: the logic's next move decides (a
+                // live resume reads that probe again anyway).
+                e = next.next();
+            }
+        }
+        match e.map(|e| &e.body) {
+            Some(Body::StepIntent(i)) => i.step == body.step && i.command == body.command,
+            _ => false,
+        }
+    }
+
     fn diverged(&mut self, expected: String) -> Halt {
         let (seq, recorded) = match self.next_recorded() {
             Some(e) => (e.seq, describe(e)),
@@ -519,15 +538,11 @@ impl Dispatcher {
                     continue;
                 }
                 if !outcome.succeeded() && !outcome.reconciled {
-                    let unit = &intent.unit;
-                    // The next attempt of the unit, or the probe recorded before it.
-                    let retried = match self.next_recorded().map(|e| &e.body) {
-                        Some(Body::StepIntent(i)) => &i.step == unit,
-                        Some(Body::Observation(o)) => {
-                            o.name == PRECHECK_OBSERVATION && o.step.as_deref() == Some(unit)
-                        }
-                        _ => false,
-                    };
+                    // The journal shows this same intent tried again (its probe first, when
+                    // one was recorded). Another text for the unit is the logic's own next
+                    // move (a restore again WITH RESTART after 4319): the outcome goes back
+                    // to the logic.
+                    let retried = self.recorded_retry_of(&body);
                     if retried {
                         // The journal shows the next attempt: replay it.
                         continue;
