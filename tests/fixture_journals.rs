@@ -47,6 +47,17 @@ pub fn untrusted_key() -> PrivateKey {
     }
 }
 
+/// A second key the auditor trusts (another operator's): trusted, yet not the key that
+/// started the run.
+pub fn second_operator_key() -> PrivateKey {
+    PrivateKey {
+        name: "test-only-second-operator".into(),
+        key: ed25519_dalek::SigningKey::from_bytes(&seed(
+            "runledger fixtures: test-only second operator key",
+        )),
+    }
+}
+
 fn seed(label: &str) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(label.as_bytes()).into()
@@ -241,7 +252,7 @@ fn write_run(path: &Path, stop_after: Option<u64>) -> Journal {
         Body::Approval(Approval {
             step: "recover".into(),
             operator: "ops@dr-laptop".into(),
-            decision: "approved".into(),
+            decision: Decision::Approved,
             text: "recover mgc: no further log can be applied after this".into(),
             intent: Some(IntentRef {
                 seq: intent.seq,
@@ -309,7 +320,11 @@ fn sign(event: &Event, key: &PrivateKey) -> Rec {
 /// Re-chains and re-signs every event as a key holder rewriting history would: seq, prev,
 /// key and seals all made consistent again.
 pub fn rewrite(events: Vec<Event>, key: &PrivateKey) -> Vec<Rec> {
-    let key_id = signing::key_id(&key.key.verifying_key());
+    rewrite_signed_by(events, |_| key)
+}
+
+/// [`rewrite`] with the key of each event chosen by its new seq.
+fn rewrite_signed_by<'k>(events: Vec<Event>, key_of: impl Fn(u64) -> &'k PrivateKey) -> Vec<Rec> {
     let mut frontier = merkle::Frontier::new();
     let mut prev = ZERO_HASH_HEX.to_string();
     let mut out = Vec::new();
@@ -331,8 +346,9 @@ pub fn rewrite(events: Vec<Event>, key: &PrivateKey) -> Vec<Rec> {
                 d.intent_seq = new_seq[&d.intent_seq];
             }
         }
+        let key = key_of(e.seq);
         e.prev = prev.clone();
-        e.key = key_id.clone();
+        e.key = signing::key_id(&key.key.verifying_key());
         if let Body::JournalOpened(o) = &mut e.body {
             use base64::Engine as _;
             o.public_key = base64::engine::general_purpose::STANDARD
@@ -409,6 +425,8 @@ struct Fixture {
     jsonl: bool,
     checkpoints: Vec<(&'static str, String)>,
     backups: Option<Vec<(&'static str, Vec<u8>)>>,
+    /// Keys trusted besides the operator's.
+    also_trusted: Vec<PrivateKey>,
     expect: &'static str,
 }
 
@@ -421,6 +439,7 @@ impl Fixture {
             jsonl: true,
             checkpoints: vec![],
             backups: None,
+            also_trusted: vec![],
             expect,
         }
     }
@@ -626,6 +645,8 @@ pub fn generate(root: &Path) {
     changed.backups = Some(files);
     fixtures.push(changed);
 
+    fixtures.extend(insider_edits(&events, &key));
+
     // Random bytes where a journal should be.
     let mut noise = Vec::new();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -643,6 +664,7 @@ pub fn generate(root: &Path) {
         jsonl: false,
         checkpoints: vec![],
         backups: None,
+        also_trusted: vec![],
         expect: "invalid 0 canonical_form",
     };
     fixtures.push(random);
@@ -659,14 +681,17 @@ pub fn generate(root: &Path) {
         if f.name == "file_random_bytes" {
             std::fs::write(dir.join("journal.jsonl"), &noise).expect("write");
         }
-        std::fs::write(
-            dir.join("trusted.keys"),
-            format!(
-                "# test-only key: never trust it outside these fixtures\n{}\n",
-                trusted_key_line(&key.name, &key.key.verifying_key())
-            ),
-        )
-        .expect("write keys");
+        let mut trusted = format!(
+            "# test-only key: never trust it outside these fixtures\n{}\n",
+            trusted_key_line(&key.name, &key.key.verifying_key())
+        );
+        for k in &f.also_trusted {
+            trusted.push_str(&format!(
+                "{}\n",
+                trusted_key_line(&k.name, &k.key.verifying_key())
+            ));
+        }
+        std::fs::write(dir.join("trusted.keys"), trusted).expect("write keys");
         for (name, text) in &f.checkpoints {
             std::fs::write(dir.join(name), text).expect("write checkpoint");
         }
@@ -706,7 +731,7 @@ pub fn generate(root: &Path) {
     // The keys, for people who want to sign test journals of their own.
     let keys = root.parent().expect("fixtures/").join("keys");
     std::fs::create_dir_all(&keys).expect("mkdir keys");
-    for k in [&key, &forger] {
+    for k in [&key, &forger, &second_operator_key()] {
         std::fs::write(keys.join(format!("{}.key", k.name)), k.to_file_text()).expect("write key");
         std::fs::write(
             keys.join(format!("{}.key.pub", k.name)),
@@ -714,6 +739,180 @@ pub fn generate(root: &Path) {
         )
         .expect("write pub");
     }
+}
+
+/// The run's own rules broken by the key holder: each journal is edited, re-chained, re-signed
+/// and re-sealed, so that only the checks of the run's procedure can catch it.
+///
+/// The fixture run, by seq: 0 journal.opened, 1 run.started, 2 observation, 3–4 preflight,
+/// 5–8 two copies, 9 the restore's intent, 10 run.resumed, 11 its reconciliation, 12 the
+/// recovery's intent, 13 its approval, 14 its outcome, 15 run.finished.
+fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
+    let mut out = Vec::new();
+    let edit = |f: &dyn Fn(&mut Vec<Event>)| {
+        let mut e = events.to_vec();
+        f(&mut e);
+        rewrite(e, key)
+    };
+
+    // The approval of the recovery removed: the recovery ran unapproved.
+    out.push(Fixture::both(
+        "semantic_approval_removed",
+        edit(&|e| {
+            e.remove(13);
+        }),
+        "invalid 12 approvals",
+    ));
+
+    // The approval turned into a refusal, and the recovery ran anyway.
+    out.push(Fixture::both(
+        "semantic_approval_declined",
+        edit(&|e| {
+            if let Body::Approval(a) = &mut e[13].body {
+                a.decision = Decision::Declined;
+            }
+        }),
+        "invalid 12 approvals",
+    ));
+
+    // A step of the runbook removed from the record of a run that says it succeeded.
+    out.push(Fixture::both(
+        "semantic_step_removed",
+        edit(&|e| {
+            e.drain(3..5);
+        }),
+        "invalid 13 run_status",
+    ));
+
+    // The preflight check failed, and the copies started anyway.
+    out.push(Fixture::both(
+        "semantic_started_after_failure",
+        edit(&|e| {
+            if let Body::StepOutcome(o) = &mut e[4].body {
+                o.status = OutcomeStatus::Failed;
+            }
+        }),
+        "invalid 5 step_failures",
+    ));
+
+    // The recovery failed, and the run says it succeeded.
+    out.push(Fixture::both(
+        "semantic_succeeded_after_failure",
+        edit(&|e| {
+            if let Body::StepOutcome(o) = &mut e[14].body {
+                o.status = OutcomeStatus::Failed;
+            }
+        }),
+        "invalid 15 run_status",
+    ));
+
+    // WITH RECOVERY a second time: another attempt of the recovery, approved, after the first
+    // succeeded.
+    out.push(Fixture::both(
+        "semantic_recovered_twice",
+        edit(&|e| {
+            let mut again: Vec<Event> = e[12..15].to_vec();
+            let at = e[14].at.clone();
+            for (i, x) in again.iter_mut().enumerate() {
+                x.seq = 1000 + i as u64;
+                x.at = at.clone();
+                match &mut x.body {
+                    Body::StepIntent(b) => b.attempt = 2,
+                    Body::StepOutcome(b) => b.attempt = 2,
+                    Body::Approval(a) => {
+                        if let Some(r) = &mut a.intent {
+                            r.seq = 1000;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            e.splice(15..15, again);
+        }),
+        "invalid 15 recovery",
+    ));
+
+    // Two logs restored in the wrong order: the later one first, then the one it follows.
+    out.push(Fixture::both(
+        "semantic_restore_out_of_order",
+        edit(&|e| {
+            let names: Vec<String> = backup_files().iter().map(|(n, _)| n.to_string()).collect();
+            let template = e[9].clone();
+            let headers = Event {
+                body: Body::Observation(Observation {
+                    step: Some("restore".into()),
+                    name: "backup_headers".into(),
+                    source: "RESTORE HEADERONLY on each file".into(),
+                    data: serde_json::json!({"headers": [
+                        {"file": names[0], "first_lsn": "41000000012800001", "last_lsn": "41000000015200001", "backup_type": 2},
+                        {"file": names[1], "first_lsn": "41000000015200001", "last_lsn": "41000000019000001", "backup_type": 2},
+                    ], "unreadable": []}),
+                }),
+                seq: 2000,
+                ..template.clone()
+            };
+            let mut restores = vec![headers];
+            for (i, name) in [&names[1], &names[0]].into_iter().enumerate() {
+                let unit = format!("restore/{name}");
+                let Body::StepIntent(mut intent) = template.body.clone() else {
+                    unreachable!("seq 9 is the restore's intent")
+                };
+                intent.step = unit.clone();
+                intent.command = format!("RESTORE LOG [mgc] FROM DISK = N'D:\\mgc-copy\\{name}' WITH NORECOVERY");
+                restores.push(Event {
+                    body: Body::StepIntent(intent),
+                    seq: 2001 + 2 * i as u64,
+                    ..template.clone()
+                });
+                restores.push(Event {
+                    body: Body::StepOutcome(StepOutcome {
+                        step: unit,
+                        attempt: 1,
+                        status: OutcomeStatus::Succeeded,
+                        result: serde_json::json!({"messages": []}),
+                        duration_us: 90_000,
+                    }),
+                    seq: 2002 + 2 * i as u64,
+                    ..template.clone()
+                });
+            }
+            // In place of the restore, its resume and its reconciliation.
+            e.splice(9..12, restores);
+        }),
+        "invalid 12 restore_order",
+    ));
+
+    // A data loss found, and the run went on without the operator's decision.
+    out.push(Fixture::both(
+        "semantic_loss_not_decided",
+        edit(&|e| {
+            let mut loss = e[11].clone();
+            loss.seq = 3000;
+            loss.body = Body::Observation(Observation {
+                step: Some("restore".into()),
+                name: DATA_LOSS_OBSERVATION.into(),
+                source: "what the chain of log backups reaches".into(),
+                data: serde_json::json!({
+                    "database": "mgc",
+                    "recovery_point": {"lsn": "41000000012800001", "file": null, "backup_finish_date": null},
+                    "not_applied": [{"file": "mgc_20260115030500.trn", "reason": "its header cannot be read", "error": 3241, "first_lsn": null, "last_lsn": null}],
+                }),
+            });
+            e.insert(12, loss);
+        }),
+        "invalid 13 decisions",
+    ));
+
+    // The tail of the run signed by another operator's key the auditor also trusts.
+    let second = second_operator_key();
+    let mut two = Fixture::both(
+        "semantic_second_signer",
+        rewrite_signed_by(events.to_vec(), |seq| if seq >= 12 { &second } else { key }),
+        "invalid 12 run_signer",
+    );
+    two.also_trusted = vec![second_operator_key()];
+    out.push(two);
+    out
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> usize {

@@ -428,11 +428,12 @@ fn redact(text: &str, dir: &Path, operator: &str) -> String {
                 continue;
             }
         }
-        // A duration: 12.3 ms, 456 µs, 1.234 s.
+        // A duration: 12.3 ms, 456 µs, 1.234 s, 3 h 20 min (a recovery point objective runs
+        // to the moment of the drill).
         if boundary && chars[i].is_ascii_digit() {
             let n = run(i, &|c| c.is_ascii_digit() || c == '.');
-            let rest: String = chars[i + n..].iter().take(4).collect();
-            let unit = [" ms", " µs", " s"].into_iter().find(|u| {
+            let rest: String = chars[i + n..].iter().take(5).collect();
+            let unit = [" ms", " µs", " min", " s", " h"].into_iter().find(|u| {
                 rest.starts_with(u)
                     && rest[u.len()..]
                         .chars()
@@ -445,6 +446,13 @@ fn redact(text: &str, dir: &Path, operator: &str) -> String {
                 continue;
             }
         }
+        // The free space of the disk the drill runs on.
+        if s_at(&chars, i, "bytes\\_free: ") {
+            out.push_str("bytes\\_free: <BYTES>");
+            i += 13;
+            i += run(i, &|c| c.is_ascii_digit());
+            continue;
+        }
         // A loopback port.
         if s_at(&chars, i, "127.0.0.1:") {
             out.push_str("127.0.0.1:<PORT>");
@@ -454,6 +462,10 @@ fn redact(text: &str, dir: &Path, operator: &str) -> String {
         }
         out.push(chars[i]);
         i += 1;
+    }
+    // A duration in parts (3 h 20 min 5 s) is one duration, whichever parts it has.
+    while out.contains("<DURATION> <DURATION>") {
+        out = out.replace("<DURATION> <DURATION>", "<DURATION>");
     }
     out
 }

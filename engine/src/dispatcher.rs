@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use runledger_verifier::event::{
-    Approval, Body, Effect, Event, FileRef, IntentRef, Observation, OutcomeStatus,
-    ReconcileVerdict, StepIntent, StepOutcome, StepReconciled,
+    Approval, Body, Decision, Effect, Event, FileRef, IntentRef, Observation, OperatorSettled,
+    OutcomeStatus, ReconcileVerdict, StepIntent, StepOutcome, StepReconciled,
 };
 use runledger_verifier::signing::hex;
 use serde::de::DeserializeOwned;
@@ -577,7 +577,7 @@ impl Dispatcher {
                         &body.step,
                         text,
                         Some((appended.seq, hex(&appended.leaf_hash))),
-                        "approved",
+                        Decision::Approved,
                     )
                     .await
                 {
@@ -658,7 +658,7 @@ impl Dispatcher {
         let (intent_event, intent_leaf) = self.pop_recorded();
         if needs_approval.is_some() {
             let recorded = match self.next_recorded().map(|e| &e.body) {
-                Some(Body::Approval(a)) => Some((a.decision == "approved", a.text.clone())),
+                Some(Body::Approval(a)) => Some((a.decision == Decision::Approved, a.text.clone())),
                 _ => None,
             };
             if let Some((given, text)) = recorded {
@@ -755,28 +755,25 @@ impl Dispatcher {
                         &body.step,
                         &text,
                         Some((intent_event.seq, intent_leaf)),
-                        "treat_as_applied",
+                        Decision::TreatAsApplied,
                     )
                     .await?;
                 (
                     ReconcileVerdict::OperatorDecided,
-                    serde_json::json!({"probe": evidence, "operator": if applied { "treat as applied" } else { "treat as not applied" }}),
+                    serde_json::json!({"probe": evidence, "operator": OperatorSettled::from_applied(applied).as_str()}),
                 )
             }
         };
-        self.append(Body::StepReconciled(StepReconciled {
+        let reconciled = StepReconciled {
             step: body.step.clone(),
             attempt: body.attempt,
             probe: probe_text,
             probe_result: result.clone(),
             verdict,
-        }))?;
-        self.write_checkpoint();
-        let applied = match verdict {
-            ReconcileVerdict::Applied => true,
-            ReconcileVerdict::NotApplied => false,
-            ReconcileVerdict::OperatorDecided => result["operator"] == "treat as applied",
         };
+        let applied = reconciled.applied();
+        self.append(Body::StepReconciled(reconciled))?;
+        self.write_checkpoint();
         self.ui.line(&format!(
             "  reconciled {} attempt {}: {}",
             body.step,
@@ -811,7 +808,7 @@ impl Dispatcher {
         step: &str,
         text: &str,
         intent: Option<(u64, String)>,
-        decision: &str,
+        decision: Decision,
     ) -> Result<bool, Halt> {
         if let Some(e) = self.next_recorded() {
             let Body::Approval(a) = &e.body else {
@@ -821,9 +818,9 @@ impl Dispatcher {
                 return Err(self.diverged(format!("approval of {step}")));
             }
             let given = a.decision == decision;
-            let accepted = (given && decision == "accept_data_loss").then(|| a.text.clone());
+            let accepted = (given && decision == Decision::AcceptDataLoss).then(|| a.text.clone());
             self.data_loss_accepted.extend(accepted);
-            if given && decision == "skip" {
+            if given && decision == Decision::Skip {
                 self.skipped.insert(step_of(step).to_string());
             }
             let (e, _) = self.pop_recorded();
@@ -843,9 +840,9 @@ impl Dispatcher {
         // going on without a step, deciding what an interrupted action did, and approving a step
         // marked `explicit_approval` always take a flag naming the step, or a person.
         let pre = match decision {
-            "accept_data_loss" => self.policy.data_loss.contains(&base),
-            "skip" => self.policy.skip.contains(&base),
-            "treat_as_applied" => self.policy.steps.contains(&base),
+            Decision::AcceptDataLoss => self.policy.data_loss.contains(&base),
+            Decision::Skip => self.policy.skip.contains(&base),
+            Decision::TreatAsApplied => self.policy.steps.contains(&base),
             _ if self.explicit_steps.contains(&base) => self.policy.steps.contains(&base),
             _ => self.policy.all || self.policy.steps.contains(&base),
         };
@@ -859,20 +856,21 @@ impl Dispatcher {
                 text: text.to_string(),
                 journal: self.journal.path().display().to_string(),
                 flag: match decision {
-                    "accept_data_loss" => "--accept-data-loss",
-                    "skip" => "--skip",
+                    Decision::AcceptDataLoss => "--accept-data-loss",
+                    Decision::Skip => "--skip",
                     _ => "--approve",
                 },
             });
         };
-        if given && decision == "accept_data_loss" {
+        if given && decision == Decision::AcceptDataLoss {
             self.data_loss_accepted.push(text.to_string());
         }
-        if given && decision == "skip" {
+        if given && decision == Decision::Skip {
             self.skipped.insert(base.clone());
         }
         // Only a step approval given by the rehearsal's own auto_approve carries its label.
-        let by_runbook = pre && decision == "approved" && !self.policy.steps.contains(&base);
+        let by_runbook =
+            pre && decision == Decision::Approved && !self.policy.steps.contains(&base);
         let operator = match &self.policy.auto_label {
             Some(label) if by_runbook => format!("{} ({label})", self.policy.operator),
             _ => self.policy.operator.clone(),
@@ -880,11 +878,7 @@ impl Dispatcher {
         let appended = self.append(Body::Approval(Approval {
             step: step.to_string(),
             operator,
-            decision: if given {
-                decision.to_string()
-            } else {
-                "declined".to_string()
-            },
+            decision: if given { decision } else { Decision::Declined },
             text: text.to_string(),
             intent: intent.map(|(seq, leaf_hash)| IntentRef { seq, leaf_hash }),
         }))?;
@@ -903,7 +897,9 @@ impl Dispatcher {
             ));
             return Ok(true);
         }
-        let given = self.approve(step, text, None, "accept_data_loss").await?;
+        let given = self
+            .approve(step, text, None, Decision::AcceptDataLoss)
+            .await?;
         if given {
             self.accepted_points.push(point);
         }
@@ -912,7 +908,7 @@ impl Dispatcher {
 
     /// Asks whether to go on without `step`, whose readiness does not hold (`--skip STEP`).
     pub async fn skip(&mut self, step: &str, text: &str) -> Result<bool, Halt> {
-        self.approve(step, text, None, "skip").await
+        self.approve(step, text, None, Decision::Skip).await
     }
 
     /// Keeps the checkpoint of the journal as it stands and rewrites `checkpoint.txt` beside
@@ -985,15 +981,10 @@ fn outcome_of(e: Event) -> Outcome {
             reconciled: false,
         },
         Body::StepReconciled(r) => Outcome {
-            status: match r.verdict {
-                ReconcileVerdict::NotApplied => OutcomeStatus::Failed,
-                ReconcileVerdict::Applied => OutcomeStatus::Succeeded,
-                ReconcileVerdict::OperatorDecided
-                    if r.probe_result["operator"] == "treat as applied" =>
-                {
-                    OutcomeStatus::Succeeded
-                }
-                ReconcileVerdict::OperatorDecided => OutcomeStatus::Failed,
+            status: if r.applied() {
+                OutcomeStatus::Succeeded
+            } else {
+                OutcomeStatus::Failed
             },
             result: serde_json::json!({"reconciled": r.probe_result}),
             reconciled: true,

@@ -224,8 +224,8 @@ pub struct Target {
 /// The name of the observation that states what a run gives up when the log chain does not
 /// reach the newest log: `data` holds `database`, `recovery_point` (`lsn`, `file`,
 /// `backup_finish_date`) and `not_applied` (a list of `file`, `reason`, `error`, `first_lsn`,
-/// `last_lsn`). It precedes the operator's `accept_data_loss` decision, or stands alone when
-/// the loss happened before the run (a database recovered by someone else).
+/// `last_lsn`). It precedes the operator's `accept_data_loss` decision (also when the loss
+/// already happened: a database someone else recovered).
 pub const DATA_LOSS_OBSERVATION: &str = "data_loss";
 
 /// `observation`.
@@ -328,6 +328,35 @@ pub enum ReconcileVerdict {
     OperatorDecided,
 }
 
+/// What the operator decided about an interrupted action whose effect the probe could not
+/// tell: `probe_result.operator` of an `operator_decided` reconciliation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorSettled {
+    /// `treat as applied`: the run goes on as if it took effect.
+    Applied,
+    /// `treat as not applied`: it is executed again (an irreversible one after a halt).
+    NotApplied,
+}
+
+impl OperatorSettled {
+    /// The words written in `probe_result.operator`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorSettled::Applied => "treat as applied",
+            OperatorSettled::NotApplied => "treat as not applied",
+        }
+    }
+
+    /// The settlement for an operator's yes (applied) or no.
+    pub fn from_applied(applied: bool) -> OperatorSettled {
+        if applied {
+            OperatorSettled::Applied
+        } else {
+            OperatorSettled::NotApplied
+        }
+    }
+}
+
 /// `step.reconciled`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -342,6 +371,32 @@ pub struct StepReconciled {
     pub probe_result: serde_json::Value,
     /// The conclusion.
     pub verdict: ReconcileVerdict,
+}
+
+impl StepReconciled {
+    /// The operator's settlement, for an `operator_decided` reconciliation that records one.
+    pub fn operator_settled(&self) -> Option<OperatorSettled> {
+        if self.verdict != ReconcileVerdict::OperatorDecided {
+            return None;
+        }
+        match self.probe_result.get("operator")?.as_str()? {
+            w if w == OperatorSettled::Applied.as_str() => Some(OperatorSettled::Applied),
+            w if w == OperatorSettled::NotApplied.as_str() => Some(OperatorSettled::NotApplied),
+            _ => None,
+        }
+    }
+
+    /// Whether the action counts as having taken effect: the probe found it, or the operator
+    /// said to treat it as applied. Anything else, an unknown word included, is not applied.
+    pub fn applied(&self) -> bool {
+        match self.verdict {
+            ReconcileVerdict::Applied => true,
+            ReconcileVerdict::NotApplied => false,
+            ReconcileVerdict::OperatorDecided => {
+                self.operator_settled() == Some(OperatorSettled::Applied)
+            }
+        }
+    }
 }
 
 /// The intent an approval is about.
@@ -362,14 +417,100 @@ pub struct Approval {
     pub step: String,
     /// Who decided.
     pub operator: String,
-    /// The decision, e.g. `approved`, `declined`, `accept_data_loss`.
-    pub decision: String,
+    /// The decision.
+    pub decision: Decision,
     /// What the operator was shown or said.
     pub text: String,
     /// The intent approved, when the approval is about one.
     #[serde(deserialize_with = "nullable")]
     #[schemars(required)]
     pub intent: Option<IntentRef>,
+}
+
+/// An operator's decision, as an `approval` records it.
+///
+/// Written as a lowercase string. A word this version does not know is kept as it was written
+/// ([`Decision::Other`]) and never counts as approving anything.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The step (or the intent named) may run.
+    Approved,
+    /// The operator refused.
+    Declined,
+    /// The recovery point short of the newest log is accepted (preceded by a `data_loss`
+    /// observation stating what is given up).
+    AcceptDataLoss,
+    /// An interrupted action whose effect the probe could not tell is taken as applied.
+    TreatAsApplied,
+    /// The run goes on without a step whose readiness does not hold.
+    Skip,
+    /// Any other word.
+    Other(String),
+}
+
+impl Decision {
+    /// The word written in the journal.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Decision::Approved => "approved",
+            Decision::Declined => "declined",
+            Decision::AcceptDataLoss => "accept_data_loss",
+            Decision::TreatAsApplied => "treat_as_applied",
+            Decision::Skip => "skip",
+            Decision::Other(s) => s,
+        }
+    }
+
+    /// The decision a word names.
+    pub fn parse(word: &str) -> Decision {
+        match word {
+            "approved" => Decision::Approved,
+            "declined" => Decision::Declined,
+            "accept_data_loss" => Decision::AcceptDataLoss,
+            "treat_as_applied" => Decision::TreatAsApplied,
+            "skip" => Decision::Skip,
+            other => Decision::Other(other.to_string()),
+        }
+    }
+}
+
+/// The default approves nothing.
+impl Default for Decision {
+    fn default() -> Decision {
+        Decision::Declined
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Decision {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Decision {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Decision, D::Error> {
+        let word = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Decision::parse(&word))
+    }
+}
+
+impl JsonSchema for Decision {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Decision".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "approved, declined, accept_data_loss, treat_as_applied, skip, or another word (which approves nothing)"
+        })
+    }
 }
 
 /// An intent found without outcome when a run resumed.

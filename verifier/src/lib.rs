@@ -16,6 +16,7 @@ pub mod note;
 pub mod proof;
 pub mod report;
 pub mod schema;
+pub mod semantics;
 pub mod signing;
 pub mod source;
 pub mod terminal;

@@ -137,6 +137,21 @@ pub enum Check {
     IntentPairing,
     /// Events of a run agree with its embedded runbook.
     Runbook,
+    /// An action that asks for approval took effect only after an approval bound to its intent.
+    Approvals,
+    /// Every finding that needs the operator (a data loss, a readiness that does not hold) is
+    /// answered by a decision before the run goes on.
+    Decisions,
+    /// Nothing starts after a failure until it is tried again or decided on.
+    StepFailures,
+    /// Each log restored continues the one before it.
+    RestoreOrder,
+    /// `WITH RECOVERY` at most once, after the last restore; a succeeded run recovered.
+    Recovery,
+    /// `run.finished`'s status agrees with the run's events.
+    RunStatus,
+    /// Every event of a run is signed by the key that started it.
+    RunSigner,
     /// Each `run.finished` seal matches the events before it.
     Seal,
     /// Each given checkpoint is trusted and consistent with the journal.
@@ -147,7 +162,7 @@ pub enum Check {
 
 impl Check {
     /// Every check in report order.
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 21] = [
         Check::Readable,
         Check::CanonicalForm,
         Check::EventForm,
@@ -159,6 +174,13 @@ impl Check {
         Check::Timestamps,
         Check::IntentPairing,
         Check::Runbook,
+        Check::Approvals,
+        Check::Decisions,
+        Check::StepFailures,
+        Check::RestoreOrder,
+        Check::Recovery,
+        Check::RunStatus,
+        Check::RunSigner,
         Check::Seal,
         Check::Checkpoints,
         Check::BackupFiles,
@@ -178,6 +200,13 @@ impl Check {
             Check::Timestamps => "timestamps",
             Check::IntentPairing => "intent_pairing",
             Check::Runbook => "runbook",
+            Check::Approvals => "approvals",
+            Check::Decisions => "decisions",
+            Check::StepFailures => "step_failures",
+            Check::RestoreOrder => "restore_order",
+            Check::Recovery => "recovery",
+            Check::RunStatus => "run_status",
+            Check::RunSigner => "run_signer",
             Check::Seal => "seal",
             Check::Checkpoints => "checkpoints",
             Check::BackupFiles => "backup_files",

@@ -38,6 +38,7 @@ use crate::event::{
 use crate::keys::TrustedKeys;
 use crate::merkle::{Frontier, Hash};
 use crate::report::*;
+use crate::semantics::{RunRules, StepRule, Tally, Violation};
 use crate::signing::{self, hex, SignatureError};
 use crate::source::{self, Format, Position, RawRecord, SourceError};
 
@@ -331,6 +332,8 @@ struct RunState {
     attempts: HashMap<String, u64>,
     last_resume_seq: Option<u64>,
     row: Option<usize>,
+    /// The run's own rules (approvals, decisions, failures, restores, recovery, status).
+    rules: RunRules,
 }
 
 struct InFlight {
@@ -365,6 +368,8 @@ pub struct Verifier<'a> {
     pending_not_applied: Vec<NotAppliedRow>,
     failure: Option<Failure>,
     could_not_check: bool,
+    /// What the run rules examined in finished runs.
+    tally: Tally,
 }
 
 type Fail = Box<Failure>;
@@ -397,6 +402,10 @@ fn mismatch(
     })
 }
 
+fn violated(v: Violation) -> Fail {
+    fail(v.check, Some(v.seq), v.reason)
+}
+
 /// The step id of a step unit: `copy/mgc_1.trn` belongs to step `copy`.
 pub fn step_of(unit: &str) -> &str {
     unit.split_once('/').map_or(unit, |(step, _)| step)
@@ -412,6 +421,10 @@ struct RunbookSteps {
 struct RunbookStep {
     id: String,
     action: String,
+    #[serde(default)]
+    requires_approval: bool,
+    #[serde(default)]
+    warn_only: bool,
 }
 
 impl<'a> Verifier<'a> {
@@ -467,6 +480,7 @@ impl<'a> Verifier<'a> {
             pending_not_applied: Vec::new(),
             failure: None,
             could_not_check: false,
+            tally: Tally::default(),
         })
     }
 
@@ -485,9 +499,18 @@ impl<'a> Verifier<'a> {
             return false;
         }
         let position = record.position;
+        let current = self.next_seq;
         match self.check_record(record) {
             Ok(()) => true,
             Err(mut f) => {
+                // A run's rule may fault an earlier event (an intent whose outcome shows it ran
+                // unapproved): every event before this one passed `sequence`, so its place is
+                // known from its seq.
+                let position = match (f.seq, position) {
+                    (Some(seq), Position::Row(_)) if seq < current => Position::Row(seq as i64),
+                    (Some(seq), Position::Line(_)) if seq < current => Position::Line(seq + 1),
+                    _ => position,
+                };
                 f.position = Some(position.to_string());
                 self.failure = Some(*f);
                 false
@@ -753,7 +776,16 @@ impl<'a> Verifier<'a> {
                         )
                     })?;
                 let mut steps = HashMap::new();
+                let mut rules = Vec::with_capacity(parsed.steps.len());
                 for (i, step) in parsed.steps.into_iter().enumerate() {
+                    rules.push((
+                        step.id.clone(),
+                        StepRule {
+                            action: step.action.clone(),
+                            needs_approval: step.requires_approval || step.action == "manual",
+                            warn_only: step.warn_only,
+                        },
+                    ));
                     if steps.insert(step.id.clone(), (i, step.action)).is_some() {
                         return Err(fail(
                             Check::Runbook,
@@ -788,6 +820,7 @@ impl<'a> Verifier<'a> {
                     attempts: HashMap::new(),
                     last_resume_seq: None,
                     row,
+                    rules: RunRules::new(rules, &event.key),
                 });
                 Ok(())
             }
@@ -1074,14 +1107,17 @@ impl<'a> Verifier<'a> {
                         .and_then(|v| v.as_str().map(str::to_string))
                         .unwrap_or_default();
                 }
+                run.rules.event(event).map_err(violated)?;
+                self.tally.add(run.rules.tally());
                 self.run = None;
                 self.last_was_sealed = true;
+                return Ok(());
             }
             Body::JournalOpened(_) | Body::RunStarted(_) => {
                 unreachable!("handled by check_semantics")
             }
         }
-        Ok(())
+        run.rules.event(event).map_err(violated)
     }
 
     /// Ends verification: checkpoints, backup files, the verdict.
@@ -1416,6 +1452,10 @@ impl<'a> Verifier<'a> {
 
     fn check_results(&self, backups_checked: bool) -> Vec<CheckResult> {
         let failed = self.failure.as_ref().map(|f| f.check);
+        let mut tally = self.tally;
+        if let Some(run) = &self.run {
+            tally.add(run.rules.tally());
+        }
         let per_event_stop = self.failure.is_some()
             && !matches!(failed, Some(Check::Checkpoints | Check::BackupFiles));
         Check::ALL
@@ -1452,6 +1492,29 @@ impl<'a> Verifier<'a> {
                         Check::BackupFiles => {
                             (CheckStatus::Passed, format!("{} file(s)", self.files.len()))
                         }
+                        Check::Approvals => (
+                            CheckStatus::Passed,
+                            format!("{} action(s) that asked for approval", tally.approvals),
+                        ),
+                        Check::Decisions => (
+                            CheckStatus::Passed,
+                            format!("{} finding(s) decided", tally.decisions),
+                        ),
+                        Check::RestoreOrder if tally.restores_unchecked > 0 => (
+                            CheckStatus::Passed,
+                            format!(
+                                "{} restore(s) in LSN order; {} restore(s) of a file whose header the journal does not record were not checked",
+                                tally.restores_checked, tally.restores_unchecked
+                            ),
+                        ),
+                        Check::RestoreOrder => (
+                            CheckStatus::Passed,
+                            format!("{} restore(s) in LSN order", tally.restores_checked),
+                        ),
+                        Check::Recovery => (
+                            CheckStatus::Passed,
+                            format!("{} recovery(ies)", tally.recoveries),
+                        ),
                         _ => (CheckStatus::Passed, format!("{} events", self.next_seq)),
                     }
                 };

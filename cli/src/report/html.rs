@@ -298,7 +298,7 @@ fn render_run(h: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
                 d.seq,
                 esc(&d.at),
                 esc(&d.step),
-                esc(&d.decision),
+                esc(d.decision.as_str()),
                 esc(&d.operator),
                 esc(&d.text)
             );
@@ -395,7 +395,7 @@ fn render_step(h: &mut String, n: usize, s: &StepView) {
         let _ = write!(
             h,
             "<p><strong>{}</strong> by {} at {} (seq {}{}): {}</p>",
-            esc(&d.decision),
+            esc(d.decision.as_str()),
             esc(&d.operator),
             esc(&d.at),
             d.seq,

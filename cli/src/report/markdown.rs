@@ -236,7 +236,7 @@ fn render_run(m: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
                 d.seq,
                 md(&d.at),
                 md_code(&d.step, true),
-                md(&d.decision),
+                md(d.decision.as_str()),
                 md(&d.operator),
                 md(&d.text)
             );
@@ -293,7 +293,7 @@ fn render_run(m: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
             let _ = writeln!(
                 m,
                 "- **{}** by {} at {} (seq {}{}): {}",
-                md(&d.decision),
+                md(d.decision.as_str()),
                 md(&d.operator),
                 md(&d.at),
                 d.seq,

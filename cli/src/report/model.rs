@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use runledger_verifier::event::{Body, Event, FileRef};
+use runledger_verifier::event::{Body, Decision, Event, FileRef};
 use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::report::{format_duration, Report};
 use runledger_verifier::source;
@@ -150,7 +150,9 @@ impl StepView {
     pub fn status(&self) -> String {
         if self.attempts.is_empty() {
             let noted = |name: &str| self.observations.iter().any(|(_, n, _)| n == name);
-            return if noted("skipped") || self.decisions.iter().any(|d| d.decision == "skip") {
+            return if noted("skipped")
+                || self.decisions.iter().any(|d| d.decision == Decision::Skip)
+            {
                 "skipped".into()
             } else if self
                 .observations
@@ -257,7 +259,7 @@ pub struct DecisionView {
     /// Who gave it.
     pub operator: String,
     /// `approved`, `accept_data_loss`, `declined`, …
-    pub decision: String,
+    pub decision: Decision,
     /// What was approved.
     pub text: String,
     /// The intent approved: seq.

@@ -182,36 +182,6 @@ pub async fn decide(
     }
 }
 
-/// Records, without a decision, what an earlier event outside this run gave up (the database
-/// was already recovered): the report and the summary must still say it.
-pub async fn record_only(
-    d: &mut Dispatcher,
-    step: &Step,
-    database: &str,
-    point: &RecoveryPoint,
-    not_applied: Vec<NotApplied>,
-) -> Result<(), Halt> {
-    if not_applied.is_empty() {
-        return Ok(());
-    }
-    let loss = DataLoss {
-        database: database.to_string(),
-        recovery_point: point.clone(),
-        not_applied,
-    };
-    let recorded: DataLoss = d
-        .observe(
-            Some(&step.id),
-            DATA_LOSS_OBSERVATION,
-            "what the chain of log backups reaches",
-            async { loss.clone() },
-        )
-        .await?;
-    d.ledger.note(&recorded);
-    d.say(&format!("  {}", recorded.text()));
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,8 +54,9 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
         .as_deref()
         .and_then(|t| crate::runbook::parse_duration(t).ok())
         .unwrap_or(DEFAULT_TIMEOUT);
-    let approval = step
-        .requires_approval
+    // An irreversible action is never run without an approval bound to its intent, whatever
+    // the runbook says.
+    let approval = (step.requires_approval || step.action.effect() == Effect::Irreversible)
         .then(|| format!("{} — {}", step.title, describe_action(&step.action)));
     match &step.action {
         Action::Sql {

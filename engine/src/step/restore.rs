@@ -18,7 +18,7 @@ use serde_json::json;
 use super::attempt::{failure_reason, require, with_retries};
 use super::backups::{join, list_with_hashes, read_headers, warn_links, Folder, Headers, Listing};
 use super::env::Env;
-use super::loss::{decide, reach, record_only, Identity};
+use super::loss::{decide, reach, Identity};
 use super::position::{
     observe_last_restore, observe_position, position_query, restore_point, settled_position,
 };
@@ -82,7 +82,8 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, r: Restore<'_>) -> 
         .await?;
     if position.recovered() {
         // Someone recovered the database before this step: no log can be applied any more.
-        // Nothing is left to decide, but what was not applied is recorded and reported.
+        // The loss already happened; the operator still acknowledges it, with its cost, before
+        // the run goes on.
         let from = Lsn::parse(&recorded_point.lsn).unwrap_or(Lsn(0));
         let lost: Vec<NotApplied> = headers
             .headers
@@ -100,7 +101,7 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, r: Restore<'_>) -> 
             "  {database} is already recovered (ONLINE): no log can be restored"
         ));
         d.ledger.point = Some(recorded_point.clone());
-        return record_only(d, step, database, &recorded_point, lost).await;
+        return decide(d, step, database, &recorded_point, lost).await;
     }
     let Some((from, fork)) = restore_point(&position, &last) else {
         return Err(Halt::StepFailed {
@@ -184,10 +185,8 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, r: Restore<'_>) -> 
         }));
         lost.extend(plan.not_applied.iter().cloned());
         d.ledger.point = Some(point.clone());
-        if n == 3117 {
-            // The database was recovered while this step ran: nothing is left to decide.
-            return record_only(d, step, database, &point, lost).await;
-        }
+        // 3117: the database was recovered while this step ran; the loss is a fact, which
+        // the operator acknowledges like any other.
         return decide(d, step, database, &point, lost).await;
     }
     d.ledger.point = Some(point.clone());

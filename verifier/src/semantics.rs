@@ -1,0 +1,548 @@
+//! The run's own rules, checked from its events and its embedded runbook alone.
+//!
+//! The bytes of a journal prove who wrote each event and that none was changed since. They do
+//! not prove that the run followed its procedure: whoever holds the key can write a journal in
+//! which a step ran without its approval, a failure was passed over, a log was restored out of
+//! order or the database was recovered twice, and sign and seal it. These checks read each run
+//! as an auditor would and name the first event that breaks one of its rules:
+//!
+//! - **approvals** — an action of a step that asks for approval (a `manual` step,
+//!   `requires_approval`, or any `irreversible` effect) took effect only after an `approved`
+//!   approval bound to its intent (or, for an interrupted one, the operator's `treat_as_applied`);
+//! - **decisions** — every `data_loss` finding, and every readiness that does not hold, is
+//!   answered by the operator's decision (`accept_data_loss` or `skip`, or `declined`) before
+//!   anything else happens, unless a resume read the world again; a loss at or after a recovery
+//!   point already accepted in the run is covered by that decision;
+//! - **step_failures** — after an attempt failed, nothing else is started until the same unit
+//!   is tried again or a decision about its step (`accept_data_loss`, `skip`) is recorded; a
+//!   `warn_only` check may fail and the run go on;
+//! - **restore_order** — each log restored continues the one restored before it (its FirstLSN at
+//!   or before that one's LastLSN, its LastLSN after it), as the run's recorded headers say; a
+//!   restore of a file whose header the run did not record cannot be judged and is counted as
+//!   not checked;
+//! - **recovery** — `WITH RECOVERY` takes effect at most once per run, no log is restored after
+//!   it, and a run that says it succeeded recovered the database if its runbook has a recovery
+//!   step;
+//! - **run_status** — `run.finished` says `succeeded` only when no failure is left unresolved and
+//!   every step of the runbook left a trace (an action, an observation or a decision), and
+//!   `failed` only when one is;
+//! - **run_signer** — every event of a run is signed by the key that signed its `run.started`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use crate::event::{
+    Body, Decision, Effect, Event, OperatorSettled, OutcomeStatus, RunStatus, DATA_LOSS_OBSERVATION,
+};
+use crate::report::Check;
+
+/// The name of the observation that records a step's probe before it acts.
+pub const PRECHECK_OBSERVATION: &str = "precheck";
+/// The name of the observation that records a step's readiness query.
+pub const READINESS_OBSERVATION: &str = "readiness";
+/// The name of the observation that records the headers of backup files.
+pub const BACKUP_HEADERS_OBSERVATION: &str = "backup_headers";
+
+/// What the embedded runbook says of one step.
+#[derive(Debug, Clone, Default)]
+pub struct StepRule {
+    /// The step's action kind.
+    pub action: String,
+    /// The step asks the operator before acting (`manual`, or `requires_approval`).
+    pub needs_approval: bool,
+    /// A check whose failure is recorded and passed over.
+    pub warn_only: bool,
+}
+
+/// A rule broken, at a seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The check that fails.
+    pub check: Check,
+    /// The first event at fault.
+    pub seq: u64,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+fn broken(check: Check, seq: u64, reason: String) -> Violation {
+    Violation { check, seq, reason }
+}
+
+/// One attempt of a unit: its intent and what was decided about it.
+#[derive(Debug, Clone)]
+struct Attempt {
+    intent_seq: u64,
+    step: String,
+    action: String,
+    effect: Effect,
+    command: String,
+    approved: bool,
+    treated_as_applied: bool,
+}
+
+/// A finding the operator must answer before the run goes on.
+#[derive(Debug, Clone)]
+struct Finding {
+    seq: u64,
+    step: String,
+    loss: bool,
+    point: u128,
+}
+
+/// What the rules examined, for the report's details.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Actions that asked for approval and took effect, each checked for its approval.
+    pub approvals: u64,
+    /// Findings answered by a decision.
+    pub decisions: u64,
+    /// Log restores checked against the one before.
+    pub restores_checked: u64,
+    /// Log restores of a file whose header the run did not record: not checked.
+    pub restores_unchecked: u64,
+    /// Recoveries.
+    pub recoveries: u64,
+}
+
+impl Tally {
+    /// Adds another run's tally.
+    pub fn add(&mut self, o: Tally) {
+        self.approvals += o.approvals;
+        self.decisions += o.decisions;
+        self.restores_checked += o.restores_checked;
+        self.restores_unchecked += o.restores_unchecked;
+        self.recoveries += o.recoveries;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    first: u128,
+    last: u128,
+}
+
+/// The rules of one run, fed its events in order.
+pub struct RunRules {
+    steps: HashMap<String, StepRule>,
+    order: Vec<String>,
+    signer: String,
+    attempts: HashMap<(String, u64), Attempt>,
+    /// Unit → (seq of the failure, its step): failures nothing resolved yet.
+    failed: BTreeMap<String, (u64, String)>,
+    awaiting: Option<Finding>,
+    accepted_points: Vec<u128>,
+    /// Step → file → its LSNs, from the step's latest `backup_headers`.
+    headers: HashMap<String, HashMap<String, Span>>,
+    last_restore: Option<(String, Span)>,
+    recovered_at: Option<u64>,
+    recovery_in_effect: bool,
+    traced: HashSet<String>,
+    tally: Tally,
+}
+
+impl RunRules {
+    /// The rules of a run whose runbook declares `steps` (id, rule) in order, started by an
+    /// event signed with key id `signer`.
+    pub fn new(steps: Vec<(String, StepRule)>, signer: &str) -> RunRules {
+        RunRules {
+            order: steps.iter().map(|(id, _)| id.clone()).collect(),
+            steps: steps.into_iter().collect(),
+            signer: signer.to_string(),
+            attempts: HashMap::new(),
+            failed: BTreeMap::new(),
+            awaiting: None,
+            accepted_points: Vec::new(),
+            headers: HashMap::new(),
+            last_restore: None,
+            recovered_at: None,
+            recovery_in_effect: false,
+            traced: HashSet::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// What the rules examined so far.
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    fn rule(&self, step: &str) -> StepRule {
+        self.steps.get(step).cloned().unwrap_or_default()
+    }
+
+    /// Takes one event of the run (after `run.started`), in journal order.
+    pub fn event(&mut self, e: &Event) -> Result<(), Violation> {
+        if e.key != self.signer {
+            return Err(broken(
+                Check::RunSigner,
+                e.seq,
+                format!(
+                    "{} is signed by key {}, the run was started with key {}",
+                    e.body.kind(),
+                    e.key,
+                    self.signer
+                ),
+            ));
+        }
+        match &e.body {
+            Body::Observation(_) => {}
+            // The resumed process reads again what the stopped one found and did not act on.
+            Body::RunResumed(_) => self.awaiting = None,
+            _ => self.answer_finding(e)?,
+        }
+        match &e.body {
+            Body::Observation(o) => {
+                if let Some(step) = &o.step {
+                    self.traced.insert(step_of(step).to_string());
+                }
+                let step = o.step.as_deref().map(step_of).unwrap_or_default();
+                match o.name.as_str() {
+                    DATA_LOSS_OBSERVATION => {
+                        let point = o.data["recovery_point"]["lsn"]
+                            .as_str()
+                            .and_then(|s| s.parse::<u128>().ok())
+                            .unwrap_or(0);
+                        let covered = self.accepted_points.iter().any(|&p| point >= p);
+                        if !covered && self.awaiting.is_none() {
+                            self.awaiting = Some(Finding {
+                                seq: e.seq,
+                                step: step.to_string(),
+                                loss: true,
+                                point,
+                            });
+                        }
+                    }
+                    READINESS_OBSERVATION
+                        if o.data["ok"] != serde_json::Value::Bool(true)
+                            && self.awaiting.is_none() =>
+                    {
+                        self.awaiting = Some(Finding {
+                            seq: e.seq,
+                            step: step.to_string(),
+                            loss: false,
+                            point: 0,
+                        });
+                    }
+                    BACKUP_HEADERS_OBSERVATION => {
+                        let mut files = HashMap::new();
+                        for h in o.data["headers"].as_array().into_iter().flatten() {
+                            let lsn = |k: &str| h[k].as_str().and_then(|s| s.parse::<u128>().ok());
+                            if let (Some(file), Some(first), Some(last)) =
+                                (h["file"].as_str(), lsn("first_lsn"), lsn("last_lsn"))
+                            {
+                                files.insert(file.to_string(), Span { first, last });
+                            }
+                        }
+                        self.headers.insert(step.to_string(), files);
+                    }
+                    PRECHECK_OBSERVATION => {
+                        let in_effect = o.data["finding"] == "applied";
+                        if in_effect && self.rule(step).action == "recover_database" {
+                            self.recovery_in_effect = true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Body::StepIntent(i) => {
+                let step = step_of(&i.step).to_string();
+                self.traced.insert(step.clone());
+                if let Some((unit, (seq, _))) =
+                    self.failed.iter().find(|(unit, _)| **unit != i.step)
+                {
+                    return Err(broken(
+                        Check::StepFailures,
+                        e.seq,
+                        format!(
+                            "{} starts while {unit}, which failed at seq {seq}, is unresolved: no later attempt of it and no decision about its step",
+                            i.step
+                        ),
+                    ));
+                }
+                self.failed.remove(&i.step);
+                if i.action == "restore_logs" {
+                    if let Some(at) = self.recovered_at {
+                        return Err(broken(
+                            Check::Recovery,
+                            e.seq,
+                            format!(
+                                "{} restores a log after the database was recovered at seq {at}",
+                                i.step
+                            ),
+                        ));
+                    }
+                }
+                self.attempts.insert(
+                    (i.step.clone(), i.attempt),
+                    Attempt {
+                        intent_seq: e.seq,
+                        step,
+                        action: i.action.clone(),
+                        effect: i.effect,
+                        command: i.command.clone(),
+                        approved: false,
+                        treated_as_applied: false,
+                    },
+                );
+            }
+            Body::Approval(a) => {
+                let step = step_of(&a.step).to_string();
+                self.traced.insert(step.clone());
+                if let Some(target) = &a.intent {
+                    if let Some(att) = self
+                        .attempts
+                        .values_mut()
+                        .find(|att| att.intent_seq == target.seq)
+                    {
+                        match a.decision {
+                            Decision::Approved => att.approved = true,
+                            Decision::TreatAsApplied => att.treated_as_applied = true,
+                            _ => {}
+                        }
+                    }
+                }
+                if matches!(a.decision, Decision::AcceptDataLoss | Decision::Skip) {
+                    self.failed.retain(|_, (_, s)| *s != step);
+                }
+            }
+            Body::StepOutcome(o) => {
+                let succeeded = o.status == OutcomeStatus::Succeeded;
+                self.settle(&o.step, o.attempt, e.seq, succeeded, false)?;
+            }
+            Body::StepReconciled(r) => {
+                let treated = r.operator_settled() == Some(OperatorSettled::Applied);
+                self.settle(&r.step, r.attempt, e.seq, r.applied(), treated)?;
+            }
+            Body::RunFinished(f) => self.finished(e.seq, f.status)?,
+            Body::RunResumed(_) | Body::JournalOpened(_) | Body::RunStarted(_) => {}
+        }
+        Ok(())
+    }
+
+    /// A finding waiting for the operator is answered by this (non-observation) event, or the
+    /// run went on without the decision.
+    fn answer_finding(&mut self, e: &Event) -> Result<(), Violation> {
+        let Some(f) = self.awaiting.take() else {
+            return Ok(());
+        };
+        if let Body::Approval(a) = &e.body {
+            let answers = match a.decision {
+                Decision::AcceptDataLoss => f.loss,
+                Decision::Skip => !f.loss,
+                Decision::Declined => true,
+                _ => false,
+            };
+            if answers && step_of(&a.step) == f.step {
+                self.tally.decisions += 1;
+                if a.decision == Decision::AcceptDataLoss {
+                    self.accepted_points.push(f.point);
+                }
+                return Ok(());
+            }
+        }
+        let (what, flag) = if f.loss {
+            ("data_loss finding", "accept_data_loss")
+        } else {
+            ("readiness that does not hold", "skip")
+        };
+        Err(broken(
+            Check::Decisions,
+            e.seq,
+            format!(
+                "{} follows the {what} of step {} at seq {} without the operator's decision ({flag} or declined)",
+                e.body.kind(),
+                f.step,
+                f.seq
+            ),
+        ))
+    }
+
+    fn settle(
+        &mut self,
+        unit: &str,
+        attempt: u64,
+        seq: u64,
+        took_effect: bool,
+        treated: bool,
+    ) -> Result<(), Violation> {
+        let Some(att) = self.attempts.get(&(unit.to_string(), attempt)).cloned() else {
+            return Ok(());
+        };
+        let rule = self.rule(&att.step);
+        if !took_effect {
+            if !rule.warn_only {
+                self.failed
+                    .insert(unit.to_string(), (seq, att.step.clone()));
+            }
+            return Ok(());
+        }
+        self.failed.remove(unit);
+        let needs = rule.needs_approval || att.effect == Effect::Irreversible;
+        if needs {
+            self.tally.approvals += 1;
+        }
+        if needs && !(att.approved || (treated && att.treated_as_applied)) {
+            return Err(broken(
+                Check::Approvals,
+                att.intent_seq,
+                format!(
+                    "{unit} attempt {attempt} took effect (seq {seq}) without an approved approval bound to its intent"
+                ),
+            ));
+        }
+        if att.action == "restore_logs" {
+            self.restored(unit, &att, seq)?;
+        }
+        if is_recovery(&att) {
+            if let Some(at) = self.recovered_at {
+                return Err(broken(
+                    Check::Recovery,
+                    att.intent_seq,
+                    format!("{unit} recovers the database a second time (first at seq {at})"),
+                ));
+            }
+            self.recovered_at = Some(seq);
+            self.tally.recoveries += 1;
+        }
+        Ok(())
+    }
+
+    fn restored(&mut self, unit: &str, att: &Attempt, seq: u64) -> Result<(), Violation> {
+        let file = unit.split_once('/').map_or(unit, |(_, f)| f);
+        // The file's LSNs as the run's latest reading of its header says (the copy reads the
+        // share's headers, the restore the destination's: the same files).
+        let span = self
+            .headers
+            .get(&att.step)
+            .and_then(|h| h.get(file))
+            .or_else(|| self.headers.values().find_map(|h| h.get(file)))
+            .copied();
+        let Some(span) = span else {
+            // Nothing recorded to judge it by: counted as not checked, and the chain is judged
+            // afresh from the next restore.
+            self.tally.restores_unchecked += 1;
+            self.last_restore = None;
+            return Ok(());
+        };
+        if let Some((prev, p)) = &self.last_restore {
+            if !(span.first <= p.last && span.last > p.last) {
+                return Err(broken(
+                    Check::RestoreOrder,
+                    att.intent_seq,
+                    format!(
+                        "{file} (FirstLSN {}, LastLSN {}, restored at seq {seq}) does not continue {prev} (LastLSN {}), the log restored before it",
+                        span.first, span.last, p.last
+                    ),
+                ));
+            }
+        }
+        self.tally.restores_checked += 1;
+        self.last_restore = Some((file.to_string(), span));
+        Ok(())
+    }
+
+    fn finished(&mut self, seq: u64, status: RunStatus) -> Result<(), Violation> {
+        let unresolved = self.failed.iter().next();
+        match status {
+            RunStatus::Succeeded => {
+                if let Some((unit, (at, _))) = unresolved {
+                    return Err(broken(
+                        Check::RunStatus,
+                        seq,
+                        format!("run.finished says succeeded while {unit}, which failed at seq {at}, is unresolved"),
+                    ));
+                }
+                if let Some(step) = self.order.iter().find(|s| !self.traced.contains(*s)) {
+                    return Err(broken(
+                        Check::RunStatus,
+                        seq,
+                        format!("run.finished says succeeded, but step {step} of the runbook left no trace: no action, observation or decision"),
+                    ));
+                }
+                let recovers = self
+                    .order
+                    .iter()
+                    .any(|s| self.rule(s).action == "recover_database");
+                if recovers && self.recovered_at.is_none() && !self.recovery_in_effect {
+                    return Err(broken(
+                        Check::Recovery,
+                        seq,
+                        "run.finished says succeeded, but the database was never recovered".into(),
+                    ));
+                }
+            }
+            RunStatus::Failed => {
+                if unresolved.is_none() {
+                    return Err(broken(
+                        Check::RunStatus,
+                        seq,
+                        "run.finished says failed, but no failure is left unresolved".into(),
+                    ));
+                }
+            }
+            RunStatus::Aborted => {}
+        }
+        Ok(())
+    }
+}
+
+/// Whether an attempt recovers a database: the recovery action, or a T-SQL batch with
+/// `WITH RECOVERY` in it (`WITH NORECOVERY` and `WITH STANDBY` do not).
+fn is_recovery(att: &Attempt) -> bool {
+    match att.action.as_str() {
+        "recover_database" => true,
+        "sql" | "restore_logs" => has_with_recovery(&att.command),
+        _ => false,
+    }
+}
+
+fn has_with_recovery(text: &str) -> bool {
+    let upper = text.to_ascii_uppercase();
+    let words: Vec<&str> = upper
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    // Per statement: RESTORE …, then WITH …, then RECOVERY as a word of its own.
+    let mut restore = false;
+    let mut with = false;
+    for w in words {
+        match w {
+            "RESTORE" => (restore, with) = (true, false),
+            "WITH" if restore => with = true,
+            "RECOVERY" if with => return true,
+            "GO" => (restore, with) = (false, false),
+            _ => {}
+        }
+    }
+    false
+}
+
+fn step_of(unit: &str) -> &str {
+    unit.split_once('/').map_or(unit, |(step, _)| step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_recovery_is_told_from_norecovery_and_standby() {
+        assert!(has_with_recovery("RESTORE DATABASE [mgc] WITH RECOVERY"));
+        assert!(has_with_recovery(
+            "restore log x from disk = N'a' with\n  recovery;"
+        ));
+        assert!(!has_with_recovery(
+            "RESTORE LOG [mgc] FROM DISK = N'a' WITH NORECOVERY"
+        ));
+        assert!(!has_with_recovery(
+            "RESTORE LOG [mgc] FROM DISK = N'a' WITH STANDBY = N'u'"
+        ));
+        assert!(has_with_recovery(
+            "RESTORE LOG [mgc] FROM DISK = N'a' WITH FILE = 1, RECOVERY"
+        ));
+        assert!(!has_with_recovery(
+            "SELECT recovery_model FROM sys.databases"
+        ));
+        assert!(!has_with_recovery("SELECT 1 WHERE x = 'WITH RECOVERY'"));
+    }
+}
