@@ -1,4 +1,4 @@
-//! SPEC §8, case by case: every failure and bad input ends with one clear line naming the thing
+//! Bad input, case by case: every failure and bad input ends with one clear line naming the thing
 //! at fault, its exit code, and nothing lost — a refusal leaves the journal byte for byte as it
 //! was, a failure during a run is recorded (`step.outcome`, with the server's error number) and
 //! the journal still verifies.

@@ -775,13 +775,13 @@ fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
         "invalid 12 approvals",
     ));
 
-    // A step of the runbook removed from the record of a run that says it succeeded.
+    // The recovery step removed from the record of a run that says it succeeded.
     out.push(Fixture::both(
         "semantic_step_removed",
         edit(&|e| {
-            e.drain(3..5);
+            e.drain(12..15);
         }),
-        "invalid 13 run_status",
+        "invalid 12 recovery",
     ));
 
     // The preflight check failed, and the copies started anyway.

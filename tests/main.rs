@@ -3,6 +3,7 @@
 //!
 //! | module | promise |
 //! |---|---|
+//! | `agreement` | `runledger-verify`, `runledger status` and `runledger report` agree on the same journals: whether the last run finished, the intents in flight, the files not applied |
 //! | `drill` | `runledger drill` completes the failover (the simulator's record is the witness); killed after any event or between any action and its outcome, `resume` reaches the same end state without repeating what must not be repeated |
 //! | `drill_scenarios` | every simulator scenario ends as a DBA expects: gaps and damaged files wait for a recorded decision, sessions are ended, a running restore job is waited for, an unreachable CMS or share is stated |
 //! | `fixture_journals` | the committed journal fixtures are exactly what their generator writes (they pin the format) |
@@ -16,13 +17,14 @@
 //! | `output_hygiene` | no command overwrites an existing file without `--force`, nor its own input; `-` is standard output for every output flag; special files are written in place; a closed standard output or a full disk is one error line, never a panic |
 //! | `replay` | golden journals replay without divergence; every prefix leads to the next recorded decision; a forged decision is a divergence |
 //! | `resume_refusals` | resume refuses another runbook, another key, a JSONL export, a journal that does not verify or is locked, appending nothing |
-//! | `bad_input` | every SPEC §8 case: one error line, its exit code, the journal unchanged or the failure recorded (its table says which test covers each case) |
+//! | `bad_input` | every bad-input case: one error line, its exit code, the journal unchanged or the failure recorded (its table says which test covers each case) |
 //! | `storage_faults` | a failed durable append (disk full) halts before the action; the journal verifies; resume completes; torn SQLite files are refused with a reason |
 //! | `concurrency` | two engines started on one journal at once: exactly one proceeds |
 //! | `journal_gone` | a journal deleted or replaced under a running engine halts the run (exit 1) before its next action, never "finished" |
 //! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers are refused before any journal; a pinned CA is used, and a server it did not sign stops the run |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
+mod agreement;
 mod bad_input;
 mod checkpoint_history;
 mod common;

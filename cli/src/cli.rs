@@ -112,7 +112,7 @@ pub enum Command {
         force: bool,
     },
     /// Write the post-incident report: the verification verdict first, then a timeline of the
-    /// steps, commands, results, approvals, backup files and the recovery point (SPEC §5).
+    /// steps, commands, results, approvals, backup files and the recovery point.
     Report {
         /// The journal (SQLite or JSONL export).
         #[arg(long)]

@@ -1,4 +1,4 @@
-//! `runledger drill`: the whole failover rehearsed on one machine (SPEC §6).
+//! `runledger drill`: the whole failover rehearsed on one machine (docs/drill.md).
 //!
 //! It builds the simulated data center in DIR, starts the simulated SQL Server as its own
 //! process (`runledger sim serve DIR`) so that the engine can die while the "server" stays up,

@@ -1,4 +1,4 @@
-//! The journal writer: the only code that appends to a journal (SPEC §3.1).
+//! The journal writer: the only code that appends to a journal (docs/architecture.md §3).
 //!
 //! Each append encodes the event with the verifier's canonical encoder, hashes and signs it,
 //! and commits one SQLite row in WAL mode with `synchronous=FULL`; it returns only once the
@@ -11,7 +11,7 @@
 //! fail with SQLite's "database or disk is full" *before* anything is written, as a full disk
 //! would, and can kill the process right after the journal holds N events. The end-to-end
 //! tests drive the real binary into a failed durable append this way (through its hidden
-//! `--inject-fault` flag) and check that no action starts without its intent (SPEC §3.1, §8).
+//! `--inject-fault` flag) and check that no action starts without its intent.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;

@@ -1,4 +1,4 @@
-//! Log sequence numbers and the choice of log backups to restore (domain.md §4.1–§4.2).
+//! Log sequence numbers and the choice of log backups to restore.
 //!
 //! This module decides which log backups apply to a database and in what order, from their
 //! `RESTORE HEADERONLY` LSNs alone — never from file names or times, which do not sort in LSN

@@ -1,5 +1,5 @@
 //! The runbook: a TOML file declaring targets, the shell, parameters and ordered steps
-//! (SPEC §5, docs/runbook-reference.md, `schemas/runbook.schema.json`).
+//! (docs/runbook-reference.md, `schemas/runbook.schema.json`).
 //!
 //! This module owns parsing and validation: every error names the file, line and column.
 //! It resolves `{{parameter}}` placeholders once, at load, so the text the plan shows is the

@@ -25,7 +25,7 @@ use crate::lsn::Lsn;
 const MAGIC: &[u8; 8] = b"RLSIMTRN";
 const VERSION: u8 = 1;
 
-/// The backup set header, with the columns of `RESTORE HEADERONLY` that matter (domain.md §4.1).
+/// The backup set header, with the columns of `RESTORE HEADERONLY` that matter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BackupHeader {

@@ -1,7 +1,7 @@
 //! The drill data center: a simulated backup SQL Server reachable over TDS on loopback and a
 //! simulated Lync Management Shell, with their state in SQLite.
 //!
-//! Layout of a drill directory `DIR` (SPEC §6): `DIR/sim/state.db` (the state),
+//! Layout of a drill directory `DIR` (docs/drill.md): `DIR/sim/state.db` (the state),
 //! `DIR/sim/share/` (the backup share the primary wrote to), `DIR/sim/dest/` (the copy
 //! destination on the backup server) and `DIR/sim/instances.json` (how to reach each
 //! simulated SQL instance); `DIR/sim/ca.pem`, `server.pem` and `server.key` are the

@@ -1,7 +1,7 @@
 //! Log sequence numbers as SQL Server prints them in `numeric(25,0)` columns.
 //!
 //! An LSN is the VLF sequence number followed by the log block (10 digits) and the slot
-//! (5 digits), read as one decimal number (domain.md §4.1). Busy databases exceed `u64`, so
+//! (5 digits), read as one decimal number. Busy databases exceed `u64`, so
 //! the type is a `u128`; the simulator only generates values below `i64::MAX` so that SQLite
 //! can store and compare them as integers, but nothing here relies on that.
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{state, SimError};
 
-/// The whole simulated state (SPEC §6).
+/// The whole simulated state.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
     /// Scenario name.

@@ -1,4 +1,4 @@
-//! Promise: `init` writes the data center the drill contract describes (SPEC §6): the
+//! Promise: `init` writes the data center docs/drill.md describes: the
 //! instances file, a share and copy destination with one LSN chain from two writers whose
 //! names do not sort in LSN order, some files already copied and restored; the same seed
 //! gives the same chain.

@@ -1,4 +1,4 @@
-//! Promise: every statement of the failover and its probes (domain.md §3, §4, §8, §9) runs
+//! Promise: every statement of the failover and its probes runs
 //! against the simulator through tiberius with SQL Server's results, from the pre-step-1
 //! snapshot to recovery, and every state change lands in the history in order.
 

@@ -1,4 +1,4 @@
-//! The event: its envelope, its kinds and their bodies (SPEC §3.2–§3.3, docs/journal-format.md §3).
+//! The event: its envelope, its kinds and their bodies (docs/journal-format.md §3).
 //!
 //! This module owns the shape of every event and the rules a single event must satisfy on its
 //! own (field formats, body per kind). It never decides whether a sequence of events is

@@ -1,7 +1,7 @@
 //! Key files: the trusted-keys file auditors hold, and the private key file operators hold.
 //!
-//! The trusted-keys file is one `name base64-public-key` per line, `#` starting a comment
-//! (SPEC §4). The private key file is the signed-note private key encoding
+//! The trusted-keys file is one `name base64-public-key` per line, `#` starting a comment.
+//! The private key file is the signed-note private key encoding
 //! (`PRIVATE+KEY+name+hash+base64`), one line. This module never decides what a signature
 //! proves; it only says which keys are trusted and under which names.
 

@@ -1,5 +1,5 @@
 //! Inclusion proofs: one event shown to an auditor without the rest of the journal
-//! (SPEC §3.4, docs/journal-format.md §8).
+//! (docs/journal-format.md §8).
 //!
 //! A proof file is one JSON object holding the event's canonical bytes verbatim, its
 //! signature, the RFC 9162 audit path and a signed checkpoint whose tree contains the event.

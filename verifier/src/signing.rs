@@ -1,4 +1,4 @@
-//! What is hashed and signed for each event, and how a key is named (SPEC §3.2).
+//! What is hashed and signed for each event, and how a key is named (docs/journal-format.md).
 //!
 //! This module owns the leaf hash, the signing message and the key id. It never chooses
 //! which keys are trusted (that is `keys`) and never reads a journal.

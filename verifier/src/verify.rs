@@ -1,4 +1,4 @@
-//! Verification of a whole journal (SPEC §4, docs/journal-format.md §9).
+//! Verification of a whole journal (docs/journal-format.md §9).
 //!
 //! `Verifier` takes untrusted records one at a time, in order, and keeps only what the checks
 //! need: the previous leaf hash, the Merkle frontier, the current run's in-flight intents and
@@ -6,7 +6,7 @@
 //! expected and found. It never trusts a field before the event carrying it has been checked
 //! to be canonical, in sequence and signed by a trusted key.
 //!
-//! **Speed (issue 7).** The work on one record that does not depend on any other record —
+//! **Speed.** The work on one record that does not depend on any other record —
 //! the canonical check and decoding, the leaf hash and the strict signature check — is
 //! [`Prepared`]: pure, so [`verify`] runs it on worker threads, one bounded chunk of records
 //! at a time, while the checks that do depend on order (seq, `prev` chain, journal id,
@@ -1125,13 +1125,17 @@ impl<'a> Verifier<'a> {
         self.finish_with_tail().0
     }
 
-    /// Counts the files of `data_loss` observations an action or decision followed (a later
-    /// reading of the same file in the same run replaces an earlier one).
+    /// Counts the files of `data_loss` observations an action or decision followed. A file a
+    /// run already counted keeps its first finding — the one the operator's decision answered;
+    /// a later step naming it again (restores short of the point accepted at the copy) adds
+    /// nothing.
     fn commit_not_applied(&mut self) {
         for row in std::mem::take(&mut self.pending_not_applied) {
-            self.not_applied
-                .retain(|n| !(n.run_id == row.run_id && n.file == row.file));
-            if self.not_applied.len() < MAX_FILE_ROWS {
+            let counted = self
+                .not_applied
+                .iter()
+                .any(|n| n.run_id == row.run_id && n.file == row.file);
+            if !counted && self.not_applied.len() < MAX_FILE_ROWS {
                 self.not_applied.push(row);
             }
         }
