@@ -219,9 +219,12 @@ fn assert_intents_precede_commands(dir: &Path, status: &serde_json::Value) {
             continue; // the simulated agent's own doing, or the operator's repair: not ours
         }
         let at = h["at"].as_str().unwrap();
+        // A cmdlet line is the last word of the shell's command line, which the intent shows
+        // quoted for a POSIX shell: each `'` of its single-quoted literals reads `'\''` there.
+        let shown = command.replace('\'', "'\\''");
         let preceded = intents
             .iter()
-            .any(|(t, c)| c.contains(command) && t.as_str() <= at);
+            .any(|(t, c)| (c.contains(command) || c.contains(&shown)) && t.as_str() <= at);
         assert!(
             preceded,
             "{command:?} at {at} ran without a durable intent before it"

@@ -21,7 +21,7 @@
 //! | `storage_faults` | a failed durable append (disk full) halts before the action; the journal verifies; resume completes; torn SQLite files are refused with a reason |
 //! | `concurrency` | two engines started on one journal at once: exactly one proceeds |
 //! | `journal_gone` | a journal deleted or replaced under a running engine halts the run (exit 1) before its next action, never "finished" |
-//! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers are refused before any journal; a pinned CA is used, and a server it did not sign stops the run |
+//! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers and parameter values that are not of their kind (a PowerShell pipeline, say) are refused before any journal; a parameter is a quoted literal in every cmdlet line and T-SQL text, as the plan shows; a pinned CA is used, and a server it did not sign stops the run |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
 mod agreement;

@@ -1,9 +1,10 @@
 //! Security promises: a private key (or password file) that group or others can read is
 //! refused by every command that would use it; the drill's SQL password appears in no output,
 //! no error message and no file runledger writes; a database name or parameter that could
-//! change the meaning of a statement is refused before anything is planned or journaled; a
-//! target that pins its CA reaches a server that CA signed, over TLS, and stops at one it did
-//! not sign.
+//! change the meaning of a statement is refused before anything is planned or journaled, and
+//! a parameter's value is a quoted literal in every cmdlet line and T-SQL text the plan shows;
+//! a target that pins its CA reaches a server that CA signed, over TLS, and stops at one it
+//! did not sign.
 
 use std::path::{Path, PathBuf};
 
@@ -335,6 +336,147 @@ fn injected_identifiers_are_refused_before_any_plan_or_journal() {
             assert!(!stdout.contains("DROP") && !journal.exists());
         }
     }
+}
+
+/// The built-in runbook as an operator edits it, with a PowerShell pipeline written into a
+/// parameter: `plan` and `run` refuse it with one line naming the parameter, its file, line
+/// and column, and no journal comes to exist.
+#[test]
+fn a_powershell_pipeline_in_a_parameter_is_refused_before_any_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = new_key(dir.path(), "op.key");
+    let shown = runledger()
+        .args(["runbooks", "show", "persistent-chat-failover"])
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{:?}", text(&shown));
+    let source = String::from_utf8(shown.stdout).unwrap();
+    let mut line_no = 0;
+    let edited: Vec<String> = source
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if l.starts_with("mirror_file_share = ") {
+                line_no = i + 1;
+                "mirror_file_share = \"x | Out-File C:/pwn\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert!(
+        line_no > 0,
+        "the built-in runbook declares mirror_file_share"
+    );
+    let runbook = dir.path().join("runbook.toml");
+    std::fs::write(&runbook, edited.join("\n") + "\n").unwrap();
+    // `mirror_file_share = "x ` is 23 characters: the `|` is in column 24.
+    let expected = format!(
+        "runledger: error: {}:{line_no}:24: parameter mirror_file_share holds '|', which a text value may not hold",
+        runbook.display()
+    );
+    let journal = dir.path().join("journal.db");
+    for args in [
+        vec!["plan".to_string(), runbook.display().to_string()],
+        vec![
+            "run".into(),
+            runbook.display().to_string(),
+            "--journal".into(),
+            journal.display().to_string(),
+            "--key".into(),
+            key.display().to_string(),
+            "--yes".into(),
+        ],
+    ] {
+        let out = runledger().args(&args).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.starts_with(&expected), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "nothing planned: {stdout}");
+        assert!(!stdout.contains("Out-File") && !stderr.contains("Install-CsMirrorDatabase"));
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("journal"))
+            .collect();
+        assert!(left.is_empty(), "{args:?}: no journal file: {left:?}");
+    }
+}
+
+/// A quote in a path's value is data wherever it goes: doubled inside the template's T-SQL
+/// literal, doubled inside the single-quoted literal of a cmdlet line, and in the engine's own
+/// `RESTORE … FROM DISK = N'…'`; a value with a space and a dash stays one argument. `plan`
+/// shows the lines exactly as they will run.
+#[test]
+fn a_quote_in_a_path_is_doubled_in_t_sql_and_in_a_cmdlet_line_as_the_plan_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("quotes.toml");
+    std::fs::write(
+        &runbook,
+        r#"name = "quotes"
+version = "1"
+[parameters]
+database = { kind = "identifier", value = "mgc" }
+destination = { kind = "windows_path", value = "D:\\O'Brien's copy" }
+backup_sql_fqdn = { kind = "fqdn", value = "pcsqldr01.contoso.local" }
+pool = "pchat.contoso.local -Force"
+[targets.backup]
+host = "127.0.0.1"
+auth = "integrated"
+[shell]
+program = "powershell.exe"
+args = ["-NoProfile", "-NonInteractive", "-Command"]
+[[steps]]
+id = "check-destination"
+title = "msdb names {{destination}}"
+action = "check"
+target = "backup"
+query = "SELECT CASE WHEN MAX(backup_destination_directory) = N'{{destination}}' THEN 1 ELSE 0 END AS ok FROM msdb.dbo.log_shipping_secondary;"
+[[steps]]
+id = "apply-logs"
+title = "Apply the logs"
+action = "restore_logs"
+target = "backup"
+database = "{{database}}"
+directory = "{{destination}}"
+[[steps]]
+id = "install-mirror"
+title = "Mirror"
+action = "cs_cmdlet"
+command = "Install-CsMirrorDatabase -DatabaseType PersistentChat -FileShare {{destination}} -SqlServerFqdn {{backup_sql_fqdn}} -Confirm:$false"
+[[steps]]
+id = "pool"
+title = "Pool"
+action = "check"
+command = "Get-CsService -PersistentChatServer -PoolFqdn {{pool}}"
+"#,
+    )
+    .unwrap();
+    let out = runledger().arg("plan").arg(&runbook).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for expected in [
+        // the title: text for people, the value as declared
+        r"check-destination  msdb names D:\O'Brien's copy",
+        // a T-SQL literal of the template
+        r"MAX(backup_destination_directory) = N'D:\O''Brien''s copy' THEN",
+        // the engine's own literal around the structured field
+        r"RESTORE LOG [mgc] FROM DISK = N'D:\O''Brien''s copy\<file>' WITH FILE = 1, NORECOVERY",
+        // a cmdlet line: PowerShell single-quoted literals
+        r"Install-CsMirrorDatabase -DatabaseType PersistentChat -FileShare 'D:\O''Brien''s copy' -SqlServerFqdn 'pcsqldr01.contoso.local' -Confirm:$false",
+        // a space and a dash inside the literal: one argument, no -Force parameter
+        "Get-CsService -PersistentChatServer -PoolFqdn 'pchat.contoso.local -Force'",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected}\nnot in the plan:\n{stdout}"
+        );
+    }
+    assert!(
+        !stdout.contains("O'Brien's copy'") && !stdout.contains("{{"),
+        "no undoubled quote in a literal, no placeholder left: {stdout}"
+    );
 }
 
 /// A runbook with one check on the drill's backup instance, over TLS, pinning `ca`.

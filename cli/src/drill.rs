@@ -66,6 +66,8 @@ pub fn drill_runbook(
     let source =
         runbook::built_in("persistent-chat-failover").expect("the flagship runbook is built in");
     let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
+    // A local_path is absolute: `--dir D` may be relative to where the drill was started.
+    let local = |p: PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();
     let mut out = String::new();
     let mut section = String::new();
     for line in source.lines() {
@@ -76,14 +78,15 @@ pub fn drill_runbook(
         let key = trimmed.split('=').next().unwrap_or("").trim();
         let replaced = match (section.as_str(), key) {
             // The simulated SQL Server names the share and the destination as the shipped
-            // runbook does; this host reaches them as folders of the drill directory.
+            // runbook does; this host reaches them as folders of the drill directory (kind
+            // local_path, as declared in the shipped runbook).
             ("[parameters]", "share_local") => Some(format!(
-                "share_local = {}",
-                toml_str(&runledger_sim::share_dir(dir).display().to_string())
+                "share_local = {{ kind = \"local_path\", value = {} }}",
+                toml_str(&local(runledger_sim::share_dir(dir)))
             )),
             ("[parameters]", "destination_local") => Some(format!(
-                "destination_local = {}",
-                toml_str(&runledger_sim::dest_dir(dir).display().to_string())
+                "destination_local = {{ kind = \"local_path\", value = {} }}",
+                toml_str(&local(runledger_sim::dest_dir(dir)))
             )),
             ("[targets.backup]" | "[targets.mirror]", _) => {
                 let t = if section == "[targets.backup]" {

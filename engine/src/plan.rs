@@ -186,7 +186,7 @@ pub fn exact_text(action: &Action) -> String {
         } => {
             let mut t = String::new();
             if let Some(r) = resolve_identity {
-                t.push_str(&format!("-- {{{{resolved_identity}}}} is read at run time from: {r}\n"));
+                t.push_str(&format!("-- {{{{resolved_identity}}}} is read at run time from: {r}\n-- and put in as a single-quoted literal, like every parameter\n"));
             }
             t.push_str(command);
             if let Some(p) = probe {

@@ -280,8 +280,12 @@ pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished,
     let rb = &loaded.runbook;
     let endpoints = endpoints(rb)?;
     let run_id = uuid::Uuid::new_v4().to_string();
-    let mut parameters = rb.parameters.clone();
-    parameters.retain(|k, _| !k.to_ascii_lowercase().contains("password"));
+    let parameters = rb
+        .parameters
+        .iter()
+        .filter(|(k, _)| !k.to_ascii_lowercase().contains("password"))
+        .map(|(k, v)| (k.clone(), v.recorded()))
+        .collect();
     let mut journal = Journal::create_with_run(
         &opts.journal,
         opts.key.clone(),

@@ -2,9 +2,9 @@
 //! (docs/runbook-reference.md, `schemas/runbook.schema.json`).
 //!
 //! This module owns parsing and validation: every error names the file, line and column.
-//! It resolves `{{parameter}}` placeholders once, at load, so the text the plan shows is the
-//! text that runs. It never reads a secret's value (that happens when a target is connected)
-//! and never writes one anywhere.
+//! It renders `{{parameter}}` placeholders once, at load, each for the context it stands in
+//! (`params`), so the text the plan shows is the text that runs. It never reads a secret's
+//! value (that happens when a target is connected) and never writes one anywhere.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use runledger_verifier::event::Effect;
+
+pub mod params;
+
+use params::Context;
+pub use params::{Kind, Parameter, ParameterValue, TypedParameter};
 
 /// A parsed, validated runbook and the exact source it came from.
 #[derive(Debug, Clone)]
@@ -40,10 +45,11 @@ pub struct Runbook {
     /// needs the operator.
     #[serde(default)]
     pub auto_approve: bool,
-    /// Values substituted for `{{name}}` in step text. Letters, digits, `_` and `-` in names;
-    /// values may not contain `'`, brackets, `;`, `$`, backticks or control characters.
+    /// Values rendered for `{{name}}` in step text, each by the context it stands in. Names
+    /// are letters, digits, `_` and `-`. A value is a plain string (kind `text`: letters,
+    /// digits, space and `.` `-` `_` `\` `/` `:` only) or `{ kind = "KIND", value = … }`.
     #[serde(default)]
-    pub parameters: BTreeMap<String, String>,
+    pub parameters: BTreeMap<String, Parameter>,
     /// SQL Server instances, by name.
     #[serde(default)]
     pub targets: BTreeMap<String, SqlTarget>,
@@ -418,11 +424,14 @@ impl Action {
         }
     }
 
-    fn texts_mut(&mut self) -> Vec<&mut String> {
+    /// Every text field that may hold placeholders: its key, the context its placeholders are
+    /// rendered for, and the text.
+    fn fields_mut(&mut self) -> Vec<(&'static str, Context, &mut String)> {
+        let cmdlet = |resolved_identity| Context::Cmdlet { resolved_identity };
         match self {
             Action::Sql { batch, probe, .. } => {
-                let mut v = vec![batch];
-                v.extend(probe.as_mut());
+                let mut v = vec![("batch", Context::Sql, batch)];
+                v.extend(probe.as_mut().map(|p| ("probe", Context::Sql, p)));
                 v
             }
             Action::CopyBackups {
@@ -441,9 +450,21 @@ impl Action {
                 local_destination,
                 ..
             } => {
-                let mut v = vec![database, source, destination];
-                v.extend(local_source.as_mut());
-                v.extend(local_destination.as_mut());
+                let mut v = vec![
+                    ("database", Context::Database, database),
+                    ("source", Context::Plain, source),
+                    ("destination", Context::Plain, destination),
+                ];
+                v.extend(
+                    local_source
+                        .as_mut()
+                        .map(|t| ("local_source", Context::Plain, t)),
+                );
+                v.extend(
+                    local_destination
+                        .as_mut()
+                        .map(|t| ("local_destination", Context::Plain, t)),
+                );
                 v
             }
             Action::RestoreLogs {
@@ -452,12 +473,19 @@ impl Action {
                 local_directory,
                 ..
             } => {
-                let mut v = vec![database, directory];
-                v.extend(local_directory.as_mut());
+                let mut v = vec![
+                    ("database", Context::Database, database),
+                    ("directory", Context::Plain, directory),
+                ];
+                v.extend(
+                    local_directory
+                        .as_mut()
+                        .map(|t| ("local_directory", Context::Plain, t)),
+                );
                 v
             }
             Action::KillSessions { database, .. } | Action::RecoverDatabase { database, .. } => {
-                vec![database]
+                vec![("database", Context::Database, database)]
             }
             Action::CsCmdlet {
                 command,
@@ -467,11 +495,24 @@ impl Action {
                 resolve_identity,
                 ..
             } => {
-                let mut v = vec![command];
-                v.extend(probe.as_mut());
-                v.extend(probe_expect.as_mut());
-                v.extend(probe_query.as_mut());
-                v.extend(resolve_identity.as_mut());
+                let resolves = resolve_identity.is_some();
+                let mut v = vec![("command", cmdlet(resolves), command)];
+                v.extend(probe.as_mut().map(|t| ("probe", cmdlet(resolves), t)));
+                v.extend(
+                    probe_expect
+                        .as_mut()
+                        .map(|t| ("probe_expect", Context::Plain, t)),
+                );
+                v.extend(
+                    probe_query
+                        .as_mut()
+                        .map(|t| ("probe_query", Context::Sql, t)),
+                );
+                v.extend(
+                    resolve_identity
+                        .as_mut()
+                        .map(|t| ("resolve_identity", cmdlet(false), t)),
+                );
                 v
             }
             Action::Check {
@@ -479,12 +520,16 @@ impl Action {
                 command,
                 expect,
                 ..
-            } => query
-                .iter_mut()
-                .chain(command.iter_mut())
-                .chain(expect.iter_mut())
-                .collect(),
-            Action::Manual { instruction, .. } => vec![instruction],
+            } => {
+                let mut v = Vec::new();
+                v.extend(query.as_mut().map(|t| ("query", Context::Sql, t)));
+                v.extend(command.as_mut().map(|t| ("command", cmdlet(false), t)));
+                v.extend(expect.as_mut().map(|t| ("expect", Context::Plain, t)));
+                v
+            }
+            Action::Manual { instruction, .. } => {
+                vec![("instruction", Context::Plain, instruction)]
+            }
         }
     }
 }
@@ -537,10 +582,16 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
             message,
         }
     };
-    let mut runbook: Runbook = toml::from_str(source).map_err(|e| {
+    let toml_error = |e: toml::de::Error| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         at(offset, e.message().trim().to_string())
-    })?;
+    };
+    // The document with the position of every value: parameters are checked here, before the
+    // types are read, so that each error names the parameter and points at its text.
+    let doc = toml::de::DeTable::parse(source).map_err(toml_error)?;
+    let doc = doc.get_ref();
+    params::check_declarations(doc, source).map_err(|r| at(r.offset, r.message))?;
+    let mut runbook: Runbook = toml::from_str(source).map_err(toml_error)?;
     // Locates a value in the source for validation errors (the first occurrence after `after`).
     let find = |needle: &str, after: usize| -> usize {
         source[after.min(source.len())..]
@@ -549,23 +600,6 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
             .unwrap_or(0)
     };
 
-    for (name, value) in &runbook.parameters {
-        if !is_id(name) {
-            return Err(at(
-                find(name, 0),
-                format!("parameter name {name:?} must be letters, digits, `_` or `-`"),
-            ));
-        }
-        if let Some(bad) = value
-            .chars()
-            .find(|c| matches!(c, '\'' | '[' | ']' | ';' | '`' | '$') || c.is_control())
-        {
-            return Err(at(
-                find(value, 0),
-                format!("parameter {name} holds {bad:?}; `'`, brackets, `;`, `$`, backticks and control characters are refused so that no value can change the meaning of a statement"),
-            ));
-        }
-    }
     for (name, target) in &runbook.targets {
         let pos = find(&format!("[targets.{name}]"), 0);
         match (target.auth, &target.user, &target.password) {
@@ -594,10 +628,10 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
     }
     let mut seen = std::collections::HashSet::new();
     let mut cursor = 0;
-    let params = runbook.parameters.clone();
+    let declared = runbook.parameters.clone();
     let shell = runbook.shell.is_some();
     let targets: Vec<String> = runbook.targets.keys().cloned().collect();
-    for step in &mut runbook.steps {
+    for (index, step) in runbook.steps.iter_mut().enumerate() {
         let pos = find_id(source, &step.id, cursor);
         cursor = pos + 1;
         if !is_id(&step.id) {
@@ -672,23 +706,6 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
                 ),
             ));
         }
-        if let Some(ready) = step.ready.as_mut() {
-            for text in [&mut ready.query, &mut ready.what] {
-                *text = substitute(text, &params)
-                    .map_err(|m| at(pos, format!("step {}: {m}", step.id)))?;
-            }
-        }
-        if let Some(db) = step.action.database() {
-            if !db.contains("{{") && !is_sql_name(db) {
-                return Err(at(
-                    pos,
-                    format!(
-                        "step {}: database name {db:?} is not a plain identifier",
-                        step.id
-                    ),
-                ));
-            }
-        }
         match &step.action {
             Action::CsCmdlet { .. } if !shell => {
                 return Err(at(
@@ -716,9 +733,18 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
             },
             _ => {}
         }
-        for text in step.action.texts_mut() {
-            *text =
-                substitute(text, &params).map_err(|m| at(pos, format!("step {}: {m}", step.id)))?;
+        let id = step.id.clone();
+        let mut fields = vec![("title", Context::Plain, &mut step.title)];
+        if let Some(ready) = step.ready.as_mut() {
+            fields.push(("ready.query", Context::Sql, &mut ready.query));
+            fields.push(("ready.what", Context::Plain, &mut ready.what));
+        }
+        fields.extend(step.action.fields_mut());
+        for (key, context, text) in fields {
+            *text = params::render(text, context, &declared).map_err(|m| {
+                let offset = placeholder_offset(doc, source, index, key, text, &m).unwrap_or(pos);
+                at(offset, format!("step {id}: {}", m.message))
+            })?;
         }
         if let Some(db) = step.action.database() {
             if !is_sql_name(db) {
@@ -806,32 +832,41 @@ fn find_id(source: &str, id: &str, after: usize) -> usize {
     0
 }
 
-/// Replaces `{{name}}` with the parameter's value.
-fn substitute(text: &str, params: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or("unclosed `{{`")?;
-        let name = after[..end].trim();
-        if name == "resolved_identity" {
-            // Filled at run time by a cs_cmdlet's `resolve_identity`.
-            out.push_str("{{resolved_identity}}");
-            rest = &after[end + 2..];
-            continue;
-        }
-        let value = params
-            .get(name)
-            .ok_or_else(|| format!("unknown parameter {{{{{name}}}}}"))?;
-        out.push_str(value);
-        rest = &after[end + 2..];
+/// Where a misplaced placeholder stands in the source: in the raw text of the step's field
+/// `key` (`ready.query` for a nested one), at the same rank among the occurrences of its text.
+fn placeholder_offset(
+    doc: &toml::de::DeTable<'_>,
+    source: &str,
+    index: usize,
+    key: &str,
+    template: &str,
+    m: &params::Misplaced,
+) -> Option<usize> {
+    use toml::de::DeValue;
+    let DeValue::Array(steps) = doc.get("steps")?.get_ref() else {
+        return None;
+    };
+    let mut value = steps.get(index)?;
+    for part in key.split('.') {
+        let DeValue::Table(t) = value.get_ref() else {
+            return None;
+        };
+        value = t.get(part)?;
     }
-    out.push_str(rest);
-    Ok(out)
+    let span = value.span();
+    let written = if m.written.is_empty() {
+        "{{"
+    } else {
+        m.written.as_str()
+    };
+    let rank = template.get(..m.at)?.matches(written).count();
+    source[span.clone()]
+        .match_indices(written)
+        .nth(rank)
+        .map(|(i, _)| span.start + i)
 }
 
-fn is_id(s: &str) -> bool {
+pub(crate) fn is_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.chars()

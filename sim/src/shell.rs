@@ -2,10 +2,10 @@
 //! against the same SQLite state as the SQL instances.
 //!
 //! A line is parsed the way PowerShell binds parameters (`-Name value`, `-Name:value`,
-//! switches, `$null`, `"a","b"` arrays, `@{Replace=…}` list modifiers); an unknown parameter or
-//! cmdlet is an error with PowerShell's wording. Output is PowerShell's list format. Every
-//! cmdlet that writes to the Central Management Store fails while the scenario makes it
-//! unreachable.
+//! switches, `$null`, `'a','b'` and `"a","b"` arrays, `''` as a quote inside a single-quoted
+//! string, `@{Replace=…}` list modifiers); an unknown parameter or cmdlet is an error with
+//! PowerShell's wording. Output is PowerShell's list format. Every cmdlet that writes to the
+//! Central Management Store fails while the scenario makes it unreachable.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -52,6 +52,10 @@ struct Cmd {
 #[derive(Debug)]
 struct Fail(String);
 
+/// Splits a line into words the way PowerShell's tokenizer does for the failover's cmdlets:
+/// whitespace and top-level commas separate, `{…}` nests, and a quoted string keeps its quotes
+/// (so that values can be told from parameter names). Inside a string, its quote doubled (`''`
+/// or `""`) is a quote, at any depth, including inside `@{Replace='a','b'}`.
 fn words(line: &str) -> Result<Vec<String>, Fail> {
     let mut out = Vec::new();
     let mut cur = String::new();
@@ -59,15 +63,19 @@ fn words(line: &str) -> Result<Vec<String>, Fail> {
     let mut depth = 0;
     while let Some(c) = chars.next() {
         match c {
-            '"' | '\'' if depth == 0 => {
-                // Keep the quotes so that values can be told from parameter names.
+            '"' | '\'' => {
                 cur.push(c);
                 loop {
                     match chars.next() {
+                        Some(x) if x == c && chars.peek() == Some(&c) => {
+                            chars.next();
+                            cur.push(c);
+                            cur.push(c);
+                        }
                         Some(x) if x == c => break,
                         Some(x) => cur.push(x),
                         None => {
-                            return Err(Fail("The string is missing the terminator: \".".into()))
+                            return Err(Fail(format!("The string is missing the terminator: {c}.")))
                         }
                     }
                 }
@@ -101,15 +109,50 @@ fn words(line: &str) -> Result<Vec<String>, Fail> {
     Ok(out)
 }
 
+/// A word's value: a single-quoted string is literal with `''` read as `'`; a double-quoted
+/// one has `""` read as `"`; anything else is as written.
 fn unquote(s: &str) -> String {
     let t = s.trim();
-    if t.len() >= 2
-        && (t.starts_with('"') && t.ends_with('"') || t.starts_with('\'') && t.ends_with('\''))
-    {
-        t[1..t.len() - 1].to_string()
+    if t.len() >= 2 && t.starts_with('\'') && t.ends_with('\'') {
+        t[1..t.len() - 1].replace("''", "'")
+    } else if t.len() >= 2 && t.starts_with('"') && t.ends_with('"') {
+        t[1..t.len() - 1].replace("\"\"", "\"")
     } else {
         t.to_string()
     }
+}
+
+/// Splits `'a','b'` (a list modifier's items) at the commas outside quoted strings.
+fn items(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) if c == q && chars.peek() == Some(&q) => {
+                chars.next();
+                cur.push(q);
+                cur.push(q);
+            }
+            Some(q) if c == q => {
+                quote = None;
+                cur.push(c);
+            }
+            Some(_) => cur.push(c),
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                cur.push(c);
+            }
+            None if c == ',' => out.push(std::mem::take(&mut cur)),
+            None => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.iter()
+        .map(|w| unquote(w))
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 fn value(ws: &[String], i: &mut usize) -> Arg {
@@ -123,12 +166,7 @@ fn value(ws: &[String], i: &mut usize) -> Arg {
     }
     if let Some(body) = first.strip_prefix("@{").and_then(|b| b.strip_suffix('}')) {
         let (k, v) = body.split_once('=').unwrap_or((body, ""));
-        let items = v
-            .split(',')
-            .map(unquote)
-            .filter(|s| !s.is_empty())
-            .collect();
-        return Arg::Modifier(k.trim().to_ascii_lowercase(), items);
+        return Arg::Modifier(k.trim().to_ascii_lowercase(), items(v));
     }
     let mut items = vec![unquote(first)];
     while ws.get(*i).is_some_and(|w| w == ",") && *i + 1 < ws.len() {

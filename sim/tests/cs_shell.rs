@@ -154,3 +154,51 @@ fn lines_on_stdin_run_one_by_one_and_a_failure_sets_the_exit_code() {
         "FailedOver"
     );
 }
+
+/// What the engine now writes: every value a single-quoted literal, `''` a quote inside it,
+/// also among a list modifier's items.
+#[test]
+fn single_quoted_literals_with_doubled_quotes_are_read_as_powershell_does() {
+    let dc = Dc::new(Scenario::Normal);
+    ok(
+        &dc,
+        "Get-CsPersistentChatState -Identity 'service:pchat.contoso.local'",
+    );
+    ok(&dc, "Set-CsPersistentChatState -Identity 'PersistentChatServer:pchat.contoso.local' -PoolState 'FailedOver'");
+    assert!(ok(&dc, "Get-CsPersistentChatState").contains("FailedOver"));
+    // `''` is one quote, inside the value: the identity named is the pool's with a quote.
+    assert!(fails(
+        &dc,
+        "Get-CsPersistentChatState -Identity 'service:pchat''s.contoso.local'"
+    )
+    .contains("\"service:pchat's.contoso.local\" because it does not exist"));
+    ok(&dc, "Set-CsPersistentChatActiveServer -Identity 'PersistentChatServer:pchat.contoso.local' -ActiveServers @{Replace='pcdr01.contoso.local','pcdr02.contoso.local'}");
+    assert_eq!(
+        runledger_sim::status(dc.path())
+            .unwrap()
+            .pool
+            .active_servers,
+        ["pcdr01.contoso.local", "pcdr02.contoso.local"]
+    );
+    // A comma or a closing brace inside a quoted item belongs to the item.
+    let bad = fails(&dc, "Set-CsPersistentChatActiveServer -ActiveServers @{Replace='pcdr01.contoso.local','o''brien,}x.contoso.local'}");
+    assert!(
+        bad.contains("\"o'brien,}x.contoso.local\" is not a Persistent Chat server"),
+        "{bad}"
+    );
+    ok(
+        &dc,
+        "Set-CsPersistentChatActiveServer -ActiveServers 'pcdr01.contoso.local'",
+    );
+    assert_eq!(
+        runledger_sim::status(dc.path())
+            .unwrap()
+            .pool
+            .active_servers,
+        ["pcdr01.contoso.local"]
+    );
+    assert!(
+        fails(&dc, "Get-CsPersistentChatState -Identity 'unterminated")
+            .contains("missing the terminator")
+    );
+}

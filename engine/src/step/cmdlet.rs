@@ -12,11 +12,13 @@ use super::attempt::{require, with_retries};
 use super::env::Env;
 use super::probe::sql_probe;
 use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome, ProbeFinding};
+use crate::runbook::params::ps_literal;
 use crate::runbook::Step;
 use crate::shell;
 
-/// Where a `cs_cmdlet` puts the identity it resolved at run time.
-pub const RESOLVED_IDENTITY: &str = "{{resolved_identity}}";
+/// Where a `cs_cmdlet` puts the identity it resolved at run time, as a PowerShell
+/// single-quoted literal (the runbook left the placeholder bare at load).
+pub const RESOLVED_IDENTITY: &str = crate::runbook::params::RESOLVED_IDENTITY;
 
 /// What a `cs_cmdlet` step runs and how it is probed.
 pub struct Cmdlet<'a> {
@@ -57,7 +59,9 @@ pub fn shell_outcome(out: shell::ShellOutcome) -> Outcome {
     }
 }
 
-/// The `Identity` of a cmdlet's list output, checked to be safe to put in a cmdlet line.
+/// The `Identity` of a cmdlet's list output. It goes into the cmdlet line as a single-quoted
+/// literal, where no character but a quote (doubled) is special; a control character, which
+/// would make the line and its record ambiguous, is refused.
 fn identity_of(out: shell::ShellOutcome) -> Result<String, String> {
     let text = match &out {
         shell::ShellOutcome::Exited { code: 0, output } => {
@@ -73,15 +77,17 @@ fn identity_of(out: shell::ShellOutcome) -> Result<String, String> {
         })
         .filter(|id| !id.is_empty())
         .ok_or_else(|| "no `Identity : …` line in its output".to_string())?;
-    if id
-        .chars()
-        .any(|c| matches!(c, '\'' | '"' | '`' | '$' | ';' | '[' | ']') || c.is_control())
-    {
-        return Err(format!(
-            "the identity {id:?} holds characters that would change the cmdlet line"
-        ));
+    if id.chars().any(char::is_control) {
+        return Err(format!("the identity {id:?} holds a control character"));
     }
     Ok(id)
+}
+
+/// A cmdlet line with the identity read at run time in place of `{{resolved_identity}}`, as a
+/// single-quoted literal. No parameter value holds `{{`, so the only placeholders left in the
+/// line are the template's.
+fn with_identity(line: &str, id: &str) -> String {
+    line.replace(RESOLVED_IDENTITY, &ps_literal(id))
 }
 
 async fn cmdlet_probe(
@@ -134,8 +140,8 @@ pub async fn run(
                 ),
             })?;
             (
-                c.command.replace(RESOLVED_IDENTITY, &id),
-                c.probe.map(|p| p.replace(RESOLVED_IDENTITY, &id)),
+                with_identity(c.command, &id),
+                c.probe.map(|p| with_identity(p, &id)),
             )
         }
         None => (c.command.to_string(), c.probe.map(str::to_string)),
@@ -164,4 +170,37 @@ pub async fn run(
     )
     .await?;
     require(step, &outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(stdout: &str) -> shell::ShellOutcome {
+        shell::ShellOutcome::Exited {
+            code: 0,
+            output: shell::Captured {
+                stdout: stdout.as_bytes().to_vec(),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_identity_goes_in_as_a_single_quoted_literal() {
+        let id = identity_of(listed(
+            "\nIdentity   : service:pc'chat $(x);`n\nPoolFqdn : p\n",
+        ))
+        .unwrap();
+        assert_eq!(id, "service:pc'chat $(x);`n");
+        assert_eq!(
+            with_identity(
+                "Set-X -Identity {{resolved_identity}} -PoolState FailedOver",
+                &id
+            ),
+            "Set-X -Identity 'service:pc''chat $(x);`n' -PoolState FailedOver"
+        );
+        assert!(identity_of(listed("Identity : a\u{1b}[2Jb\n")).is_err());
+        assert!(identity_of(listed("PoolFqdn : p\n")).is_err());
+    }
 }
