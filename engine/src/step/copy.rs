@@ -61,11 +61,7 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, c: Copy<'_>) -> Res
                 c.database,
                 position.describe(),
                 c.target,
-                position
-                    .error
-                    .as_deref()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default()
+                position.error_note()
             ),
         });
     };

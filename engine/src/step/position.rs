@@ -52,6 +52,14 @@ impl DbPosition {
         self.state.as_deref() == Some("ONLINE") && !self.is_in_standby
     }
 
+    /// ` (the query's error)` when reading the position failed, else nothing: for messages.
+    pub fn error_note(&self) -> String {
+        self.error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default()
+    }
+
     /// `RESTORING`, `ONLINE (STANDBY)`, …, or `missing`.
     pub fn describe(&self) -> String {
         match (self.state.as_deref(), self.is_in_standby) {

@@ -112,11 +112,7 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, r: Restore<'_>) -> 
                 format!(
                     "{database} is {} on {target}, expected RESTORING or STANDBY{}",
                     position.describe(),
-                    position
-                        .error
-                        .as_deref()
-                        .map(|e| format!(" ({e})"))
-                        .unwrap_or_default()
+                    position.error_note()
                 )
             },
         });
