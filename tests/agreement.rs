@@ -114,6 +114,10 @@ fn status_the_report_and_the_verifier_agree_on_every_journal() {
             .unwrap();
         let (status, _) = text(&out);
         assert_eq!(out.status.code(), Some(0), "{name}: {status}");
+        assert!(
+            status.contains("hold together under the key it names"),
+            "{name}: {status}"
+        );
         let finished = status.contains("state    finished");
         assert_eq!(
             finished,
@@ -154,4 +158,42 @@ fn status_the_report_and_the_verifier_agree_on_every_journal() {
     }
     assert!(checked >= 7, "fixtures and golden journals read: {checked}");
     eprintln!("{checked} journals: status, report and verifier agree");
+}
+
+/// A journal a key holder edited against the run's rules: `status` says first that it does not
+/// hold together, with the seq and check `runledger-verify` names, before telling its account.
+#[test]
+fn status_says_a_journal_does_not_hold_together_where_the_verifier_says_it_fails() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/journals");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("semantic_") {
+            continue;
+        }
+        let expect = std::fs::read_to_string(dir.join("EXPECT")).unwrap();
+        // `expect: invalid SEQ CHECK`
+        let words: Vec<&str> = expect.split_whitespace().collect();
+        let (seq, mut check) = (words[2], words[3]);
+        if check == "run_signer" {
+            // status trusts only the key the journal names: another key is untrusted there.
+            check = "signatures";
+        }
+        let tmp = copy(&dir, "trusted.keys");
+        let out = runledger()
+            .args(["status", "--journal"])
+            .arg(tmp.path().join("journal.db"))
+            .output()
+            .unwrap();
+        let (status, _) = text(&out);
+        let journal_line = status.lines().nth(1).unwrap_or("");
+        assert!(
+            journal_line.starts_with("journal  DOES NOT HOLD TOGETHER")
+                && journal_line.contains(&format!("seq {seq}: [{check}]")),
+            "{name}: expected seq {seq} [{check}], status says {status:?}"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 9, "insider fixtures read: {seen}");
 }

@@ -256,6 +256,57 @@ fn show(line: String) -> Result<()> {
     crate::output::print(&format!("{}\n", terminal::line(&line)))
 }
 
+/// Whether the journal's account holds together, checked under the key it names itself: the
+/// lines that follow are its own account, and say nothing more than it does. Against the
+/// operator's trusted key, `runledger-verify --trust` decides.
+fn integrity(journal: &Path) -> String {
+    use runledger_verifier::source::{self, Format};
+    use runledger_verifier::{verify, Options, TrustedKeys, Verdict};
+    let mut named = None;
+    let read = source::for_each_record(journal, Format::Sqlite, |r| {
+        if let Ok(e) = runledger_verifier::event::Event::from_canonical_bytes(&r.event) {
+            if let Body::JournalOpened(o) = e.body {
+                named = Some(o.public_key);
+            }
+        }
+        false
+    });
+    let trusted = match (read, named) {
+        (Ok(()), Some(key)) => {
+            TrustedKeys::parse(&format!("journal-named-key {key}\n"), "journal.opened")
+        }
+        (Err(e), _) => return format!("journal  NOT CHECKED: {e}"),
+        (Ok(()), None) => {
+            return "journal  NOT CHECKED: seq 0 is not a readable journal.opened naming its key"
+                .into()
+        }
+    };
+    let trusted = match trusted {
+        Ok(t) => t,
+        Err(e) => return format!("journal  NOT CHECKED: the key it names is not usable: {e}"),
+    };
+    match verify(journal, &trusted, &Options::default()) {
+        Ok(r) => match r.verdict {
+            Verdict::Invalid | Verdict::CouldNotCheck => {
+                let why = r
+                    .failure
+                    .as_ref()
+                    .map(|f| {
+                        let at = f.seq.map(|s| format!("seq {s}: ")).unwrap_or_default();
+                        format!("{at}[{}] {}", f.check.name(), f.reason)
+                    })
+                    .unwrap_or_else(|| r.verdict_text.clone());
+                format!("journal  DOES NOT HOLD TOGETHER ({why}); what follows is only what it claims")
+            }
+            _ => format!(
+                "journal  {} events hold together under the key it names (chain, signatures, the run's rules); `runledger-verify --trust KEYS` checks that key is yours",
+                r.journal.events
+            ),
+        },
+        Err(e) => format!("journal  NOT CHECKED: {e}"),
+    }
+}
+
 /// `runledger status`: where the last run stands, from the journal alone.
 pub fn status(journal: &Path) -> Result<Exit> {
     let last = run::last_run(journal)?;
@@ -268,6 +319,7 @@ pub fn status(journal: &Path) -> Result<Exit> {
         "run      {} ({} version {})",
         last.run_id, rb.name, rb.version
     ))?;
+    show(integrity(journal))?;
     let done = last
         .events
         .iter()
