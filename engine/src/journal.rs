@@ -185,11 +185,23 @@ fn wal_path(path: &Path) -> PathBuf {
 ///
 /// Someone who can write the directory can delete or replace the journal while a run writes
 /// it; SQLite would go on committing into the unlinked file, and every later action would be
-/// recorded nowhere anyone can read. So each append and each action first checks that the
-/// path still names these files and that they still have a link.
+/// recorded nowhere anyone can read. So each append first checks that the path still names the
+/// journal, and each action that it still names the journal and its WAL.
+///
+/// The handle is held open so that the file's inode cannot be freed and handed to another file
+/// while this writer lives; its device and inode are read once, so each check costs one `stat`
+/// of the path per file (system calls are the cost of an append here).
 #[derive(Default)]
 struct Identity {
-    files: Vec<(PathBuf, File)>,
+    files: Vec<Held>,
+}
+
+struct Held {
+    path: PathBuf,
+    /// Keeps the inode allocated.
+    _file: File,
+    /// (device, inode) of the file opened.
+    id: (u64, u64),
 }
 
 impl Identity {
@@ -198,26 +210,38 @@ impl Identity {
         self.files.clear();
         for p in [path.to_path_buf(), wal_path(path)] {
             if let Ok(f) = File::open(&p) {
-                self.files.push((p, f));
+                if let Some(id) = file_id(&f) {
+                    self.files.push(Held {
+                        path: p,
+                        _file: f,
+                        id,
+                    });
+                }
             }
         }
     }
 
+    /// The path still names the file opened: a path that no longer resolves was deleted (or
+    /// moved away), one that resolves to another inode was replaced. A path that resolves to
+    /// the held inode is a link to it, so the file is not unlinked. `with_wal` checks the WAL
+    /// too: a `stat` of a file being written can cost as much as the commit's own work here, so
+    /// appends check the journal and every action checks both.
     #[cfg(unix)]
-    fn check(&self) -> Result<(), JournalError> {
+    fn check(&self, with_wal: bool) -> Result<(), JournalError> {
         use std::os::unix::fs::MetadataExt as _;
-        for (path, file) in &self.files {
+        let files = if with_wal {
+            &self.files[..]
+        } else {
+            &self.files[..self.files.len().min(1)]
+        };
+        for held in files {
             let gone = |what| JournalError::Gone {
-                path: path.display().to_string(),
+                path: held.path.display().to_string(),
                 what,
             };
-            let held = file.metadata().map_err(|_| gone("was deleted"))?;
-            if held.nlink() == 0 {
-                return Err(gone("was deleted"));
-            }
-            match std::fs::metadata(path) {
+            match std::fs::metadata(&held.path) {
                 Err(_) => return Err(gone("was deleted")),
-                Ok(now) if (now.dev(), now.ino()) != (held.dev(), held.ino()) => {
+                Ok(now) if (now.dev(), now.ino()) != held.id => {
                     return Err(gone("was replaced by another file"))
                 }
                 Ok(_) => {}
@@ -228,9 +252,20 @@ impl Identity {
 
     /// Other platforms: the open file cannot be compared with the path; nothing is checked.
     #[cfg(not(unix))]
-    fn check(&self) -> Result<(), JournalError> {
+    fn check(&self, _with_wal: bool) -> Result<(), JournalError> {
         Ok(())
     }
+}
+
+#[cfg(unix)]
+fn file_id(f: &File) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt as _;
+    f.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(_: &File) -> Option<(u64, u64)> {
+    Some((0, 0))
 }
 
 fn lock_path(path: &Path) -> PathBuf {
@@ -531,7 +566,7 @@ impl Journal {
     /// Appends one event and returns once it is durable. On error nothing was appended and
     /// the writer's state is unchanged: the caller must not act.
     pub fn append(&mut self, run: Option<&str>, body: Body) -> Result<Appended, JournalError> {
-        self.identity.check()?;
+        self.identity.check(false)?;
         let seq = self.next_seq;
         let now = self.clock.now();
         // Timestamps never go backwards, even if the wall clock does.
@@ -633,7 +668,7 @@ impl Journal {
     /// and inode, still linked), as every append does: call it before starting an action.
     /// [`JournalError::Gone`] means the run must stop at once.
     pub fn check_still_open(&self) -> Result<(), JournalError> {
-        self.identity.check()
+        self.identity.check(true)
     }
 
     /// The seal for a `run.finished` appended next: every event so far.

@@ -358,7 +358,9 @@ impl RunRules {
         took_effect: bool,
         treated: bool,
     ) -> Result<(), Violation> {
-        let Some(att) = self.attempts.get(&(unit.to_string(), attempt)).cloned() else {
+        // Settled: nothing names it any more (an approval names an intent in flight), so it is
+        // dropped and the rules hold only the attempts in flight.
+        let Some(att) = self.attempts.remove(&(unit.to_string(), attempt)) else {
             return Ok(());
         };
         let rule = self.rule(&att.step);
