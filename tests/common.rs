@@ -60,6 +60,16 @@ pub fn sim_status(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("sim status --json is JSON")
 }
 
+/// Stops the simulated servers of a drill directory when dropped: a test that fails midway
+/// leaves no `runledger sim serve` behind.
+pub struct Serving(pub std::path::PathBuf);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        stop_server(&self.0);
+    }
+}
+
 /// Ends the `runledger sim serve` a drill left running in `dir` (for a resume).
 pub fn stop_server(dir: &std::path::Path) {
     let _ = Command::new("pkill")

@@ -8,6 +8,7 @@ use std::process::Output;
 
 use crate::common::{
     event_count, export_events, resume, runledger, runledger_verify, sim_status, stop_server, text,
+    Serving,
 };
 
 fn drill(dir: &Path, extra: &[&str]) -> Output {
@@ -240,6 +241,7 @@ fn crash_and_resume(how: Crash, expected: &serde_json::Value) {
 
 fn crash_and_resume_in(scenario: &str, how: Crash, expected: &serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
+    let _serving = Serving(dir.path().to_path_buf());
     let mut cmd = runledger();
     cmd.arg("drill")
         .arg("--dir")
@@ -339,45 +341,96 @@ fn uninterrupted_in(scenario: &str) -> (u64, u64, serde_json::Value) {
     (total, actions, end_state(&sim_status(dir.path())))
 }
 
-#[test]
-fn a_drill_killed_after_any_number_of_events_resumes_to_the_same_end_state() {
+/// Every number of events a drill can be killed after, in `parts` interleaved shares (so that
+/// the shares run in parallel and each covers the whole run): share `part` takes every n with
+/// n % parts == part.
+fn killed_after_events(part: u64, parts: u64) {
     let (total, _, expected) = uninterrupted();
     assert!(total > 40, "a normal run writes many events ({total})");
-    for n in 1..total {
+    let mut runs = 0;
+    for n in (1..total).filter(|n| n % parts == part) {
         crash_and_resume(Crash::AfterEvents(n), &expected);
+        runs += 1;
     }
-    eprintln!(
-        "crash points: after each of events 1..{total}: {} runs, 0 violations",
-        total - 1
-    );
+    eprintln!("crash points: after events 1..{total} with n % {parts} == {part}: {runs} runs, 0 violations");
 }
 
 #[test]
-fn a_drill_killed_between_any_action_and_its_outcome_resumes_without_repeating_it() {
+fn a_drill_killed_after_any_number_of_events_resumes_to_the_same_end_state_1_of_4() {
+    killed_after_events(0, 4);
+}
+
+#[test]
+fn a_drill_killed_after_any_number_of_events_resumes_to_the_same_end_state_2_of_4() {
+    killed_after_events(1, 4);
+}
+
+#[test]
+fn a_drill_killed_after_any_number_of_events_resumes_to_the_same_end_state_3_of_4() {
+    killed_after_events(2, 4);
+}
+
+#[test]
+fn a_drill_killed_after_any_number_of_events_resumes_to_the_same_end_state_4_of_4() {
+    killed_after_events(3, 4);
+}
+
+/// Every action a drill can be killed in, after it ran and before its outcome, in two shares.
+fn killed_before_outcome(part: u64, parts: u64) {
     let (_, actions, expected) = uninterrupted();
     assert!(actions > 20, "a normal run has many actions ({actions})");
-    for k in 1..=actions {
+    let mut runs = 0;
+    for k in (1..=actions).filter(|k| k % parts == part) {
         crash_and_resume(Crash::BeforeOutcome(k), &expected);
+        runs += 1;
     }
-    eprintln!("crash points: between each of {actions} actions and its outcome: {actions} runs, 0 violations");
+    eprintln!("crash points: between actions k % {parts} == {part} of {actions} and their outcome: {runs} runs, 0 violations");
 }
 
-/// The crash matrix across the scenarios that complete without an operator decision, at a
-/// sample of event counts and actions, plus kills from outside at pseudo-random moments.
 #[test]
-fn crash_matrix_across_scenarios_and_random_moments() {
+fn a_drill_killed_between_any_action_and_its_outcome_resumes_without_repeating_it_1_of_2() {
+    killed_before_outcome(0, 2);
+}
+
+#[test]
+fn a_drill_killed_between_any_action_and_its_outcome_resumes_without_repeating_it_2_of_2() {
+    killed_before_outcome(1, 2);
+}
+
+/// A scenario's crash matrix, sampled: kills after every `events_step`-th event (from
+/// `events_from`) and between every `actions_step`-th action (from `actions_from`) and its
+/// outcome.
+fn crash_matrix(scenario: &str, events: (u64, usize), actions: (u64, usize)) {
+    let (total, count, expected) = uninterrupted_in(scenario);
     let mut runs = 0;
-    for scenario in ["sessions-holding-db", "restore-job-running"] {
-        let (total, actions, expected) = uninterrupted_in(scenario);
-        for n in (1..total).step_by(5) {
-            crash_and_resume_in(scenario, Crash::AfterEvents(n), &expected);
-            runs += 1;
-        }
-        for k in (1..=actions).step_by(4) {
-            crash_and_resume_in(scenario, Crash::BeforeOutcome(k), &expected);
-            runs += 1;
-        }
+    for n in (events.0..total).step_by(events.1) {
+        crash_and_resume_in(scenario, Crash::AfterEvents(n), &expected);
+        runs += 1;
     }
+    for k in (actions.0..=count).step_by(actions.1) {
+        crash_and_resume_in(scenario, Crash::BeforeOutcome(k), &expected);
+        runs += 1;
+    }
+    eprintln!("crash matrix of {scenario}: {runs} runs, 0 violations");
+}
+
+/// The crash matrix of a scenario that completes without an operator decision: sessions to
+/// end before the restores.
+#[test]
+fn crash_matrix_of_sessions_holding_the_database() {
+    crash_matrix("sessions-holding-db", (1, 5), (1, 4));
+}
+
+/// The crash matrix of a scenario that completes without an operator decision: a restore job
+/// to wait for.
+#[test]
+fn crash_matrix_of_a_running_restore_job() {
+    crash_matrix("restore-job-running", (1, 5), (1, 4));
+}
+
+/// Kills from outside, at pseudo-random moments of a paced drill.
+#[test]
+fn a_paced_drill_killed_at_random_moments_resumes_to_the_same_end_state() {
     let (_, _, expected) = uninterrupted();
     // A fixed xorshift: the moments differ from one another, and from run to run of CI not at all.
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -386,37 +439,31 @@ fn crash_matrix_across_scenarios_and_random_moments() {
         x ^= x >> 7;
         x ^= x << 17;
         crash_and_resume_in("normal", Crash::AtMillis(300 + x % 2500), &expected);
-        runs += 1;
     }
-    eprintln!(
-        "crash matrix: {runs} runs across 3 scenarios and 3 kinds of crash point, 0 violations"
-    );
+    eprintln!("6 kills at random moments, 0 violations");
 }
 
-/// The crash matrix across the scenarios where the database or its jobs are not as the
-/// runbook's author left them (a secondary in STANDBY, a job of another database running, a
-/// previous attempt done in part by hand, a restore killed midway), sampled: every one
-/// completes without an operator decision, and a kill at any point must not change that.
+/// The crash matrices of the scenarios where the database or its jobs are not as the
+/// runbook's author left them, sampled: each completes without an operator decision, and a
+/// kill at any point must not change that.
 #[test]
-fn crash_matrix_across_the_scenarios_of_a_database_found_half_way() {
-    let mut runs = 0;
-    for scenario in [
-        "standby-secondary",
-        "unrelated-job-running",
-        "partial-previous-attempt",
-        "killed-restore",
-    ] {
-        let (total, actions, expected) = uninterrupted_in(scenario);
-        for n in (3..total).step_by(11) {
-            crash_and_resume_in(scenario, Crash::AfterEvents(n), &expected);
-            runs += 1;
-        }
-        for k in (2..=actions).step_by(7) {
-            crash_and_resume_in(scenario, Crash::BeforeOutcome(k), &expected);
-            runs += 1;
-        }
-    }
-    eprintln!("crash matrix: {runs} runs across 4 scenarios, 0 violations");
+fn crash_matrix_of_a_standby_secondary() {
+    crash_matrix("standby-secondary", (3, 11), (2, 7));
+}
+
+#[test]
+fn crash_matrix_of_an_unrelated_job_running() {
+    crash_matrix("unrelated-job-running", (3, 11), (2, 7));
+}
+
+#[test]
+fn crash_matrix_of_a_partial_previous_attempt() {
+    crash_matrix("partial-previous-attempt", (3, 11), (2, 7));
+}
+
+#[test]
+fn crash_matrix_of_a_killed_restore() {
+    crash_matrix("killed-restore", (3, 11), (2, 7));
 }
 
 /// A drill halted on an outage (exit 3), the outage repaired with `sim heal`, then the resume
@@ -424,11 +471,26 @@ fn crash_matrix_across_the_scenarios_of_a_database_found_half_way() {
 /// failover does, and no data-loss decision is ever taken — the facts the halted run read are
 /// read again, whichever process reads them.
 #[test]
-fn a_resume_after_a_repair_killed_at_any_moment_finishes_without_a_loss_decision() {
+fn a_resume_after_the_missing_file_is_found_killed_at_any_moment_needs_no_loss_decision() {
+    repaired_then_killed("missing-file");
+}
+
+#[test]
+fn a_resume_after_the_share_is_back_killed_at_any_moment_needs_no_loss_decision() {
+    repaired_then_killed("share-unreachable");
+}
+
+#[test]
+fn a_resume_after_the_mirror_is_back_killed_at_any_moment_needs_no_loss_decision() {
+    repaired_then_killed("mirror-not-ready");
+}
+
+fn repaired_then_killed(scenario: &str) {
     let mut runs = 0;
-    for scenario in ["missing-file", "share-unreachable", "mirror-not-ready"] {
-        let halted_then_finished = |fault: Option<u64>| -> tempfile::TempDir {
+    {
+        let halted_then_finished = |fault: Option<u64>| -> (tempfile::TempDir, Serving) {
             let dir = tempfile::tempdir().unwrap();
+            let serving = Serving(dir.path().to_path_buf());
             let out = drill(dir.path(), &["--scenario", scenario]);
             assert_eq!(out.status.code(), Some(3), "{scenario}: {:?}", text(&out));
             let heal = runledger()
@@ -451,9 +513,9 @@ fn a_resume_after_a_repair_killed_at_any_moment_finishes_without_a_loss_decision
             }
             let out = resume(&journal, &key, &[]);
             assert_eq!(out.status.code(), Some(0), "{scenario}: {:?}", text(&out));
-            dir
+            (dir, serving)
         };
-        let first = halted_then_finished(None);
+        let (first, _first_serving) = halted_then_finished(None);
         let journal = first.path().join("journal.db");
         let halted = export_events(&journal)
             .iter()
@@ -464,7 +526,7 @@ fn a_resume_after_a_repair_killed_at_any_moment_finishes_without_a_loss_decision
         stop_server(first.path());
         for n in ((halted + 2)..total).step_by(9) {
             eprintln!("{scenario}: halted, healed, resume killed after {n} events, resumed");
-            let dir = halted_then_finished(Some(n as u64));
+            let (dir, _serving) = halted_then_finished(Some(n as u64));
             verify_anchored(dir.path());
             let status = sim_status(dir.path());
             assert_failed_over(&status);
@@ -482,5 +544,5 @@ fn a_resume_after_a_repair_killed_at_any_moment_finishes_without_a_loss_decision
             runs += 1;
         }
     }
-    eprintln!("repair then crash: {runs} runs across 3 scenarios, 0 violations");
+    eprintln!("{scenario}: repair then crash: {runs} runs, 0 violations");
 }

@@ -8,6 +8,7 @@ use crate::common::{event_count as events, resume, runledger, stop_server, text}
 #[test]
 fn ctrl_c_stops_between_actions_and_resume_completes() {
     let dir = tempfile::tempdir().unwrap();
+    let _serving = crate::common::Serving(dir.path().to_path_buf());
     let journal = dir.path().join("journal.db");
     let child = runledger()
         .args(["drill", "--pace", "300", "--dir"])

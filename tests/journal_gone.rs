@@ -91,6 +91,7 @@ fn assert_stopped_before_the_next_action(
 #[test]
 fn a_paced_drill_whose_journal_is_deleted_mid_run_stops_before_the_next_action() {
     let dir = tempfile::tempdir().unwrap();
+    let _serving = crate::common::Serving(dir.path().to_path_buf());
     let mut drill = paced_drill(dir.path());
     wait_for_first_restore(dir.path(), &mut drill);
     // `rm journal.db*`: the files, not the folder of kept checkpoints.
@@ -110,6 +111,7 @@ fn a_paced_drill_whose_journal_is_deleted_mid_run_stops_before_the_next_action()
 #[test]
 fn a_journal_replaced_mid_run_halts_it_and_nothing_more_is_executed() {
     let dir = tempfile::tempdir().unwrap();
+    let _serving = crate::common::Serving(dir.path().to_path_buf());
     let journal = dir.path().join("journal.db");
     let mut drill = paced_drill(dir.path());
     wait_for_first_restore(dir.path(), &mut drill);

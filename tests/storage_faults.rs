@@ -115,6 +115,7 @@ fn a_drill_whose_disk_fills_at_any_kind_of_append_halts_before_the_action_and_re
     let mut halted = 0;
     for (what, seq) in &seqs {
         let dir = tempfile::tempdir().unwrap();
+        let _serving = crate::common::Serving(dir.path().to_path_buf());
         let journal = dir.path().join("journal.db");
         // Append N is seq N-1 in a new journal.
         let out = runledger()

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// How long a new mirroring session stays SYNCHRONIZING before it is SYNCHRONIZED.
-pub const SYNC_MS: i64 = 300;
+pub const SYNC_MS: i64 = 150;
 
 /// The mirroring endpoint's port, as `Install-CsMirrorDatabase` creates it by default.
 pub const ENDPOINT_PORT: i64 = 5022;
