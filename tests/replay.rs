@@ -77,9 +77,50 @@ fn golden_journals_replay_to_the_end_without_divergence() {
     }
 }
 
+/// The golden journals, by name: each has its own prefix test, so that they run in parallel.
+const GOLDENS: [&str; 4] = [
+    "drill_killed_restore",
+    "drill_lsn_gap_accepted",
+    "drill_missing_file_healed",
+    "drill_normal",
+];
+
 #[test]
-fn every_prefix_leads_to_the_next_recorded_decision() {
-    for golden in goldens() {
+fn every_golden_journal_has_its_prefix_test() {
+    let names: Vec<String> = goldens()
+        .iter()
+        .map(|g| g.file_name().unwrap().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(
+        names, GOLDENS,
+        "a golden journal without its prefix test below"
+    );
+}
+
+#[test]
+fn every_prefix_of_the_normal_drill_leads_to_the_next_recorded_decision() {
+    every_prefix_leads_to_the_next_recorded_decision("drill_normal");
+}
+
+#[test]
+fn every_prefix_of_the_interrupted_restore_leads_to_the_next_recorded_decision() {
+    every_prefix_leads_to_the_next_recorded_decision("drill_killed_restore");
+}
+
+#[test]
+fn every_prefix_of_the_accepted_gap_leads_to_the_next_recorded_decision() {
+    every_prefix_leads_to_the_next_recorded_decision("drill_lsn_gap_accepted");
+}
+
+#[test]
+fn every_prefix_of_the_healed_missing_file_leads_to_the_next_recorded_decision() {
+    every_prefix_leads_to_the_next_recorded_decision("drill_missing_file_healed");
+}
+
+fn every_prefix_leads_to_the_next_recorded_decision(name: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden");
+    {
+        let golden = root.join(name);
         let (_dir, journal, key) = copy(&golden);
         let run = last_run(&journal).unwrap().unwrap();
         let events = &run.events;

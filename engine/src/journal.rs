@@ -501,6 +501,35 @@ impl Journal {
         faults: FaultPlan,
         checkpoints: Vec<(String, String)>,
     ) -> Result<Opened, JournalError> {
+        Journal::open_checked(path, key, clock, faults, checkpoints, true)
+    }
+
+    /// [`Journal::open`] for replaying a journal without appending to it: verified and locked
+    /// the same way, but its WAL is not prepared for appends (see [`preallocate_wal`]).
+    pub fn open_to_replay(path: &Path, key: PrivateKey) -> Result<Journal, JournalError> {
+        let given = key.id();
+        let opened = Journal::open_checked(
+            path,
+            key,
+            Box::new(SystemClock),
+            FaultPlan::default(),
+            Vec::new(),
+            false,
+        )?;
+        match opened {
+            Opened::Valid(journal) => Ok(*journal),
+            Opened::Refused(report) => Err(refusal(path, &given, &report)),
+        }
+    }
+
+    fn open_checked(
+        path: &Path,
+        key: PrivateKey,
+        clock: Box<dyn Clock>,
+        faults: FaultPlan,
+        checkpoints: Vec<(String, String)>,
+        for_appending: bool,
+    ) -> Result<Opened, JournalError> {
         if !path.exists() {
             return Err(JournalError::Missing(path.display().to_string()));
         }
@@ -542,7 +571,9 @@ impl Journal {
         )
         .map_err(storage(path, next_seq))?;
         configure(&conn).map_err(storage(path, next_seq))?;
-        preallocate_wal(&conn, path);
+        if for_appending {
+            preallocate_wal(&conn, path);
+        }
         let mut identity = Identity::default();
         identity.capture(path);
         Ok(Opened::Valid(Box::new(Journal {

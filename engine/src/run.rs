@@ -671,7 +671,7 @@ pub async fn replay(
     key: PrivateKey,
     limit: Option<usize>,
 ) -> Result<ReplayEnd, RunError> {
-    let journal = Journal::open(path, key)?;
+    let journal = Journal::open_to_replay(path, key)?;
     let Some(mut last) = last_run(path)? else {
         return Err(RunError::NothingToResume {
             path: path.display().to_string(),
