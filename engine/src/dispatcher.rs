@@ -22,6 +22,7 @@ use runledger_verifier::event::{
     OutcomeStatus, ReconcileVerdict, StepIntent, StepOutcome, StepReconciled,
 };
 use runledger_verifier::signing::hex;
+use runledger_verifier::verify::step_of;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -991,10 +992,6 @@ fn outcome_of(e: Event) -> Outcome {
         },
         _ => unreachable!("outcome_of is given outcomes and reconciliations"),
     }
-}
-
-fn step_of(unit: &str) -> &str {
-    unit.split_once('/').map_or(unit, |(s, _)| s)
 }
 
 /// Describes a recorded event as `Halt::ReplayEnd` describes the next decision.

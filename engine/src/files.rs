@@ -14,6 +14,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
+use runledger_verifier::signing::{hex, sha256_of_reader};
 use sha2::{Digest, Sha256};
 
 /// A file found by [`list_files`].
@@ -130,21 +131,11 @@ fn link_refused(e: io::Error, path: &Path) -> io::Error {
     e
 }
 
-/// Size and lowercase hex SHA-256 of the file at `path`, in one streaming pass.
+/// Size and lowercase hex SHA-256 of the file at `path`, in one streaming pass; a symbolic
+/// link is refused, not followed.
 pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
-    let mut file = open_no_follow(path).map_err(|e| with_path(e, "open", path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = read_retry(&mut file, &mut buf).map_err(|e| with_path(e, "read", path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((size, hex(&hasher.finalize())))
+    let file = open_no_follow(path).map_err(|e| with_path(e, "open", path))?;
+    sha256_of_reader(file).map_err(|e| with_path(e, "read", path))
 }
 
 /// `dst` with `.partial` appended to its file name: where a copy is written until complete.
@@ -365,15 +356,6 @@ fn sync_dir(_path: &Path) -> io::Result<()> {
 
 fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// The bytes free for an unprivileged writer on the file system holding `dir`; `None` where the

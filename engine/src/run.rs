@@ -18,6 +18,7 @@ use runledger_verifier::event::{
 use runledger_verifier::keys::PrivateKey;
 use runledger_verifier::signing::sha256_hex;
 use runledger_verifier::source;
+use runledger_verifier::verify::step_of;
 
 use crate::checkpoints::{self, Keeper};
 use crate::clock::SystemClock;
@@ -377,10 +378,7 @@ fn record_halt(d: &mut Dispatcher, halt: &Halt) {
         // The journal cannot be written, or must not be (divergence, replay-only).
         Halt::Journal(_) | Halt::Divergence { .. } | Halt::ReplayEnd { .. } => return,
     };
-    let step = step
-        .split_once('/')
-        .map_or(step.as_str(), |(s, _)| s)
-        .to_string();
+    let step = step_of(&step).to_string();
     let body = Body::Observation(runledger_verifier::event::Observation {
         step: Some(step.clone()),
         name: crate::dispatcher::HALT_OBSERVATION.into(),

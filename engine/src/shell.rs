@@ -16,7 +16,8 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use runledger_verifier::signing::sha256_hex;
+use runledger_verifier::terminal::first_line;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
@@ -122,13 +123,6 @@ impl Captured {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn excerpt(kept: &[u8], total: u64) -> String {
     let beyond_cap = total.saturating_sub(kept.len() as u64);
     if kept.len() <= EXCERPT_LIMIT {
@@ -202,7 +196,7 @@ impl ShellOutcome {
     /// One line for the operator: `exited 0`, `exited 1: <first stderr line>`,
     /// `timed out after 5s: …`, `killed by signal 9: …`, `could not start: …`.
     pub fn summary(&self) -> String {
-        let with_line = |head: String, output: &Captured| match first_line(output) {
+        let with_line = |head: String, output: &Captured| match headline(output) {
             Some(line) => format!("{head}: {line}"),
             None => head,
         };
@@ -221,19 +215,16 @@ impl ShellOutcome {
 }
 
 /// The first non-blank line of stderr, else of stdout, bounded to 200 characters.
-fn first_line(output: &Captured) -> Option<String> {
+fn headline(output: &Captured) -> Option<String> {
     let pick = |bytes: &[u8]| {
-        String::from_utf8_lossy(bytes)
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .map(|l| {
-                let mut s: String = l.chars().take(200).collect();
-                if l.chars().count() > 200 {
-                    s.push('…');
-                }
-                s
-            })
+        let line = first_line(&String::from_utf8_lossy(bytes));
+        (!line.is_empty()).then(|| {
+            let mut s: String = line.chars().take(200).collect();
+            if line.chars().count() > 200 {
+                s.push('…');
+            }
+            s
+        })
     };
     pick(&output.stderr).or_else(|| pick(&output.stdout))
 }

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::{FutureExt, TryStreamExt};
+use runledger_verifier::signing::hex;
 use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryItem};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
@@ -704,15 +705,6 @@ fn value(cell: &ColumnData<'_>) -> SqlValue {
             ))
         }),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// `value × 10^-scale` as exact decimal text, with integer arithmetic only.

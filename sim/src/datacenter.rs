@@ -740,6 +740,8 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// Lowercase hex of bytes. The simulator stands for the systems runledger drives and depends
+/// on no runledger crate, so it keeps this one-liner rather than borrow the verifier's.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

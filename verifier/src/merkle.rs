@@ -11,7 +11,8 @@
 //! streaming.
 
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
+
+use crate::signing::hex;
 
 /// A SHA-256 digest: a leaf hash, an interior node hash or a tree head.
 pub type Hash = [u8; 32];
@@ -77,16 +78,6 @@ pub enum MerkleError {
         /// The root of the new tree head.
         new_root: Hash,
     },
-}
-
-/// Lowercase hexadecimal of a hash, for error messages.
-fn hex(h: &Hash) -> String {
-    let mut s = String::with_capacity(64);
-    for b in h {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// The RFC 9162 leaf hash: `SHA-256(0x00 || data)`.

@@ -14,7 +14,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
-use std::fmt::Write as _;
+
+use crate::signing::hex;
 
 /// The largest note [`parse`] accepts, in bytes (1 MiB).
 pub const MAX_NOTE_BYTES: usize = 1 << 20;
@@ -173,16 +174,6 @@ fn excerpt(s: &str) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),
     }
-}
-
-/// Lowercase hex of a key hash, as in encoded keys.
-fn hash_hex(hash: &[u8; 4]) -> String {
-    let mut s = String::with_capacity(8);
-    for b in hash {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 fn check_name(name: &str) -> Result<(), NoteError> {
@@ -350,7 +341,7 @@ impl Note {
     /// note). Lines of other keys are ignored, as C2SP requires.
     pub fn verify(&self, name: &str, key: &VerifyingKey) -> Result<(), NoteError> {
         let hash = ed25519_key_hash(name, key);
-        let key_id = format!("{}+{}", excerpt(name), hash_hex(&hash));
+        let key_id = format!("{}+{}", excerpt(name), hex(&hash));
         let mut matched = false;
         for sig in &self.signatures {
             if sig.name != name || sig.key_hash != hash {
@@ -378,7 +369,7 @@ impl Note {
             .signatures
             .iter()
             .take(LISTED)
-            .map(|s| format!("{}+{}", excerpt(&s.name), hash_hex(&s.key_hash)))
+            .map(|s| format!("{}+{}", excerpt(&s.name), hex(&s.key_hash)))
             .collect();
         if self.signatures.len() > LISTED {
             found.push(format!("{} more", self.signatures.len() - LISTED));
@@ -406,7 +397,7 @@ pub fn encode_private_key(name: &str, key: &SigningKey) -> String {
     blob[1..].copy_from_slice(key.as_bytes());
     let text = format!(
         "{PRIVATE_KEY_PREFIX}{name}+{}+{}",
-        hash_hex(&ed25519_key_hash(name, &key.verifying_key())),
+        hex(&ed25519_key_hash(name, &key.verifying_key())),
         STANDARD.encode(blob)
     );
     wipe(&mut blob);
@@ -446,7 +437,7 @@ pub fn encode_verifier_key(name: &str, key: &VerifyingKey) -> String {
     blob[1..].copy_from_slice(key.as_bytes());
     format!(
         "{name}+{}+{}",
-        hash_hex(&ed25519_key_hash(name, key)),
+        hex(&ed25519_key_hash(name, key)),
         STANDARD.encode(blob)
     )
 }
@@ -547,8 +538,8 @@ fn check_hash(name: &str, key: &VerifyingKey, written: [u8; 4]) -> Result<(), No
     let computed = ed25519_key_hash(name, key);
     if computed != written {
         return Err(NoteError::KeyHashMismatch {
-            expected: hash_hex(&computed),
-            found: hash_hex(&written),
+            expected: hex(&computed),
+            found: hex(&written),
         });
     }
     Ok(())

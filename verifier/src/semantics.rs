@@ -34,6 +34,7 @@ use crate::event::{
     Body, Decision, Effect, Event, OperatorSettled, OutcomeStatus, RunStatus, DATA_LOSS_OBSERVATION,
 };
 use crate::report::Check;
+use crate::verify::step_of;
 
 /// The name of the observation that records a step's probe before it acts.
 pub const PRECHECK_OBSERVATION: &str = "precheck";
@@ -504,10 +505,6 @@ fn has_with_recovery(text: &str) -> bool {
         }
     }
     false
-}
-
-fn step_of(unit: &str) -> &str {
-    unit.split_once('/').map_or(unit, |(step, _)| step)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! What is hashed and signed for each event, and how a key is named (docs/journal-format.md).
 //!
-//! This module owns the leaf hash, the signing message and the key id. It never chooses
-//! which keys are trusted (that is `keys`) and never reads a journal.
+//! This module owns the leaf hash, the signing message and the key id, and the lowercase hex
+//! and SHA-256 helpers every crate of the workspace writes hashes with. It never chooses which
+//! keys are trusted (that is `keys`) and never reads a journal.
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
@@ -52,7 +53,7 @@ pub fn key_id(key: &VerifyingKey) -> String {
     hex(&Sha256::digest(key.as_bytes()))
 }
 
-/// Lowercase hex of bytes.
+/// Lowercase hex of bytes, two digits a byte: how hashes and key ids are written everywhere.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -84,6 +85,26 @@ pub fn parse_hash_hex(s: &str) -> Option<Hash> {
 /// Lowercase hex SHA-256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
+}
+
+/// Size in bytes and lowercase hex SHA-256 of all that `reader` yields, read in one streaming
+/// pass of 1 MiB reads; a read interrupted by a signal is tried again. The caller opens the
+/// file, so that it decides whether a symbolic link is followed and how errors name the path.
+pub fn sha256_of_reader(mut reader: impl std::io::Read) -> std::io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex(&hasher.finalize())))
 }
 
 #[cfg(test)]

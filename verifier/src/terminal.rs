@@ -6,7 +6,8 @@
 //! that displays text in another order than it is stored. Every program of this workspace
 //! passes such text through [`line`] or [`block`] before printing it, so that what is shown is
 //! what the file holds. It never changes JSON output (JSON has its own escaping) or the bytes
-//! that are hashed and signed.
+//! that are hashed and signed. [`first_line`] shortens a message or a batch to the one line a
+//! summary has room for; it escapes nothing.
 
 use std::borrow::Cow;
 
@@ -52,6 +53,16 @@ pub fn block(text: &str) -> Cow<'_, str> {
     escape(text, |c| c == '\n' || c == '\t')
 }
 
+/// The first line of `text` that is not blank, without its leading and trailing whitespace;
+/// empty when every line is blank.
+pub fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,5 +85,15 @@ mod tests {
             "SELECT 1\n\tFROM t\\u{1b}]0;x\\u{7}"
         );
         assert_eq!(block("a\r\nb"), "a\\r\nb");
+    }
+
+    #[test]
+    fn the_first_line_is_the_first_that_is_not_blank() {
+        assert_eq!(
+            first_line("\n  \n  RESTORE LOG mgc  \n  FROM DISK"),
+            "RESTORE LOG mgc"
+        );
+        assert_eq!(first_line("one"), "one");
+        assert_eq!(first_line(" \n\t\n"), "");
     }
 }

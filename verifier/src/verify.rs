@@ -29,7 +29,6 @@ use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::VerifyingKey;
-use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::event::{
@@ -406,7 +405,8 @@ fn violated(v: Violation) -> Fail {
     fail(v.check, Some(v.seq), v.reason)
 }
 
-/// The step id of a step unit: `copy/mgc_1.trn` belongs to step `copy`.
+/// The step id of a unit: a unit is a step id, or `STEP/FILE` for the work of a step on one
+/// file (`copy/mgc_1.trn` belongs to step `copy`).
 pub fn step_of(unit: &str) -> &str {
     unit.split_once('/').map_or(unit, |(step, _)| step)
 }
@@ -771,7 +771,7 @@ impl<'a> Verifier<'a> {
                             Some(seq),
                             format!(
                                 "embedded runbook is not readable TOML: {}",
-                                first_line(&e.to_string())
+                                crate::terminal::first_line(&e.to_string())
                             ),
                         )
                     })?;
@@ -1384,7 +1384,7 @@ impl<'a> Verifier<'a> {
         for row in self.files.values_mut() {
             let name = row.path.rsplit(['/', '\\']).next().unwrap_or(&row.path);
             let path = dir.join(name);
-            let result = match hash_file(&path) {
+            let result = match std::fs::File::open(&path).and_then(signing::sha256_of_reader) {
                 Err(_) => Err((
                     "missing",
                     format!("backup file {name} is missing from {}", dir.display()),
@@ -1617,30 +1617,8 @@ fn is_hex_of(text: &str, hash: &Hash) -> bool {
         })
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").to_string()
-}
-
 fn decode_public_key(b64: &str) -> Option<VerifyingKey> {
     use base64::Engine as _;
     let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
     VerifyingKey::from_bytes(&bytes.try_into().ok()?).ok()
-}
-
-/// Size and lowercase hex SHA-256 of a file, read in one streaming pass.
-pub fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        hasher.update(&buf[..n]);
-    }
-    Ok((size, hex(&hasher.finalize())))
 }

@@ -63,12 +63,3 @@ pub fn failure_reason(result: &serde_json::Value) -> String {
     }
     result.to_string()
 }
-
-/// The first non-empty line of a text, trimmed.
-pub fn first_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_string()
-}

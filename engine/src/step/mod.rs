@@ -25,8 +25,9 @@ mod restore;
 mod sessions;
 
 use runledger_verifier::event::Effect;
+use runledger_verifier::terminal::first_line;
 
-pub use attempt::{failure_reason, first_line};
+pub use attempt::failure_reason;
 pub use backups::{join, Folder, Headers, ListedFile, Listing, Unreadable};
 pub use cmdlet::RESOLVED_IDENTITY;
 pub use env::{Env, Progress, DEFAULT_TIMEOUT};
