@@ -4,7 +4,7 @@
 //! terminal acts on instead of showing: ANSI escape sequences (colours, cursor moves, window
 //! titles, hyperlinks), a carriage return that overprints the start of the line, a bidi override
 //! that displays text in another order than it is stored. Every program of this workspace
-//! passes such text through [`line`] or [`block`] before printing it, so that what is shown is
+//! passes such text through [`line()`] or [`block`] before printing it, so that what is shown is
 //! what the file holds. It never changes JSON output (JSON has its own escaping) or the bytes
 //! that are hashed and signed. [`first_line`] shortens a message or a batch to the one line a
 //! summary has room for; it escapes nothing.
