@@ -135,7 +135,7 @@ pub enum Command {
     },
     /// The simulated data center for drills.
     #[command(subcommand)]
-    Sim(runledger_sim::cli::SimCommand),
+    Sim(SimCommand),
 }
 
 /// `runledger keys …`
@@ -189,5 +189,54 @@ pub enum RunbooksCommand {
     Show {
         /// Its name.
         name: String,
+    },
+}
+
+/// The `runledger sim` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Create a simulated data center in DIR/sim and write DIR/sim/instances.json.
+    Init {
+        /// The drill directory.
+        dir: PathBuf,
+        /// Number of log backups the primary wrote.
+        #[arg(long, default_value_t = 12)]
+        logs: usize,
+        /// Seed of every generated name, LSN and byte.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The scenario's name.
+        #[arg(long, default_value = "normal", help = runledger_sim::scenario::HELP)]
+        scenario: String,
+        /// Milliseconds each simulated restore takes (applied by `serve`).
+        #[arg(long, default_value_t = 0)]
+        pace: u64,
+    },
+    /// Run the simulated SQL instances on their recorded loopback ports until killed.
+    Serve {
+        /// The drill directory.
+        dir: PathBuf,
+    },
+    /// Print the simulated state and the history of state-changing commands.
+    Status {
+        /// The drill directory.
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End the outage the scenario staged: the share, a missing file, the CMS and BAK-M come
+    /// back (recorded in the history).
+    Heal {
+        /// The drill directory.
+        dir: PathBuf,
+    },
+    /// The simulated Lync Management Shell: `-Command LINE`, or cmdlet lines on stdin.
+    CsShell {
+        /// The drill directory.
+        dir: PathBuf,
+        /// `-Command LINE…` (PowerShell style); without it, lines are read from stdin.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }

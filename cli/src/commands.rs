@@ -96,17 +96,7 @@ pub fn run(command: Command) -> Result<Exit> {
             key,
             force,
         } => prove(&journal, seq, &Output::from_arg(&out), key, force),
-        Command::Sim(runledger_sim::cli::SimCommand::Status { dir, json }) => {
-            crate::simulator::status(&dir, json)
-        }
-        Command::Sim(cmd @ runledger_sim::cli::SimCommand::Init { .. }) => {
-            crate::simulator::init(cmd)
-        }
-        Command::Sim(cmd) => Ok(match runledger_sim::cli::run(cmd)? {
-            0 => Exit::Ok,
-            1 => Exit::Failed,
-            _ => Exit::BadInput,
-        }),
+        Command::Sim(cmd) => crate::simulator::run(cmd),
     }
 }
 

@@ -152,31 +152,22 @@ impl Ledger {
 /// `YYYY-MM-DD HH:MM:SS[.fff]` or `YYYY-MM-DDTHH:MM:SS[.fff]` (SQL Server's datetime, as the
 /// engine records it) as microseconds since 1970, reading it as UTC.
 fn sql_time_micros(s: &str) -> Option<i64> {
-    let s = s.replace(' ', "T");
-    let (date, time) = s.split_once('T')?;
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, dd) = (d.next()??, d.next()??, d.next()??);
-    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let frac: String = frac.chars().take(6).collect();
-    let us = format!("{frac:0<6}").parse::<i64>().ok()?;
-    Some(days_from_civil(y, m, dd)? * 86_400_000_000 + ((hh * 60 + mm) * 60 + ss) * 1_000_000 + us)
+    use time::macros::format_description;
+    let s = s.trim().replace(' ', "T");
+    let (date, clock) = s.split_once('T')?;
+    let date = time::Date::parse(date, format_description!("[year]-[month]-[day]")).ok()?;
+    let clock = time::Time::parse(
+        clock,
+        format_description!("[hour]:[minute]:[second][optional [.[subsecond]]]"),
+    )
+    .ok()?;
+    let at = time::PrimitiveDateTime::new(date, clock).assume_utc();
+    i64::try_from(at.unix_timestamp_nanos() / 1000).ok()
 }
 
 /// The journal's `YYYY-MM-DDTHH:MM:SS.ffffffZ` as microseconds since 1970.
 fn rfc3339_micros(s: &str) -> Option<i64> {
     sql_time_micros(s.strip_suffix('Z')?)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
-    let t = time::Date::from_calendar_date(
-        i32::try_from(y).ok()?,
-        time::Month::try_from(u8::try_from(m).ok()?).ok()?,
-        u8::try_from(d).ok()?,
-    )
-    .ok()?;
-    Some(i64::from(t.to_julian_day()) - 2_440_588)
 }
 
 /// `1 h 03 min 12 s`, `4 min 05 s`, `12 s`.

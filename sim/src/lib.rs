@@ -16,7 +16,6 @@
 pub mod agent;
 pub mod backup_file;
 pub mod certs;
-pub mod cli;
 pub mod datacenter;
 pub mod heal;
 pub mod lsn;

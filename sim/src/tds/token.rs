@@ -320,40 +320,28 @@ const DAYS_TO_1900: i64 = 693_595;
 /// Days since 0001-01-01 and nanoseconds since midnight of `YYYY-MM-DD[ HH:MM:SS[.f…]]`;
 /// 1900-01-01 for text that is not a date.
 fn parse_datetime(text: &str) -> (i64, u64) {
+    use time::macros::format_description;
     let t = text.trim();
-    let num = |s: Option<&str>| s.and_then(|s| s.parse::<i64>().ok());
-    let (date, time) = t.split_once([' ', 'T']).unwrap_or((t, "00:00:00"));
-    let mut d = date.split('-');
-    let (Some(y), Some(m), Some(day)) = (num(d.next()), num(d.next()), num(d.next())) else {
+    let (date, clock) = t.split_once([' ', 'T']).unwrap_or((t, "00:00:00"));
+    let Ok(date) = time::Date::parse(date, format_description!("[year]-[month]-[day]")) else {
         return (DAYS_TO_1900, 0);
     };
-    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
-    let mut p = hms.split(':');
-    let (h, mi, s) = (
-        num(p.next()).unwrap_or(0),
-        num(p.next()).unwrap_or(0),
-        num(p.next()).unwrap_or(0),
-    );
-    let frac_digits: String = frac.chars().take(9).collect();
-    let frac_nanos = if frac_digits.is_empty() {
-        0
-    } else {
-        frac_digits.parse::<u64>().unwrap_or(0) * 10u64.pow(9 - frac_digits.len() as u32)
-    };
-    let nanos = ((h * 3600 + mi * 60 + s) as u64) * 1_000_000_000 + frac_nanos;
-    (days_from_civil(y, m, day), nanos)
+    let clock = time::Time::parse(
+        clock,
+        format_description!("[hour]:[minute]:[second][optional [.[subsecond]]]"),
+    )
+    .unwrap_or(time::Time::MIDNIGHT);
+    let (h, m, s, nanos) = clock.as_hms_nano();
+    let nanos =
+        (u64::from(h) * 3600 + u64::from(m) * 60 + u64::from(s)) * 1_000_000_000 + u64::from(nanos);
+    (days_since_year_one(date), nanos)
 }
 
 /// Days since 0001-01-01 in the proleptic Gregorian calendar.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    // 719_468 is 0000-03-01 → 1970-01-01; shift the epoch to 0001-01-01.
-    era * 146_097 + doe - 719_468 + 719_162
+fn days_since_year_one(date: time::Date) -> i64 {
+    // The Julian day number of 0001-01-01.
+    const YEAR_ONE: i64 = 1_721_426;
+    i64::from(date.to_julian_day()) - YEAR_ONE
 }
 
 #[cfg(test)]
@@ -362,8 +350,14 @@ mod tests {
 
     #[test]
     fn dates_count_from_the_right_epochs() {
-        assert_eq!(days_from_civil(1, 1, 1), 0);
-        assert_eq!(days_from_civil(1900, 1, 1), DAYS_TO_1900);
+        let day = |y, m, d| {
+            time::Date::from_calendar_date(y, time::Month::try_from(m).expect("a month"), d)
+                .expect("a date")
+        };
+        assert_eq!(days_since_year_one(day(1, 1, 1)), 0);
+        assert_eq!(days_since_year_one(day(1900, 1, 1)), DAYS_TO_1900);
+        assert_eq!(parse_datetime("1900-01-01"), (DAYS_TO_1900, 0));
+        assert_eq!(parse_datetime("not a date"), (DAYS_TO_1900, 0));
         assert_eq!(parse_datetime("1900-01-02 00:00:01.5").1, 1_500_000_000);
     }
 }
