@@ -78,8 +78,8 @@ pub fn render(loaded: &LoadedRunbook) -> String {
                 ""
             },
             step.timeout
-                .as_deref()
-                .map(|timeout| format!(" · timeout {}", t(timeout)))
+                .as_ref()
+                .map(|timeout| format!(" · timeout {}", t(timeout.text())))
                 .unwrap_or_default(),
         );
         if step.explicit_approval {
@@ -212,7 +212,10 @@ pub fn exact_text(action: &Action) -> String {
                 .trim()
                 .to_string();
             if let Some(w) = wait {
-                t.push_str(&format!("\n-- polled every 500 ms for up to {w} until it holds"));
+                t.push_str(&format!(
+                    "\n-- polled every 500 ms for up to {} until it holds",
+                    w.text()
+                ));
             }
             if let Some(e) = expect {
                 t.push_str(&format!("\n-- the output must contain {e:?}"));

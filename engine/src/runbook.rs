@@ -200,7 +200,8 @@ pub struct Step {
     pub needs: Vec<String>,
     /// Time limit of each action, e.g. `30s`, `10m`, `1h`.
     #[serde(default)]
-    pub timeout: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub timeout: Option<Limit>,
     /// Further attempts after a failed action whose effect class allows it.
     #[serde(default)]
     pub retries: u32,
@@ -347,7 +348,8 @@ pub enum Action {
         /// Poll (every 500 ms) until the check holds or this long has passed, e.g. `10m`:
         /// what is still running is waited for.
         #[serde(default)]
-        wait: Option<String>,
+        #[schemars(with = "Option<String>")]
+        wait: Option<Limit>,
         /// A failed check is recorded and reported, and the runbook continues.
         #[serde(default)]
         warn_only: bool,
@@ -644,7 +646,8 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
             return Err(at(pos, format!("step id {:?} is used twice", step.id)));
         }
         if let Some(t) = &step.timeout {
-            parse_duration(t).map_err(|m| at(find(t, pos), format!("step {}: {m}", step.id)))?;
+            t.checked()
+                .map_err(|m| at(find(t.text(), pos), format!("step {}: {m}", step.id)))?;
         }
         if let Action::CsCmdlet {
             command,
@@ -665,7 +668,8 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
             }
         }
         if let Action::Check { wait: Some(w), .. } = &step.action {
-            parse_duration(w).map_err(|m| at(find(w, pos), format!("step {}: {m}", step.id)))?;
+            w.checked()
+                .map_err(|m| at(find(w.text(), pos), format!("step {}: {m}", step.id)))?;
         }
         if let Some(target) = step.action.sql_target() {
             if !targets.iter().any(|t| t == target) {
@@ -879,6 +883,46 @@ pub fn is_sql_name(s: &str) -> bool {
         && s.len() <= 128
         && !s.starts_with(|c: char| c.is_ascii_digit())
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// A time limit as the runbook writes it (`500ms`, `30s`, `10m`, `2h`), read into a
+/// [`Duration`](std::time::Duration) once, when the runbook is loaded: loading refuses one that
+/// does not read, naming its line and column, and execution never parses the text again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub struct Limit {
+    text: String,
+    value: Result<std::time::Duration, String>,
+}
+
+impl From<String> for Limit {
+    fn from(text: String) -> Limit {
+        let value = parse_duration(&text);
+        Limit { text, value }
+    }
+}
+
+impl From<Limit> for String {
+    fn from(limit: Limit) -> String {
+        limit.text
+    }
+}
+
+impl Limit {
+    /// The limit as the runbook writes it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The limit, or why its text does not read as one.
+    pub fn checked(&self) -> Result<std::time::Duration, String> {
+        self.value.clone()
+    }
+
+    /// The limit; `None` only for a runbook that was not validated (loading refuses it).
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        self.value.as_ref().ok().copied()
+    }
 }
 
 /// Parses `500ms`, `30s`, `10m`, `2h`.

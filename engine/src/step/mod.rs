@@ -52,8 +52,8 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
     }
     let timeout = step
         .timeout
-        .as_deref()
-        .and_then(|t| crate::runbook::parse_duration(t).ok())
+        .as_ref()
+        .and_then(crate::runbook::Limit::duration)
         .unwrap_or(DEFAULT_TIMEOUT);
     // An irreversible action is never run without an approval bound to its intent, whatever
     // the runbook says.
@@ -88,9 +88,7 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
                 query: target.as_deref().zip(query.as_deref()),
                 command: command.as_deref(),
                 expect: expect.as_deref(),
-                wait: wait
-                    .as_deref()
-                    .and_then(|w| crate::runbook::parse_duration(w).ok()),
+                wait: wait.as_ref().and_then(crate::runbook::Limit::duration),
                 warn_only: *warn_only,
             };
             check::run(d, env, step, a, timeout, approval).await
