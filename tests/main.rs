@@ -12,6 +12,7 @@
 //! | `independent_envelope` | a second, independent reading of the format accepts the JSONL export (no shared decoder) |
 //! | `interrupt` | Ctrl-C stops between actions, says how to resume, and resume completes |
 //! | `report` | the post-incident report shows the verdict first, renders in headless Chromium with no network request, proves nothing for a tampered journal; its Markdown is pinned by a redacted snapshot |
+//! | `cli_conventions` | `runledger completions SHELL` prints a script that completes the binary's own subcommands and flags in a real bash |
 //! | `checkpoint_history` | every checkpoint a run signs is kept, never overwritten; run and resume refuse a journal shorter than or other than any of them (naming the checkpoint and the first missing or differing seq), executing nothing |
 //! | `journal_tools` | keys, checkpoints, inclusion proofs, consistency with older checkpoints, requirements, bad input exits 2 |
 //! | `output_hygiene` | no command overwrites an existing file without `--force`, nor its own input; `-` is standard output for every output flag; special files are written in place; a closed standard output or a full disk is one error line, never a panic |
@@ -27,6 +28,7 @@
 mod agreement;
 mod bad_input;
 mod checkpoint_history;
+mod cli_conventions;
 mod common;
 mod concurrency;
 mod drill;

@@ -501,6 +501,28 @@ fn markdown_report_of_the_seed_1_drill_matches_its_snapshot() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // `--md` alone, to standard output: the same Markdown, and no HTML page anywhere.
+    let alone = runledger()
+        .args(["report", "--journal"])
+        .arg(d.join("journal.db"))
+        .args(["--md", "-", "--trust"])
+        .arg(d.join("operator.key.pub"))
+        .arg("--checkpoint")
+        .arg(d.join("checkpoint.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(alone.status.code(), Some(0), "{:?}", text(&alone));
+    assert_eq!(
+        String::from_utf8_lossy(&alone.stdout),
+        std::fs::read_to_string(&md).unwrap(),
+        "--md alone writes what --html --md writes to its Markdown file"
+    );
+    let neither = runledger()
+        .args(["report", "--journal"])
+        .arg(d.join("journal.db"))
+        .output()
+        .unwrap();
+    assert_eq!(neither.status.code(), Some(2), "{:?}", text(&neither));
     let report = verify_json(d);
     let operator = report["runs"][0]["operator"].as_str().unwrap().to_string();
     let got = redact(&std::fs::read_to_string(&md).unwrap(), d, &operator);

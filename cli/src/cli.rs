@@ -117,10 +117,11 @@ pub enum Command {
         /// The journal (SQLite or JSONL export).
         #[arg(long)]
         journal: PathBuf,
-        /// Where to write the self-contained HTML page (`-`: standard output).
-        #[arg(long)]
-        html: PathBuf,
-        /// Also write the same content as Markdown, for tickets (`-`: standard output).
+        /// Where to write the self-contained HTML page (`-`: standard output). At least one of
+        /// `--html` and `--md` is given.
+        #[arg(long, required_unless_present = "md")]
+        html: Option<PathBuf>,
+        /// Where to write the same content as Markdown, for tickets (`-`: standard output).
         #[arg(long)]
         md: Option<PathBuf>,
         /// Trusted-keys file [default: the key the journal names, reported as not checked].
@@ -136,6 +137,12 @@ pub enum Command {
     /// The simulated data center for drills.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell) to
+    /// standard output, e.g. `runledger completions bash > /etc/bash_completion.d/runledger`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `runledger keys …`

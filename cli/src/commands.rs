@@ -50,7 +50,7 @@ pub fn run(command: Command) -> Result<Exit> {
             force,
         } => crate::report::report(
             &journal,
-            &Output::from_arg(&html),
+            html.as_deref().map(Output::from_arg).as_ref(),
             md.as_deref().map(Output::from_arg).as_ref(),
             trust.as_deref(),
             &checkpoint,
@@ -97,6 +97,7 @@ pub fn run(command: Command) -> Result<Exit> {
             force,
         } => prove(&journal, seq, &Output::from_arg(&out), key, force),
         Command::Sim(cmd) => crate::simulator::run(cmd),
+        Command::Completions { shell } => completions(shell),
     }
 }
 
@@ -293,5 +294,20 @@ fn prove(
     } else {
         outln!("{said}")?;
     }
+    Ok(Exit::Ok)
+}
+
+/// `runledger completions SHELL`: the script is generated from the command line's own
+/// definition, so it never names a flag the binary does not take.
+fn completions(shell: clap_complete::Shell) -> Result<Exit> {
+    use clap::CommandFactory as _;
+    let mut script = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut crate::cli::Cli::command(),
+        "runledger",
+        &mut script,
+    );
+    output::write(&Output::from_arg(Path::new("-")), false, &script)?;
     Ok(Exit::Ok)
 }

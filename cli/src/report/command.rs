@@ -1,5 +1,5 @@
-//! `runledger report`: verify a journal, then write the post-incident report as HTML (and
-//! Markdown with `--md`); and the drill's `DIR/report.html`.
+//! `runledger report`: verify a journal, then write the post-incident report as HTML
+//! (`--html`), Markdown (`--md`) or both; and the drill's `DIR/report.html`.
 //!
 //! Each file is written whole to a temporary name beside it and put in place, so a reader
 //! never sees half a report; an existing file is refused without `--force`. The exit code says whether the report could claim anything as proven.
@@ -14,14 +14,15 @@ use super::{html, markdown};
 use crate::exit::Exit;
 use crate::output::{self, outln, Output};
 
-/// `runledger report --journal J --html OUT [--md OUT] [--trust KEYS] [--checkpoint F]...
-/// [--force]`; `-` writes one of them to standard output.
+/// `runledger report --journal J [--html OUT] [--md OUT] [--trust KEYS] [--checkpoint F]...
+/// [--force]`, with at least one of `--html` and `--md`; `-` writes one of them to standard
+/// output.
 ///
 /// Exits 0 when the report was written and verification holds, 1 when it was written but
 /// verification failed (the report says so at the top), 2 when it could not be written.
 pub fn report(
     journal: &Path,
-    html_out: &Output,
+    html_out: Option<&Output>,
     md_out: Option<&Output>,
     trust: Option<&Path>,
     checkpoints: &[PathBuf],
@@ -30,8 +31,11 @@ pub fn report(
     let mut inputs: Vec<&Path> = vec![journal];
     inputs.extend(trust);
     inputs.extend(checkpoints.iter().map(PathBuf::as_path));
-    let mut outputs = vec![("--html", html_out)];
+    let mut outputs: Vec<(&str, &Output)> = html_out.map(|h| ("--html", h)).into_iter().collect();
     outputs.extend(md_out.map(|m| ("--md", m)));
+    if outputs.is_empty() {
+        anyhow::bail!("give --html OUT, --md OUT or both: the report is written to a file or `-`");
+    }
     output::one_stdout(&outputs)?;
     for (_, out) in &outputs {
         output::check(out, force, &inputs)?;
@@ -48,8 +52,10 @@ pub fn report(
             outln!("{line}")
         }
     };
-    output::write(html_out, force, html::render(&incident).as_bytes())?;
-    say(&format!("wrote {}", html_out.describe()))?;
+    if let Some(html_out) = html_out {
+        output::write(html_out, force, html::render(&incident).as_bytes())?;
+        say(&format!("wrote {}", html_out.describe()))?;
+    }
     if let Some(md_out) = md_out {
         output::write(md_out, force, markdown::render(&incident).as_bytes())?;
         say(&format!("wrote {}", md_out.describe()))?;
