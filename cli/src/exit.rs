@@ -13,7 +13,7 @@ use std::process::ExitCode;
 /// Why the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
-    /// Done.
+    /// Exit 0: what was asked was done, and it holds.
     Ok,
     /// The operation failed.
     Failed,

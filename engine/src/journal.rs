@@ -89,7 +89,7 @@ pub enum JournalError {
         path: String,
         /// The journal.
         journal: String,
-        /// Why.
+        /// What is wrong with the checkpoint, in one line.
         reason: String,
     },
     /// A new journal would take the name of one whose checkpoints are kept.
@@ -107,7 +107,7 @@ pub enum JournalError {
     Encode {
         /// Its seq.
         seq: u64,
-        /// Why.
+        /// The encoder's error.
         reason: String,
     },
     /// SQLite or the file system failed; nothing was appended.

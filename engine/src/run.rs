@@ -82,7 +82,7 @@ pub enum RunError {
     Secret {
         /// The target.
         target: String,
-        /// Why.
+        /// Why it could not be read: the variable is unset, or the file unreadable.
         reason: String,
     },
     /// The journal does not verify: nothing is appended to it.
@@ -118,7 +118,7 @@ pub enum RunError {
     NothingToResume {
         /// The journal.
         path: String,
-        /// Why.
+        /// Why: no run was ever started in it, or its last run cannot be read.
         reason: String,
     },
     /// The embedded runbook no longer parses.

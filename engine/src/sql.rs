@@ -212,7 +212,7 @@ impl ResultSet {
 pub struct ServerMessage {
     /// Error number (e.g. 4305).
     pub number: u32,
-    /// State.
+    /// Where in the server the message was raised, as it reports it (for Microsoft support).
     pub state: u8,
     /// Severity (class); 10 and below are informational.
     pub severity: u8,

@@ -54,9 +54,9 @@ pub enum SimError {
     Listen {
         /// Instance name.
         instance: String,
-        /// Port.
+        /// The loopback port instances.json gives it.
         port: u16,
-        /// Cause.
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

@@ -13,7 +13,7 @@ use crate::{state, SimError};
 pub struct Status {
     /// Scenario name.
     pub scenario: String,
-    /// Seed.
+    /// The seed every generated name, LSN and byte came from.
     pub seed: u64,
     /// Milliseconds per restore.
     pub pace_ms: u64,
@@ -53,7 +53,7 @@ pub struct InstanceStatus {
 /// A user database.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatabaseStatus {
-    /// Name.
+    /// The database name, as in sys.databases.
     pub name: String,
     /// `state_desc`.
     pub state: String,
@@ -100,7 +100,7 @@ pub struct JobStatus {
     pub name: String,
     /// Job id.
     pub job_id: String,
-    /// Enabled.
+    /// Whether the Agent would start it on its schedule.
     pub enabled: bool,
     /// Running now.
     pub running: bool,

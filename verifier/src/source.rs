@@ -91,7 +91,7 @@ pub enum SourceError {
     Unreadable {
         /// The file.
         path: String,
-        /// Why.
+        /// The operating system's or SQLite's error.
         reason: String,
     },
     /// The file is a SQLite database but not a runledger journal of a known version.
@@ -99,13 +99,13 @@ pub enum SourceError {
     NotAJournal {
         /// The file.
         path: String,
-        /// Why.
+        /// What shows it is not one: a missing table, another format version.
         reason: String,
     },
     /// A record's container (the JSONL line, the SQLite row) is malformed.
     #[error("{position}: {reason}")]
     Record {
-        /// Where.
+        /// The line (JSONL) or row (SQLite) of the record.
         position: Position,
         /// What is wrong.
         reason: String,

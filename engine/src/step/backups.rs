@@ -50,7 +50,7 @@ pub fn join(dir: &str, name: &str) -> String {
 pub struct ListedFile {
     /// File name.
     pub name: String,
-    /// Size.
+    /// Size in bytes.
     pub size: u64,
     /// SHA-256.
     pub sha256: String,

@@ -12,7 +12,7 @@ use crate::sql::{BatchResult, SqlError, SqlValue};
 pub struct Rows {
     /// Column names.
     pub columns: Vec<String>,
-    /// Rows.
+    /// The rows in the order the server sent them, one value per column.
     pub rows: Vec<Vec<serde_json::Value>>,
 }
 

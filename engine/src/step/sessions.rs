@@ -21,9 +21,9 @@ use crate::sql::quote_nstring;
 pub struct HeldBy {
     /// Session id.
     pub session_id: i64,
-    /// Login.
+    /// The login the session runs as.
     pub login: String,
-    /// Program.
+    /// The program name the client gave when it connected.
     pub program: String,
     /// Current command, if a request runs.
     pub command: String,

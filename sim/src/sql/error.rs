@@ -12,11 +12,11 @@ use std::fmt;
 pub struct SqlMessage {
     /// Error number (0 for PRINT).
     pub number: i32,
-    /// State.
+    /// The error's state, which tells apart the places one number is raised.
     pub state: u8,
     /// Severity (class); above 10 is an error.
     pub class: u8,
-    /// Text.
+    /// The message as a client shows it.
     pub text: String,
 }
 

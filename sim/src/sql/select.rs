@@ -28,7 +28,7 @@ pub enum Lit {
     Real(f64),
     /// A string.
     Str(String),
-    /// Bytes.
+    /// A binary value, written `0x…` in T-SQL.
     Bytes(Vec<u8>),
 }
 
@@ -77,9 +77,9 @@ pub struct Env<'a> {
 /// A result set.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultSet {
-    /// Columns.
+    /// The columns with their names and declared types, in order.
     pub columns: Vec<Column>,
-    /// Rows.
+    /// The rows, one value per column.
     pub rows: Vec<Vec<Value>>,
 }
 

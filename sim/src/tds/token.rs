@@ -41,7 +41,7 @@ pub enum Value {
     Int(i128),
     /// Text, a date as `YYYY-MM-DD HH:MM:SS[.fffffff]` or a GUID.
     Text(String),
-    /// Bytes.
+    /// A binary value (VARBINARY, a hash).
     Bytes(Vec<u8>),
 }
 
