@@ -59,3 +59,87 @@ fn every_shell_clap_knows_gets_a_script_and_an_unknown_one_is_refused() {
     let out = runledger().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
 }
+
+/// Writes `schemas/NAME` when `RUNLEDGER_WRITE_SCHEMAS` is set; otherwise requires the
+/// committed file to be exactly `schema`, pretty-printed with a final newline.
+fn committed_schema_matches(name: &str, schema: &serde_json::Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas")
+        .join(name);
+    let mut text = serde_json::to_string_pretty(schema).unwrap();
+    text.push('\n');
+    if std::env::var_os("RUNLEDGER_WRITE_SCHEMAS").is_some() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == text,
+        "schemas/{name} drifted from the Rust types; regenerate with RUNLEDGER_WRITE_SCHEMAS=1 cargo test -p runledger-cli --test e2e -- cli_conventions"
+    );
+}
+
+/// Every key of `value` is a property its schema declares, and every property the schema
+/// requires is there, recursively through objects and arrays of objects (`$ref`s resolved
+/// in `$defs`).
+fn conforms(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    at: &str,
+) {
+    let schema = match schema.get("$ref").and_then(|r| r.as_str()) {
+        Some(r) => &root["$defs"][r.trim_start_matches("#/$defs/")],
+        None => schema,
+    };
+    match value {
+        serde_json::Value::Object(map) => {
+            let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else {
+                return;
+            };
+            for (k, v) in map {
+                let sub = props
+                    .get(k)
+                    .unwrap_or_else(|| panic!("{at}.{k} is printed but not in the schema"));
+                conforms(v, sub, root, &format!("{at}.{k}"));
+            }
+            for req in schema["required"].as_array().into_iter().flatten() {
+                let req = req.as_str().unwrap();
+                assert!(
+                    map.contains_key(req),
+                    "{at}.{req} is required but not printed"
+                );
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if let Some(item) = schema.get("items") {
+                for (i, v) in items.iter().enumerate() {
+                    conforms(v, item, root, &format!("{at}[{i}]"));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn sim_status_json_has_a_committed_schema_it_conforms_to() {
+    let schema = runledger_sim::status::schema();
+    committed_schema_matches("sim-status.schema.json", &schema);
+    let dir = tempfile::tempdir().unwrap();
+    let init = runledger()
+        .args(["sim", "init"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(init.status.code(), Some(0), "{:?}", text(&init));
+    let out = runledger()
+        .args(["sim", "status", "--json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(printed.get("history").is_some(), "the history key stays");
+    conforms(&printed, &schema, &schema, "$");
+}

@@ -4,12 +4,13 @@
 use std::path::Path;
 
 use rusqlite::Connection;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{state, SimError};
 
 /// The whole simulated state.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Status {
     /// Scenario name.
     pub scenario: String,
@@ -28,7 +29,7 @@ pub struct Status {
 }
 
 /// One SQL instance.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct InstanceStatus {
     /// `BAK` or `BAK-M`.
     pub name: String,
@@ -51,7 +52,7 @@ pub struct InstanceStatus {
 }
 
 /// A user database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DatabaseStatus {
     /// The database name, as in sys.databases.
     pub name: String,
@@ -75,7 +76,7 @@ pub struct DatabaseStatus {
 }
 
 /// A log-shipping secondary database and its configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct LogShippingStatus {
     /// Secondary database.
     pub secondary_database: String,
@@ -94,7 +95,7 @@ pub struct LogShippingStatus {
 }
 
 /// An agent job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct JobStatus {
     /// Job name.
     pub name: String,
@@ -107,7 +108,7 @@ pub struct JobStatus {
 }
 
 /// A session the scenario created (or a connected client).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct SessionStatus {
     /// Session id.
     pub session_id: i64,
@@ -120,7 +121,7 @@ pub struct SessionStatus {
 }
 
 /// The pool.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PoolStatus {
     /// CMS identity.
     pub identity: String,
@@ -139,7 +140,7 @@ pub struct PoolStatus {
 }
 
 /// A log backup file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct FileStatus {
     /// File name.
     pub name: String,
@@ -162,7 +163,7 @@ pub struct FileStatus {
 }
 
 /// One state-changing command.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryEntry {
     /// Order of execution (1, 2, …).
     pub seq: i64,
@@ -438,4 +439,11 @@ impl Status {
         }
         s
     }
+}
+
+/// The JSON Schema of `runledger sim status --json` (`schemas/sim-status.schema.json`):
+/// generated from these types, which are what the command prints, so that a script reading
+/// the status, its `history` included, has a contract that cannot drift.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Status)).unwrap_or_default()
 }
