@@ -11,6 +11,7 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod event;
 pub mod keys;
+pub mod lsn;
 pub mod merkle;
 pub mod note;
 pub mod proof;
