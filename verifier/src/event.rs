@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +63,8 @@ fn without_position(e: &serde_json::Error) -> String {
 }
 
 /// The envelope every event shares. `body` is kept as JSON until its kind is known.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     /// Format version, always 1.
@@ -77,7 +79,7 @@ pub struct Envelope {
     pub at: String,
     /// Run id, or null for journal-level events.
     #[serde(deserialize_with = "nullable")]
-    #[schemars(required)]
+    #[cfg_attr(feature = "schema", schemars(required))]
     pub run: Option<String>,
     /// Event kind.
     pub kind: Kind,
@@ -88,7 +90,8 @@ pub struct Envelope {
 }
 
 /// The event kinds of format version 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub enum Kind {
     /// The first event of every journal.
     #[serde(rename = "journal.opened")]
@@ -156,7 +159,8 @@ impl std::fmt::Display for Kind {
 }
 
 /// `journal.opened` (seq 0).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JournalOpened {
     /// The journal id; equals the envelope's `journal`.
@@ -168,7 +172,8 @@ pub struct JournalOpened {
 }
 
 /// `run.started`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunStarted {
     /// The run id; equals the envelope's `run`.
@@ -184,7 +189,8 @@ pub struct RunStarted {
 }
 
 /// The runbook embedded in `run.started`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunbookSource {
     /// Runbook name.
@@ -198,7 +204,8 @@ pub struct RunbookSource {
 }
 
 /// An operator: user name and host.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Operator {
     /// User name.
@@ -208,7 +215,8 @@ pub struct Operator {
 }
 
 /// A target system as recorded (never with secrets).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Name the runbook gives the target.
@@ -229,12 +237,13 @@ pub struct Target {
 pub const DATA_LOSS_OBSERVATION: &str = "data_loss";
 
 /// `observation`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Observation {
     /// The step that made the observation, or null for preflight facts of the run.
     #[serde(deserialize_with = "nullable")]
-    #[schemars(required)]
+    #[cfg_attr(feature = "schema", schemars(required))]
     pub step: Option<String>,
     /// What was observed, e.g. `share_listing`, `backup_header`, `database_state`.
     pub name: String,
@@ -245,7 +254,8 @@ pub struct Observation {
 }
 
 /// A file named by an intent or outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileRef {
     /// Path as the engine saw it.
@@ -257,7 +267,8 @@ pub struct FileRef {
 }
 
 /// Effect class of an action: what may be done with it after a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     /// Only reads: rerun.
@@ -271,7 +282,8 @@ pub enum Effect {
 }
 
 /// `step.intent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepIntent {
     /// Step id, or `<step id>/<file name>` for a per-file unit.
@@ -291,7 +303,8 @@ pub struct StepIntent {
 }
 
 /// Status of a step outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
     /// The action took effect as intended.
@@ -301,7 +314,8 @@ pub enum OutcomeStatus {
 }
 
 /// `step.outcome`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepOutcome {
     /// Step id as in the intent.
@@ -317,7 +331,8 @@ pub struct StepOutcome {
 }
 
 /// Verdict of a reconciliation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReconcileVerdict {
     /// The probe shows the action took effect.
@@ -358,7 +373,8 @@ impl OperatorSettled {
 }
 
 /// `step.reconciled`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepReconciled {
     /// Step id as in the intent.
@@ -400,7 +416,8 @@ impl StepReconciled {
 }
 
 /// The intent an approval is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IntentRef {
     /// Seq of the intent.
@@ -410,7 +427,8 @@ pub struct IntentRef {
 }
 
 /// `approval`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
     /// Step id.
@@ -423,7 +441,7 @@ pub struct Approval {
     pub text: String,
     /// The intent approved, when the approval is about one.
     #[serde(deserialize_with = "nullable")]
-    #[schemars(required)]
+    #[cfg_attr(feature = "schema", schemars(required))]
     pub intent: Option<IntentRef>,
 }
 
@@ -500,6 +518,7 @@ impl<'de> Deserialize<'de> for Decision {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for Decision {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Decision".into()
@@ -514,7 +533,8 @@ impl JsonSchema for Decision {
 }
 
 /// An intent found without outcome when a run resumed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InDoubt {
     /// Step id.
@@ -526,7 +546,8 @@ pub struct InDoubt {
 }
 
 /// `run.resumed`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunResumed {
     /// Why the run was interrupted, as far as known.
@@ -536,7 +557,8 @@ pub struct RunResumed {
 }
 
 /// Final status of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Every step succeeded.
@@ -548,7 +570,8 @@ pub enum RunStatus {
 }
 
 /// The seal in `run.finished`: the tree head of every event before it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Seal {
     /// Number of events before `run.finished` (equals its seq).
@@ -558,7 +581,8 @@ pub struct Seal {
 }
 
 /// `run.finished`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunFinished {
     /// Final status.

@@ -16,6 +16,7 @@ pub mod merkle;
 pub mod note;
 pub mod proof;
 pub mod report;
+#[cfg(feature = "schema")]
 pub mod schema;
 pub mod semantics;
 pub mod signing;
