@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use runledger_verifier::event::{
-    Approval, Body, Decision, Effect, Event, FileRef, IntentRef, Observation, OperatorSettled,
-    OutcomeStatus, ReconcileVerdict, StepIntent, StepOutcome, StepReconciled,
+    ActionKind, Approval, Body, Decision, Effect, Event, FileRef, IntentRef, Observation,
+    OperatorSettled, OutcomeStatus, ReconcileVerdict, StepIntent, StepOutcome, StepReconciled,
 };
 use runledger_verifier::signing::hex;
 use runledger_verifier::verify::step_of;
@@ -49,7 +49,7 @@ pub struct Intent {
     /// Step id or `<step>/<unit>`.
     pub unit: String,
     /// Action kind.
-    pub action: String,
+    pub action: ActionKind,
     /// Effect class.
     pub effect: Effect,
     /// The exact text executed.
@@ -522,7 +522,7 @@ impl Dispatcher {
             let body = StepIntent {
                 step: intent.unit.clone(),
                 attempt,
-                action: intent.action.clone(),
+                action: intent.action.as_str().to_string(),
                 effect: intent.effect,
                 command: intent.command.clone(),
                 target: intent.target.clone(),

@@ -281,6 +281,75 @@ pub enum Effect {
     Irreversible,
 }
 
+/// The action kinds a runbook step names (`action = "…"`) and a `step.intent` records.
+///
+/// Written as the runbook writes it. The intent keeps the word as a string, so a journal that
+/// names a kind this version does not know still decodes; [`ActionKind::parse`] tells which
+/// kinds a reader knows how to interpret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A T-SQL batch on a target.
+    Sql,
+    /// Copy the log backups not yet copied, one unit per file.
+    CopyBackups,
+    /// Before anything changes: the share can be read and the destination has room.
+    CheckBackups,
+    /// Restore the remaining log backups in LSN order, one unit per file.
+    RestoreLogs,
+    /// End the sessions holding a database, one unit per session.
+    KillSessions,
+    /// Bring a database online (`RESTORE DATABASE … WITH RECOVERY`).
+    RecoverDatabase,
+    /// A Lync Management Shell command.
+    CsCmdlet,
+    /// An assertion: a query or a command, polled while it may still come true.
+    Check,
+    /// An instruction the operator confirms.
+    Manual,
+}
+
+impl ActionKind {
+    /// Every kind, in the order the runbook reference lists them.
+    pub const ALL: [ActionKind; 9] = [
+        ActionKind::Sql,
+        ActionKind::CopyBackups,
+        ActionKind::CheckBackups,
+        ActionKind::RestoreLogs,
+        ActionKind::KillSessions,
+        ActionKind::RecoverDatabase,
+        ActionKind::CsCmdlet,
+        ActionKind::Check,
+        ActionKind::Manual,
+    ];
+
+    /// The word written in the runbook and in `step.intent`'s `action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Sql => "sql",
+            ActionKind::CopyBackups => "copy_backups",
+            ActionKind::CheckBackups => "check_backups",
+            ActionKind::RestoreLogs => "restore_logs",
+            ActionKind::KillSessions => "kill_sessions",
+            ActionKind::RecoverDatabase => "recover_database",
+            ActionKind::CsCmdlet => "cs_cmdlet",
+            ActionKind::Check => "check",
+            ActionKind::Manual => "manual",
+        }
+    }
+
+    /// The kind a word names, or None for a word this version does not know.
+    pub fn parse(word: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `step.intent`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
@@ -300,6 +369,13 @@ pub struct StepIntent {
     pub target: String,
     /// Files the action reads.
     pub inputs: Vec<FileRef>,
+}
+
+impl StepIntent {
+    /// The action kind, when it is one this version knows.
+    pub fn action_kind(&self) -> Option<ActionKind> {
+        ActionKind::parse(&self.action)
+    }
 }
 
 /// Status of a step outcome.
@@ -930,6 +1006,16 @@ mod tests {
         ] {
             assert!(check_timestamp(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn every_action_kind_round_trips_its_word() {
+        for kind in ActionKind::ALL {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, serde_json::Value::String(kind.as_str().into()));
+            assert_eq!(ActionKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ActionKind::parse("format_disk"), None);
     }
 
     #[test]

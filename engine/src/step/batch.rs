@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::{ActionKind, Effect};
 use serde_json::json;
 
 use super::attempt::{require, with_retries};
@@ -38,7 +38,7 @@ pub async fn run(
 ) -> Result<(), Halt> {
     let intent = Intent {
         unit: step.id.clone(),
-        action: "sql".into(),
+        action: ActionKind::Sql,
         effect: batch.effect,
         command: batch.text.to_string(),
         target: batch.target.to_string(),

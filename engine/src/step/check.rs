@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::{ActionKind, Effect};
 use serde_json::json;
 
 use super::attempt::{failure_reason, require, with_retries};
@@ -79,7 +79,7 @@ pub async fn run(
     };
     let intent = Intent {
         unit: step.id.clone(),
-        action: "check".into(),
+        action: ActionKind::Check,
         effect: Effect::ReadOnly,
         command,
         target,

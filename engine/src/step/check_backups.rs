@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::{ActionKind, Effect};
 use serde_json::json;
 
 use super::attempt::require;
@@ -85,7 +85,7 @@ pub async fn run(
 ) -> Result<(), Halt> {
     let intent = Intent {
         unit: step.id.clone(),
-        action: "check_backups".into(),
+        action: ActionKind::CheckBackups,
         effect: Effect::ReadOnly,
         command: format!(
             "list {} and {}; free space of {}",

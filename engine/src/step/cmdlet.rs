@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::{ActionKind, Effect};
 use serde_json::json;
 
 use super::attempt::{require, with_retries};
@@ -149,7 +149,7 @@ pub async fn run(
     let (command, probe) = (&command, probe.as_deref());
     let intent = Intent {
         unit: step.id.clone(),
-        action: "cs_cmdlet".into(),
+        action: ActionKind::CsCmdlet,
         effect: c.effect,
         command: env.shell_display(command),
         target: "shell".into(),

@@ -11,7 +11,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use runledger_verifier::event::{Effect, FileRef};
+use runledger_verifier::event::{ActionKind, Effect, FileRef};
 use serde_json::json;
 
 use super::attempt::{failure_reason, with_retries};
@@ -220,7 +220,7 @@ async fn copy_one(
     let dst = join(c.destination.local, &h.file);
     let intent = Intent {
         unit: format!("{}/{}", step.id, h.file),
-        action: "copy_backups".into(),
+        action: ActionKind::CopyBackups,
         effect: Effect::Idempotent,
         command: format!("copy {src} -> {dst}"),
         target: "files".into(),

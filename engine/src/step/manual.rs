@@ -2,7 +2,7 @@
 //! approval. The one that declares the primary down also fixes when the failure was declared,
 //! which the recovery point objective is measured against.
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::{ActionKind, Effect};
 use serde_json::json;
 
 use super::attempt::require;
@@ -19,7 +19,7 @@ pub async fn run(
 ) -> Result<(), Halt> {
     let intent = Intent {
         unit: step.id.clone(),
-        action: "manual".into(),
+        action: ActionKind::Manual,
         effect: Effect::ReadOnly,
         command: instruction.to_string(),
         target: "operator".into(),

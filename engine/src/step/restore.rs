@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use runledger_verifier::event::{Effect, FileRef};
+use runledger_verifier::event::{ActionKind, Effect, FileRef};
 use serde_json::json;
 
 use super::attempt::{failure_reason, require, with_retries};
@@ -256,7 +256,7 @@ async fn restore_one(
     );
     let intent = Intent {
         unit: format!("{}/{}", step.id, h.file),
-        action: "restore_logs".into(),
+        action: ActionKind::RestoreLogs,
         effect: Effect::Guarded,
         command: format!("{verify}\n{command}"),
         target: target.to_string(),
