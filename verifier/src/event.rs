@@ -13,6 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::canonical;
 
+pub mod results;
+pub use results::{
+    AlreadyInEffect, ApprovalWithheld, BackupRoom, CheckRows, Confirmed, Copied, Failure, Finding,
+    Precheck, ResultSet, ResultView, Room, ShellResult, SqlBatch, SqlError, SqlFailure, SqlMessage,
+    Withheld,
+};
+
 /// The format version written in every event's `v` field.
 pub const FORMAT_VERSION: u64 = 1;
 
