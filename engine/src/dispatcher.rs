@@ -253,8 +253,9 @@ fn precheck_of(probe: String, finding: ProbeFinding) -> Precheck {
     }
 }
 
-/// The name of the observation an action's probe records before the action.
-pub const PRECHECK_OBSERVATION: &str = "precheck";
+/// The name of the observation an action's probe records before the action, as the verifier
+/// reads it.
+pub use runledger_verifier::semantics::PRECHECK_OBSERVATION;
 
 impl Dispatcher {
     /// A dispatcher appending to `journal` for run `run_id`, replaying `recorded` first.

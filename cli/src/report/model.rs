@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use runledger_verifier::event::results::decode;
 use runledger_verifier::event::{
-    ActionKind, Body, Decision, Event, FileRef, Finding, OutcomeStatus, Precheck, ResultSet,
-    ResultView,
+    ActionKind, Body, Decision, Event, FileRef, Finding, OutcomeStatus, Precheck, ReconcileVerdict,
+    ResultSet, ResultView,
 };
 use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::lsn::Lsn;
@@ -567,7 +567,7 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                         probe_result: cap(&r.probe_result.to_string()),
                         verdict: verdict.clone(),
                     });
-                    if verdict == "applied" {
+                    if r.verdict == ReconcileVerdict::Applied {
                         let done = OutcomeStatus::Succeeded;
                         file_event(files, &action, &inputs, done, &e.at, &Value::Null);
                     }
