@@ -6,6 +6,8 @@
 //! definition and no reader decides anything from a field name spelt out in its own code.
 //! None of them rejects unknown fields.
 
+#[cfg(feature = "schema")]
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +35,7 @@ pub fn decode<T: DeserializeOwned>(result: &serde_json::Value) -> Option<T> {
 /// One result set: column names and rows of JSON values (integers beyond 2^53 as decimal
 /// strings, like every other value a server returns as text).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct ResultSet {
     /// Column names.
     pub columns: Vec<String>,
@@ -71,6 +74,7 @@ impl ResultSet {
 
 /// A message the server sent with a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct SqlMessage {
     /// Error number, e.g. 4305.
     pub number: u32,
@@ -85,6 +89,7 @@ pub struct SqlMessage {
 /// What a T-SQL batch returned: the result of `sql`, `recover_database`, `kill_sessions` and
 /// of a log file restored by `restore_logs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct SqlBatch {
     /// Every result set, in order, bounded.
     pub result_sets: Vec<ResultSet>,
@@ -100,6 +105,7 @@ pub struct SqlBatch {
 
 /// An error of a statement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct SqlError {
     /// The server's error number; null when the server said nothing (a lost connection, a
     /// timeout), which says nothing about what the statement did.
@@ -112,6 +118,7 @@ pub struct SqlError {
 /// `kill_sessions` and `restore_logs`, and two results that count as success — a log the
 /// server found already applied (4326, `skipped`) and a session already gone (6106).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct SqlFailure {
     /// The error.
     pub error: SqlError,
@@ -130,6 +137,7 @@ pub struct SqlFailure {
 /// A failure the engine states in words, with the action's own result when there is one (a
 /// check whose `ok` is not 1, a batch with the wrong return code, free space short).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Failure {
     /// Why it failed.
     pub reason: String,
@@ -167,6 +175,7 @@ impl Failure {
 
 /// `copy_backups`, one file: the copy as written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Copied {
     /// Bytes copied.
     pub size: u64,
@@ -178,6 +187,7 @@ pub struct Copied {
 
 /// `cs_cmdlet`, and `check` with a command: how the child process ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct ShellResult {
     /// One line: `exited 0`, `exited 1`, `timed out after …`, `could not start: …`.
     pub summary: String,
@@ -200,6 +210,7 @@ pub struct ShellResult {
 
 /// `check` with a query: its rows and whether the first row's `ok` column is 1.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CheckRows {
     /// The result sets.
     pub rows: Vec<ResultSet>,
@@ -209,6 +220,7 @@ pub struct CheckRows {
 
 /// `manual`: the operator confirmed the instruction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Confirmed {
     /// Always true: a refusal is a declined approval.
     pub confirmed: bool,
@@ -216,6 +228,7 @@ pub struct Confirmed {
 
 /// `check_backups`: whether the share can be read and the destination has room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct BackupRoom {
     /// Whether the backup share could be listed.
     pub share_readable: bool,
@@ -229,6 +242,7 @@ pub struct BackupRoom {
 
 /// The room `check_backups` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Room {
     /// Files of the share the destination does not hold identically.
     pub files_to_copy_at_most: u64,
@@ -240,6 +254,7 @@ pub struct Room {
 
 /// What a probe found, as the `precheck` observation records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Finding {
     /// Affirmative evidence that the effect is in place.
@@ -252,6 +267,7 @@ pub enum Finding {
 
 /// The `precheck` observation: a step's probe before it acts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Precheck {
     /// What was executed to find out.
     pub probe: String,
@@ -270,6 +286,7 @@ impl Precheck {
 
 /// Any action whose probe showed its effect already in place: it was not executed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct AlreadyInEffect {
     /// The probe and what it found.
     pub already_in_effect: Precheck,
@@ -277,6 +294,7 @@ pub struct AlreadyInEffect {
 
 /// Why an action that needed an approval did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub enum Withheld {
     /// The operator declined.
     #[serde(rename = "declined")]
@@ -286,11 +304,13 @@ pub enum Withheld {
     NotGiven,
     /// A word this version does not know.
     #[serde(other)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     Other,
 }
 
 /// Any action: the approval it needed was not given, so it did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct ApprovalWithheld {
     /// Declined, or not given.
     pub approval: Withheld,
