@@ -15,6 +15,7 @@ use anyhow::{bail, Context as _, Result};
 use runledger_engine::fault::Fault;
 use runledger_engine::keyfile;
 use runledger_engine::runbook;
+use runledger_verifier::event::ActionKind;
 use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::terminal;
 use runledger_verifier::{verify, Options};
@@ -350,7 +351,8 @@ pub fn summary(dir: &Path, journal: &Path, key: &Path, started: Instant) -> Resu
     outln!("\nsteps")?;
     let mut restored = 0;
     for s in &report.steps {
-        if s.action == "restore_logs" && s.status == "succeeded" {
+        let restore = ActionKind::parse(&s.action) == Some(ActionKind::RestoreLogs);
+        if restore && s.status == "succeeded" {
             restored += 1;
         }
         outln!(

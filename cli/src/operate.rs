@@ -361,7 +361,7 @@ pub fn status(journal: &Path) -> Result<Exit> {
             d.step, d.attempt, d.intent_seq
         ))?;
     } else if let Some(o) = last_outcome.filter(|o| o.status == OutcomeStatus::Failed) {
-        if o.result.get("approval").is_some() {
+        if o.result_view().approval.is_some() {
             show(format!("state    waiting for approval of {}", o.step))?;
         } else {
             show(format!(

@@ -17,9 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use runledger_verifier::event::results::to_result;
 use runledger_verifier::event::{
-    Approval, Body, Decision, Effect, Event, FileRef, IntentRef, Observation, OperatorSettled,
-    OutcomeStatus, ReconcileVerdict, StepIntent, StepOutcome, StepReconciled,
+    ActionKind, AlreadyInEffect, Approval, ApprovalWithheld, Body, Decision, Effect, Event,
+    FileRef, Finding, IntentRef, Observation, OperatorSettled, OutcomeStatus, ReconcileVerdict,
+    StepIntent, StepOutcome, StepReconciled, Withheld,
 };
 use runledger_verifier::signing::hex;
 use runledger_verifier::verify::step_of;
@@ -49,7 +51,7 @@ pub struct Intent {
     /// Step id or `<step>/<unit>`.
     pub unit: String,
     /// Action kind.
-    pub action: String,
+    pub action: ActionKind,
     /// Effect class.
     pub effect: Effect,
     /// The exact text executed.
@@ -234,40 +236,26 @@ pub struct Dispatcher {
     pub ledger: crate::recovery::Ledger,
 }
 
-/// What a probe found before an action, as recorded in the `precheck` observation: an effect
-/// already in place is not executed again.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Precheck {
-    /// What was executed to find out.
-    pub probe: String,
-    /// `applied`, `not_applied` or `unknown`.
-    pub finding: String,
-    /// What it returned.
-    pub evidence: serde_json::Value,
-}
+/// What an action's probe found before it acted: the format's `precheck` observation.
+pub use runledger_verifier::event::Precheck;
 
-impl Precheck {
-    fn of(probe: String, finding: ProbeFinding) -> Precheck {
-        let (word, evidence) = match finding {
-            ProbeFinding::Applied(v) => ("applied", v),
-            ProbeFinding::NotApplied(v) => ("not_applied", v),
-            ProbeFinding::Unknown(v) => ("unknown", v),
-        };
-        Precheck {
-            probe,
-            finding: word.into(),
-            evidence,
-        }
-    }
-
-    /// Affirmative evidence that the effect is already in place.
-    pub fn applied(&self) -> bool {
-        self.finding == "applied"
+/// The `precheck` observation of a probe's finding.
+fn precheck_of(probe: String, finding: ProbeFinding) -> Precheck {
+    let (finding, evidence) = match finding {
+        ProbeFinding::Applied(v) => (Finding::Applied, v),
+        ProbeFinding::NotApplied(v) => (Finding::NotApplied, v),
+        ProbeFinding::Unknown(v) => (Finding::Unknown, v),
+    };
+    Precheck {
+        probe,
+        finding,
+        evidence,
     }
 }
 
-/// The name of the observation an action's probe records before the action.
-pub const PRECHECK_OBSERVATION: &str = "precheck";
+/// The name of the observation an action's probe records before the action, as the verifier
+/// reads it.
+pub use runledger_verifier::semantics::PRECHECK_OBSERVATION;
 
 impl Dispatcher {
     /// A dispatcher appending to `journal` for run `run_id`, replaying `recorded` first.
@@ -501,7 +489,7 @@ impl Dispatcher {
                         "the step's probe, before acting",
                         async {
                             let (text, finding) = probe().await;
-                            Precheck::of(text, finding)
+                            precheck_of(text, finding)
                         },
                     )
                     .await?;
@@ -512,7 +500,9 @@ impl Dispatcher {
                     ));
                     return Ok(Outcome {
                         status: OutcomeStatus::Succeeded,
-                        result: serde_json::json!({"already_in_effect": found}),
+                        result: to_result(&AlreadyInEffect {
+                            already_in_effect: found,
+                        }),
                         reconciled: false,
                     });
                 }
@@ -522,7 +512,7 @@ impl Dispatcher {
             let body = StepIntent {
                 step: intent.unit.clone(),
                 attempt,
-                action: intent.action.clone(),
+                action: intent.action.as_str().to_string(),
                 effect: intent.effect,
                 command: intent.command.clone(),
                 target: intent.target.clone(),
@@ -586,7 +576,9 @@ impl Dispatcher {
                     Ok(false) => {
                         self.record_outcome(
                             &body,
-                            &Outcome::failed(serde_json::json!({"approval": "declined"})),
+                            &Outcome::failed(to_result(&ApprovalWithheld {
+                                approval: Withheld::Declined,
+                            })),
                             0,
                         )?;
                         return Err(Halt::Declined {
@@ -597,7 +589,9 @@ impl Dispatcher {
                     Err(halt @ Halt::NeedsApproval { .. }) => {
                         self.record_outcome(
                             &body,
-                            &Outcome::failed(serde_json::json!({"approval": "not given"})),
+                            &Outcome::failed(to_result(&ApprovalWithheld {
+                                approval: Withheld::NotGiven,
+                            })),
                             0,
                         )?;
                         return Err(halt);

@@ -7,26 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A log sequence number: SQL Server's `numeric(25,0)`, kept exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Lsn(pub u128);
-
-impl Lsn {
-    /// Parses the decimal form SQL Server returns.
-    pub fn parse(s: &str) -> Option<Lsn> {
-        let s = s.trim();
-        if s.is_empty() || s.len() > 25 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        s.parse().ok().map(Lsn)
-    }
-}
-
-impl std::fmt::Display for Lsn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
+/// The LSN type is the journal format's: the engine compares what it records the way a
+/// verifier reads it.
+pub use runledger_verifier::lsn::Lsn;
 
 /// The header fields of one log backup file that the choice depends on, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,13 +197,5 @@ mod tests {
         let plan = plan_chain(Lsn(120), "mgc", &headers);
         assert_eq!(plan.ignored, vec![0, 1, 2]);
         assert_eq!(plan.apply, vec![3]);
-    }
-
-    #[test]
-    fn lsns_beyond_u64_parse_exactly() {
-        let big = "4100000001234500001234567";
-        assert_eq!(Lsn::parse(big).unwrap().to_string(), big);
-        assert!(Lsn::parse("12a").is_none());
-        assert!(Lsn::parse("").is_none());
     }
 }

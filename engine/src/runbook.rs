@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use runledger_verifier::event::Effect;
+pub use runledger_verifier::event::{ActionKind, Effect};
 
 pub mod params;
 
@@ -369,18 +369,18 @@ pub enum Action {
 }
 
 impl Action {
-    /// The action's name as written in `action = "…"`.
-    pub fn kind(&self) -> &'static str {
+    /// The action's kind, written as in `action = "…"`.
+    pub fn kind(&self) -> ActionKind {
         match self {
-            Action::Sql { .. } => "sql",
-            Action::CopyBackups { .. } => "copy_backups",
-            Action::CheckBackups { .. } => "check_backups",
-            Action::RestoreLogs { .. } => "restore_logs",
-            Action::KillSessions { .. } => "kill_sessions",
-            Action::RecoverDatabase { .. } => "recover_database",
-            Action::CsCmdlet { .. } => "cs_cmdlet",
-            Action::Check { .. } => "check",
-            Action::Manual { .. } => "manual",
+            Action::Sql { .. } => ActionKind::Sql,
+            Action::CopyBackups { .. } => ActionKind::CopyBackups,
+            Action::CheckBackups { .. } => ActionKind::CheckBackups,
+            Action::RestoreLogs { .. } => ActionKind::RestoreLogs,
+            Action::KillSessions { .. } => ActionKind::KillSessions,
+            Action::RecoverDatabase { .. } => ActionKind::RecoverDatabase,
+            Action::CsCmdlet { .. } => ActionKind::CsCmdlet,
+            Action::Check { .. } => ActionKind::Check,
+            Action::Manual { .. } => ActionKind::Manual,
         }
     }
 

@@ -7,10 +7,18 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::canonical;
+
+pub mod results;
+pub use results::{
+    AlreadyInEffect, ApprovalWithheld, BackupRoom, CheckRows, Confirmed, Copied, Failure, Finding,
+    Precheck, ResultSet, ResultView, Room, ShellResult, SqlBatch, SqlError, SqlFailure, SqlMessage,
+    Withheld,
+};
 
 /// The format version written in every event's `v` field.
 pub const FORMAT_VERSION: u64 = 1;
@@ -62,7 +70,8 @@ fn without_position(e: &serde_json::Error) -> String {
 }
 
 /// The envelope every event shares. `body` is kept as JSON until its kind is known.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Envelope {
     /// Format version, always 1.
@@ -77,7 +86,7 @@ pub struct Envelope {
     pub at: String,
     /// Run id, or null for journal-level events.
     #[serde(deserialize_with = "nullable")]
-    #[schemars(required)]
+    #[cfg_attr(feature = "schema", schemars(required))]
     pub run: Option<String>,
     /// Event kind.
     pub kind: Kind,
@@ -88,7 +97,8 @@ pub struct Envelope {
 }
 
 /// The event kinds of format version 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub enum Kind {
     /// The first event of every journal.
     #[serde(rename = "journal.opened")]
@@ -156,7 +166,8 @@ impl std::fmt::Display for Kind {
 }
 
 /// `journal.opened` (seq 0).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct JournalOpened {
     /// The journal id; equals the envelope's `journal`.
@@ -168,7 +179,8 @@ pub struct JournalOpened {
 }
 
 /// `run.started`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunStarted {
     /// The run id; equals the envelope's `run`.
@@ -184,7 +196,8 @@ pub struct RunStarted {
 }
 
 /// The runbook embedded in `run.started`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunbookSource {
     /// Runbook name.
@@ -198,7 +211,8 @@ pub struct RunbookSource {
 }
 
 /// An operator: user name and host.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Operator {
     /// User name.
@@ -208,7 +222,8 @@ pub struct Operator {
 }
 
 /// A target system as recorded (never with secrets).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Name the runbook gives the target.
@@ -229,12 +244,13 @@ pub struct Target {
 pub const DATA_LOSS_OBSERVATION: &str = "data_loss";
 
 /// `observation`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Observation {
     /// The step that made the observation, or null for preflight facts of the run.
     #[serde(deserialize_with = "nullable")]
-    #[schemars(required)]
+    #[cfg_attr(feature = "schema", schemars(required))]
     pub step: Option<String>,
     /// What was observed, e.g. `share_listing`, `backup_header`, `database_state`.
     pub name: String,
@@ -245,7 +261,8 @@ pub struct Observation {
 }
 
 /// A file named by an intent or outcome.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FileRef {
     /// Path as the engine saw it.
@@ -257,7 +274,8 @@ pub struct FileRef {
 }
 
 /// Effect class of an action: what may be done with it after a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     /// Only reads: rerun.
@@ -270,8 +288,78 @@ pub enum Effect {
     Irreversible,
 }
 
+/// The action kinds a runbook step names (`action = "…"`) and a `step.intent` records.
+///
+/// Written as the runbook writes it. The intent keeps the word as a string, so a journal that
+/// names a kind this version does not know still decodes; [`ActionKind::parse`] tells which
+/// kinds a reader knows how to interpret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// A T-SQL batch on a target.
+    Sql,
+    /// Copy the log backups not yet copied, one unit per file.
+    CopyBackups,
+    /// Before anything changes: the share can be read and the destination has room.
+    CheckBackups,
+    /// Restore the remaining log backups in LSN order, one unit per file.
+    RestoreLogs,
+    /// End the sessions holding a database, one unit per session.
+    KillSessions,
+    /// Bring a database online (`RESTORE DATABASE … WITH RECOVERY`).
+    RecoverDatabase,
+    /// A Lync Management Shell command.
+    CsCmdlet,
+    /// An assertion: a query or a command, polled while it may still come true.
+    Check,
+    /// An instruction the operator confirms.
+    Manual,
+}
+
+impl ActionKind {
+    /// Every kind, in the order the runbook reference lists them.
+    pub const ALL: [ActionKind; 9] = [
+        ActionKind::Sql,
+        ActionKind::CopyBackups,
+        ActionKind::CheckBackups,
+        ActionKind::RestoreLogs,
+        ActionKind::KillSessions,
+        ActionKind::RecoverDatabase,
+        ActionKind::CsCmdlet,
+        ActionKind::Check,
+        ActionKind::Manual,
+    ];
+
+    /// The word written in the runbook and in `step.intent`'s `action`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Sql => "sql",
+            ActionKind::CopyBackups => "copy_backups",
+            ActionKind::CheckBackups => "check_backups",
+            ActionKind::RestoreLogs => "restore_logs",
+            ActionKind::KillSessions => "kill_sessions",
+            ActionKind::RecoverDatabase => "recover_database",
+            ActionKind::CsCmdlet => "cs_cmdlet",
+            ActionKind::Check => "check",
+            ActionKind::Manual => "manual",
+        }
+    }
+
+    /// The kind a word names, or None for a word this version does not know.
+    pub fn parse(word: &str) -> Option<ActionKind> {
+        ActionKind::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `step.intent`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepIntent {
     /// Step id, or `<step id>/<file name>` for a per-file unit.
@@ -290,8 +378,16 @@ pub struct StepIntent {
     pub inputs: Vec<FileRef>,
 }
 
+impl StepIntent {
+    /// The action kind, when it is one this version knows.
+    pub fn action_kind(&self) -> Option<ActionKind> {
+        ActionKind::parse(&self.action)
+    }
+}
+
 /// Status of a step outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeStatus {
     /// The action took effect as intended.
@@ -301,7 +397,8 @@ pub enum OutcomeStatus {
 }
 
 /// `step.outcome`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepOutcome {
     /// Step id as in the intent.
@@ -317,7 +414,8 @@ pub struct StepOutcome {
 }
 
 /// Verdict of a reconciliation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReconcileVerdict {
     /// The probe shows the action took effect.
@@ -358,7 +456,8 @@ impl OperatorSettled {
 }
 
 /// `step.reconciled`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepReconciled {
     /// Step id as in the intent.
@@ -400,7 +499,8 @@ impl StepReconciled {
 }
 
 /// The intent an approval is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IntentRef {
     /// Seq of the intent.
@@ -410,7 +510,8 @@ pub struct IntentRef {
 }
 
 /// `approval`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
     /// Step id.
@@ -423,7 +524,7 @@ pub struct Approval {
     pub text: String,
     /// The intent approved, when the approval is about one.
     #[serde(deserialize_with = "nullable")]
-    #[schemars(required)]
+    #[cfg_attr(feature = "schema", schemars(required))]
     pub intent: Option<IntentRef>,
 }
 
@@ -500,6 +601,7 @@ impl<'de> Deserialize<'de> for Decision {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for Decision {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Decision".into()
@@ -514,7 +616,8 @@ impl JsonSchema for Decision {
 }
 
 /// An intent found without outcome when a run resumed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InDoubt {
     /// Step id.
@@ -526,7 +629,8 @@ pub struct InDoubt {
 }
 
 /// `run.resumed`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunResumed {
     /// Why the run was interrupted, as far as known.
@@ -536,7 +640,8 @@ pub struct RunResumed {
 }
 
 /// Final status of a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     /// Every step succeeded.
@@ -548,7 +653,8 @@ pub enum RunStatus {
 }
 
 /// The seal in `run.finished`: the tree head of every event before it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Seal {
     /// Number of events before `run.finished` (equals its seq).
@@ -558,7 +664,8 @@ pub struct Seal {
 }
 
 /// `run.finished`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RunFinished {
     /// Final status.
@@ -906,6 +1013,16 @@ mod tests {
         ] {
             assert!(check_timestamp(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn every_action_kind_round_trips_its_word() {
+        for kind in ActionKind::ALL {
+            let json = serde_json::to_value(kind).unwrap();
+            assert_eq!(json, serde_json::Value::String(kind.as_str().into()));
+            assert_eq!(ActionKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ActionKind::parse("format_disk"), None);
     }
 
     #[test]

@@ -11,10 +11,12 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod event;
 pub mod keys;
+pub mod lsn;
 pub mod merkle;
 pub mod note;
 pub mod proof;
 pub mod report;
+#[cfg(feature = "schema")]
 pub mod schema;
 pub mod semantics;
 pub mod signing;

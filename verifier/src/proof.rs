@@ -7,6 +7,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +22,8 @@ use crate::signing::{self, hex, parse_hash_hex};
 pub const PROOF_FORMAT: &str = "runledger-inclusion-proof/v1";
 
 /// The proof file's members, for its JSON Schema (`event` is kept verbatim when read).
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ProofFile {
     /// Sibling hashes from the leaf up, lowercase hex (RFC 9162 audit path).
@@ -68,7 +70,8 @@ pub fn write_proof(
 }
 
 /// The result of checking a proof file (`runledger-verify --proof FILE --json`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct ProofReport {
     /// `runledger-proof-report/v1`.
     pub format: String,
@@ -98,7 +101,8 @@ impl ProofReport {
 }
 
 /// An event proven to be in a checkpointed tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct ProvenEvent {
     /// Journal id.
     pub journal_id: String,

@@ -3,11 +3,13 @@
 //!
 //! This module owns the report's shape and its rendering; it never decides a verdict.
 
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The report of one verification.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Report {
     /// Report format identifier, `runledger-verify-report/v1`.
     pub format: String,
@@ -53,7 +55,8 @@ pub const MAX_RUN_ROWS: usize = 1_000;
 pub const MAX_FILE_ROWS: usize = 10_000;
 
 /// The verdicts, from strongest to weakest. Never a bare "pass".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Every check holds and a trusted checkpoint covers the whole journal.
@@ -82,7 +85,8 @@ impl Verdict {
 }
 
 /// The journal as a whole.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct JournalSummary {
     /// Path given.
     pub path: String,
@@ -101,7 +105,8 @@ pub struct JournalSummary {
 }
 
 /// A key that signed events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct SignerRow {
     /// Key id.
     pub key_id: String,
@@ -112,7 +117,8 @@ pub struct SignerRow {
 }
 
 /// Names of the checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Check {
     /// The journal and the inputs can be read.
@@ -215,7 +221,8 @@ impl Check {
 }
 
 /// Status of one check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     /// Held for every event examined.
@@ -229,7 +236,8 @@ pub enum CheckStatus {
 }
 
 /// One check's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CheckResult {
     /// The check.
     pub check: Check,
@@ -240,7 +248,8 @@ pub struct CheckResult {
 }
 
 /// The first failure found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Failure {
     /// The check that failed.
     pub check: Check,
@@ -257,7 +266,8 @@ pub struct Failure {
 }
 
 /// Why a valid journal is open.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct OpenTail {
     /// Seq of the last event.
     pub ends_at_seq: u64,
@@ -270,7 +280,8 @@ pub struct OpenTail {
 }
 
 /// A run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct RunRow {
     /// Run id.
     pub run_id: String,
@@ -295,7 +306,8 @@ pub struct RunRow {
 }
 
 /// A step attempt (one intent).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct StepRow {
     /// Run id.
     pub run_id: String,
@@ -318,7 +330,8 @@ pub struct StepRow {
 }
 
 /// A backup file named in the journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct BackupFileRow {
     /// Path as recorded.
     pub path: String,
@@ -333,7 +346,8 @@ pub struct BackupFileRow {
 }
 
 /// A backup file (or stretch of log) a run did not apply, from a `data_loss` observation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct NotAppliedRow {
     /// The run.
     pub run_id: String,
@@ -352,7 +366,8 @@ pub struct NotAppliedRow {
 }
 
 /// A checkpoint given to the verifier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CheckpointRow {
     /// File it came from.
     pub path: String,
@@ -367,7 +382,8 @@ pub struct CheckpointRow {
 }
 
 /// A requirement from the command line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Requirement {
     /// `sealed` or `anchor` (as in `--require-sealed`, `--require-anchor`).
     pub name: String,

@@ -24,6 +24,22 @@ pub fn all() -> Vec<(&'static str, serde_json::Value)> {
         ("events/approval.schema.json", s::<Approval>()),
         ("events/run.resumed.schema.json", s::<RunResumed>()),
         ("events/run.finished.schema.json", s::<RunFinished>()),
+        ("results/batch.schema.json", s::<SqlBatch>()),
+        ("results/statement-error.schema.json", s::<SqlFailure>()),
+        ("results/failure.schema.json", s::<Failure>()),
+        ("results/copy.schema.json", s::<Copied>()),
+        ("results/command.schema.json", s::<ShellResult>()),
+        ("results/check-rows.schema.json", s::<CheckRows>()),
+        ("results/confirmation.schema.json", s::<Confirmed>()),
+        ("results/room.schema.json", s::<BackupRoom>()),
+        (
+            "results/already-in-effect.schema.json",
+            s::<AlreadyInEffect>(),
+        ),
+        (
+            "results/approval-withheld.schema.json",
+            s::<ApprovalWithheld>(),
+        ),
     ]
 }
 

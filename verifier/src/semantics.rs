@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::event::{
     Body, Decision, Effect, Event, OperatorSettled, OutcomeStatus, RunStatus, DATA_LOSS_OBSERVATION,
 };
+use crate::lsn::Lsn;
 use crate::report::Check;
 use crate::verify::step_of;
 
@@ -87,7 +88,7 @@ struct Finding {
     seq: u64,
     step: String,
     loss: bool,
-    point: u128,
+    point: Lsn,
 }
 
 /// What the rules examined, for the report's details.
@@ -118,8 +119,8 @@ impl Tally {
 
 #[derive(Debug, Clone, Copy)]
 struct Span {
-    first: u128,
-    last: u128,
+    first: Lsn,
+    last: Lsn,
 }
 
 /// The rules of one run, fed its events in order.
@@ -131,7 +132,7 @@ pub struct RunRules {
     /// Unit → (seq of the failure, its step): failures nothing resolved yet.
     failed: BTreeMap<String, (u64, String)>,
     awaiting: Option<Finding>,
-    accepted_points: Vec<u128>,
+    accepted_points: Vec<Lsn>,
     /// Step → file → its LSNs, from the step's latest `backup_headers`.
     headers: HashMap<String, HashMap<String, Span>>,
     last_restore: Option<(String, Span)>,
@@ -196,8 +197,8 @@ impl RunRules {
                     DATA_LOSS_OBSERVATION => {
                         let point = o.data["recovery_point"]["lsn"]
                             .as_str()
-                            .and_then(|s| s.parse::<u128>().ok())
-                            .unwrap_or(0);
+                            .and_then(Lsn::parse)
+                            .unwrap_or_default();
                         let covered = self.accepted_points.iter().any(|&p| point >= p);
                         if !covered && self.awaiting.is_none() {
                             self.awaiting = Some(Finding {
@@ -216,13 +217,13 @@ impl RunRules {
                             seq: e.seq,
                             step: step.to_string(),
                             loss: false,
-                            point: 0,
+                            point: Lsn::default(),
                         });
                     }
                     BACKUP_HEADERS_OBSERVATION => {
                         let mut files = HashMap::new();
                         for h in o.data["headers"].as_array().into_iter().flatten() {
-                            let lsn = |k: &str| h[k].as_str().and_then(|s| s.parse::<u128>().ok());
+                            let lsn = |k: &str| h[k].as_str().and_then(Lsn::parse);
                             if let (Some(file), Some(first), Some(last)) =
                                 (h["file"].as_str(), lsn("first_lsn"), lsn("last_lsn"))
                             {

@@ -10,8 +10,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use runledger_verifier::event::{Body, Decision, Event, FileRef};
+use runledger_verifier::event::results::decode;
+use runledger_verifier::event::{
+    ActionKind, Body, Decision, Event, FileRef, Finding, OutcomeStatus, Precheck, ReconcileVerdict,
+    ResultSet, ResultView,
+};
 use runledger_verifier::keys::TrustedKeys;
+use runledger_verifier::lsn::Lsn;
 use runledger_verifier::report::{format_duration, Report};
 use runledger_verifier::source;
 use runledger_verifier::verify::step_of;
@@ -232,6 +237,10 @@ pub struct AttemptView {
     pub output: Vec<(String, String)>,
     /// The reconciliation after a crash, if this attempt was reconciled.
     pub reconciliation: Option<ReconciliationView>,
+    /// The server's error numbers in the result (its error and its messages).
+    pub error_numbers: Vec<i64>,
+    /// The file was refused before anything was restored from it.
+    pub refused: bool,
 }
 
 /// A `step.reconciled`.
@@ -542,7 +551,7 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                     a.status = status.clone();
                     a.duration_us = Some(o.duration_us);
                     read_result(&o.result, a);
-                    file_event(files, &action, &inputs, &status, &e.at, &o.result);
+                    file_event(files, &action, &inputs, o.status, &e.at, &o.result);
                 }
             }
             Body::StepReconciled(r) => {
@@ -558,8 +567,9 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                         probe_result: cap(&r.probe_result.to_string()),
                         verdict: verdict.clone(),
                     });
-                    if verdict == "applied" {
-                        file_event(files, &action, &inputs, "succeeded", &e.at, &Value::Null);
+                    if r.verdict == ReconcileVerdict::Applied {
+                        let done = OutcomeStatus::Succeeded;
+                        file_event(files, &action, &inputs, done, &e.at, &Value::Null);
                     }
                 }
             }
@@ -689,25 +699,28 @@ fn file_event(
     files: &mut BTreeMap<(String, String), FileView>,
     action: &str,
     inputs: &[FileRef],
-    status: &str,
+    status: OutcomeStatus,
     at: &str,
     result: &Value,
 ) {
+    let action = ActionKind::parse(action);
+    let skipped = ResultView::of(result).skipped;
     for f in inputs {
         let name = f.path.rsplit(['/', '\\']).next().unwrap_or(&f.path);
         let Some(file) = files.get_mut(&(name.to_string(), f.sha256.clone())) else {
             continue;
         };
-        let skipped = result.get("skipped").and_then(Value::as_str);
         match (action, status) {
-            ("copy_backups", "succeeded") => file.copied_at = Some(at.to_string()),
-            ("restore_logs", "succeeded") if skipped.is_some() => file
-                .notes
-                .push(format!("restore skipped: {}", skipped.unwrap_or_default())),
-            ("restore_logs", "succeeded") => file.restored_at = Some(at.to_string()),
-            (_, "failed") => file.notes.push(format!(
+            (Some(ActionKind::CopyBackups), OutcomeStatus::Succeeded) => {
+                file.copied_at = Some(at.to_string())
+            }
+            (Some(ActionKind::RestoreLogs), OutcomeStatus::Succeeded) => match &skipped {
+                Some(why) => file.notes.push(format!("restore skipped: {why}")),
+                None => file.restored_at = Some(at.to_string()),
+            },
+            (_, OutcomeStatus::Failed) => file.notes.push(format!(
                 "{} failed at {at}: {}",
-                if action == "copy_backups" {
+                if action == Some(ActionKind::CopyBackups) {
                     "copy"
                 } else {
                     "restore"
@@ -719,16 +732,21 @@ fn file_event(
     }
 }
 
+/// `Msg N: text` of a statement's error; `NULL` for an error the server did not number.
+fn error_line(e: &runledger_verifier::event::SqlError) -> String {
+    let number = e
+        .number
+        .map_or_else(|| "NULL".to_string(), |n| n.to_string());
+    format!("Msg {number}: {}", cap(&e.text))
+}
+
 fn failure_text(result: &Value) -> String {
-    if let Some(r) = result.get("reason").and_then(Value::as_str) {
-        return cap(r);
+    let said = ResultView::of(result);
+    if let Some(r) = said.reason {
+        return cap(&r);
     }
-    if let Some(err) = result.get("error") {
-        return format!(
-            "Msg {}: {}",
-            err.get("number").map(scalar).unwrap_or_else(|| "?".into()),
-            err.get("text").map(scalar).unwrap_or_default()
-        );
+    if let Some(e) = said.error {
+        return error_line(&e);
     }
     cap(&result.to_string())
 }
@@ -764,23 +782,21 @@ fn read_headers(data: &Value, files: &mut BTreeMap<(String, String), FileView>) 
 
 /// Takes a `step.outcome` result apart into messages, lines, tables and output.
 fn read_result(result: &Value, a: &mut AttemptView) {
-    if let Some(err) = result.get("error") {
-        a.messages.push(format!(
-            "Msg {}: {}",
-            err.get("number").map(scalar).unwrap_or_else(|| "?".into()),
-            err.get("text").map(scalar).unwrap_or_default()
-        ));
+    let said = ResultView::of(result);
+    a.refused |= said.refused;
+    if let Some(e) = &said.error {
+        a.messages.push(error_line(e));
+        a.error_numbers.extend(e.number);
     }
-    if let Some(msgs) = result.get("messages").and_then(Value::as_array) {
-        for m in msgs {
-            a.messages.push(format!(
-                "Msg {}, Level {}, State {}: {}",
-                m.get("number").map(scalar).unwrap_or_default(),
-                m.get("severity").map(scalar).unwrap_or_default(),
-                m.get("state").map(scalar).unwrap_or_default(),
-                m.get("text").map(scalar).unwrap_or_default()
-            ));
-        }
+    for m in &said.messages {
+        a.messages.push(format!(
+            "Msg {}, Level {}, State {}: {}",
+            m.number,
+            m.severity,
+            m.state,
+            cap(&m.text)
+        ));
+        a.error_numbers.push(i64::from(m.number));
     }
     let Some(obj) = result.as_object() else {
         if !result.is_null() {
@@ -792,21 +808,16 @@ fn read_result(result: &Value, a: &mut AttemptView) {
         match k.as_str() {
             "error" | "messages" | "stdout_sha256" | "stderr_sha256" => {}
             "result_sets" | "rows" => {
-                for rs in v.as_array().into_iter().flatten() {
-                    let columns = rs
-                        .get("columns")
-                        .and_then(Value::as_array)
-                        .map(|c| c.iter().map(scalar).collect())
-                        .unwrap_or_default();
-                    let all = rs.get("rows").and_then(Value::as_array);
-                    let rows: Vec<Vec<String>> = all
-                        .into_iter()
-                        .flatten()
+                for rs in decode::<Vec<ResultSet>>(v).unwrap_or_default() {
+                    let columns = rs.columns.iter().map(|c| cap(c)).collect();
+                    let rows: Vec<Vec<String>> = rs
+                        .rows
+                        .iter()
                         .take(MAX_ROWS)
-                        .map(|r| r.as_array().into_iter().flatten().map(scalar).collect())
+                        .map(|r| r.iter().map(scalar).collect())
                         .collect();
                     a.tables.push((columns, rows));
-                    let n = all.map_or(0, Vec::len);
+                    let n = rs.rows.len();
                     if n > MAX_ROWS {
                         a.result_lines
                             .push(format!("… {} more rows not shown", n - MAX_ROWS));
@@ -853,11 +864,12 @@ fn observation_summary(name: &str, data: &Value) -> String {
             )
         };
     }
-    if name == "precheck" {
-        let probe = data.get("probe").map(scalar).unwrap_or_default();
-        return match data.get("finding").and_then(Value::as_str) {
-            Some("applied") => format!("already in effect (probe: {})", cap(&probe)),
-            Some("not_applied") => format!("not in effect yet (probe: {})", cap(&probe)),
+    if name == runledger_engine::dispatcher::PRECHECK_OBSERVATION {
+        let found = decode::<Precheck>(data);
+        let probe = found.as_ref().map(|p| cap(&p.probe)).unwrap_or_default();
+        return match found.map(|p| p.finding) {
+            Some(Finding::Applied) => format!("already in effect (probe: {})", cap(&probe)),
+            Some(Finding::NotApplied) => format!("not in effect yet (probe: {})", cap(&probe)),
             _ => format!("the probe could not tell (probe: {})", cap(&probe)),
         };
     }
@@ -892,7 +904,7 @@ fn observation_summary(name: &str, data: &Value) -> String {
 /// Orders the files by LSN, notes what this run did not restore, and settles the recovery point.
 fn finish_run(run: &mut RunView, files: BTreeMap<(String, String), FileView>) {
     commit_gaps(run);
-    let lsn = |s: &Option<String>| s.as_deref().and_then(|x| x.parse::<u128>().ok());
+    let lsn = |s: &Option<String>| s.as_deref().and_then(Lsn::parse);
     let mut list: Vec<FileView> = files.into_values().collect();
     list.sort_by(|a, b| {
         (
@@ -909,24 +921,29 @@ fn finish_run(run: &mut RunView, files: BTreeMap<(String, String), FileView>) {
             ))
     });
     let newest = list.iter().filter_map(|f| lsn(&f.last_lsn)).max();
-    let restoring = run.steps.iter().any(|s| s.action == "restore_logs");
+    let kind = |s: &StepView| ActionKind::parse(&s.action);
+    let restoring = run
+        .steps
+        .iter()
+        .any(|s| kind(s) == Some(ActionKind::RestoreLogs));
     for f in &mut list {
         if f.restored_at.is_none() && f.notes.is_empty() && restoring {
             f.notes.push("not restored by this run".into());
         }
     }
     run.files = list;
-    let recovered = run
-        .steps
-        .iter()
-        .any(|s| s.action == "recover_database" && s.status() == "succeeded");
+    let recovered = run.steps.iter().any(|s| {
+        kind(s) == Some(ActionKind::RecoverDatabase)
+            && s.status() == word(&OutcomeStatus::Succeeded)
+    });
     if let Some(r) = &mut run.recovery {
         r.recovered = recovered;
         r.newest_available = newest.map(|n| n.to_string());
     }
     for s in &run.steps {
         for a in &s.attempts {
-            if a.messages.iter().any(|m| m.starts_with("Msg 4305")) {
+            // 4305: the log begins after the database's restore point.
+            if a.error_numbers.contains(&4305) {
                 run.gaps.push(format!(
                     "{} refused by the server as too recent (seq {}): {}",
                     a.unit,
@@ -934,7 +951,7 @@ fn finish_run(run: &mut RunView, files: BTreeMap<(String, String), FileView>) {
                     a.messages.join("; ")
                 ));
             }
-            if a.result_lines.iter().any(|l| l == "refused: true") {
+            if a.refused {
                 run.gaps
                     .push(format!("{} refused (seq {})", a.unit, a.intent_seq));
             }
@@ -942,11 +959,7 @@ fn finish_run(run: &mut RunView, files: BTreeMap<(String, String), FileView>) {
     }
     // "None not applied" is only said after checking: a recorded log that ends after the
     // recovery point and was not restored is listed even when no event named it.
-    if let Some(point) = run
-        .recovery
-        .as_ref()
-        .and_then(|r| r.lsn.parse::<u128>().ok())
-    {
+    if let Some(point) = run.recovery.as_ref().and_then(|r| Lsn::parse(&r.lsn)) {
         for f in &run.files {
             let ends_after = lsn(&f.last_lsn).is_some_and(|l| l > point);
             let listed = run

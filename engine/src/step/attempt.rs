@@ -1,7 +1,7 @@
 //! What every action shares around the dispatcher's `act`: retries where the effect class
 //! allows them, and a failed outcome turned into the halt that names the step.
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::{Effect, ResultView};
 
 use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome, ProbeFinding};
 use crate::runbook::Step;
@@ -48,18 +48,18 @@ pub fn require(step: &Step, outcome: &Outcome) -> Result<(), Halt> {
 
 /// One line from a failed outcome's result.
 pub fn failure_reason(result: &serde_json::Value) -> String {
-    if let Some(r) = result.get("reason").and_then(|r| r.as_str()) {
-        return r.to_string();
+    let said = ResultView::of(result);
+    if let Some(r) = said.reason {
+        return r;
     }
-    if let Some(e) = result.get("error") {
-        let text = e.get("text").and_then(|t| t.as_str()).unwrap_or("");
-        return match e.get("number").and_then(|n| n.as_i64()) {
-            Some(n) => format!("SQL Server error {n}: {text}"),
-            None => text.to_string(),
+    if let Some(e) = said.error {
+        return match e.number {
+            Some(n) => format!("SQL Server error {n}: {}", e.text),
+            None => e.text,
         };
     }
-    if let Some(s) = result.get("summary").and_then(|s| s.as_str()) {
-        return s.to_string();
+    if let Some(s) = said.summary {
+        return s;
     }
     result.to_string()
 }

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use runledger_verifier::event::Effect;
-use serde_json::json;
+use runledger_verifier::event::results::to_result;
+use runledger_verifier::event::Failure;
+use runledger_verifier::event::{ActionKind, Effect};
 
 use super::attempt::{require, with_retries};
 use super::env::Env;
 use super::probe::sql_probe;
-use super::record::{batch_json, rows_of, sql_error_json};
+use super::record::{sql_batch, sql_error_json};
 use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome};
 use crate::runbook::Step;
 
@@ -38,7 +39,7 @@ pub async fn run(
 ) -> Result<(), Halt> {
     let intent = Intent {
         unit: step.id.clone(),
-        action: "sql".into(),
+        action: ActionKind::Sql,
         effect: batch.effect,
         command: batch.text.to_string(),
         target: batch.target.to_string(),
@@ -53,25 +54,27 @@ pub async fn run(
         |_| async {
             match env.sql(batch.target, batch.text, timeout).await {
                 Ok(r) => {
-                    let mut result = batch_json(&r);
-                    let rc = rows_of(&r)
+                    let mut result = sql_batch(&r);
+                    let rc = result
+                        .result_sets
                         .last()
                         .and_then(|rs| rs.rows.first().and_then(|row| row.first()).cloned());
                     match (expect, rc) {
                         (Some(want), Some(got)) if got.as_i64() != Some(want) => {
-                            result["return_code"] = got.clone();
-                            Outcome::failed(
-                                json!({"result": result, "reason": format!("return code {got}, expected {want}")}),
-                            )
+                            let reason = format!("return code {got}, expected {want}");
+                            result.return_code = Some(got);
+                            Outcome::failed(to_result(&Failure::with_result(
+                                reason,
+                                to_result(&result),
+                            )))
                         }
-                        (Some(want), None) => Outcome::failed(
-                            json!({"result": result, "reason": format!("no return code, expected {want}")}),
-                        ),
+                        (Some(want), None) => Outcome::failed(to_result(&Failure::with_result(
+                            format!("no return code, expected {want}"),
+                            to_result(&result),
+                        ))),
                         _ => {
-                            if expect.is_some() {
-                                result["return_code"] = json!(expect);
-                            }
-                            Outcome::ok(result)
+                            result.return_code = expect.map(serde_json::Value::from);
+                            Outcome::ok(to_result(&result))
                         }
                     }
                 }

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::results::{decode, to_result};
+use runledger_verifier::event::{ActionKind, Effect};
+use runledger_verifier::event::{CheckRows, Failure, ShellResult};
 use serde_json::json;
 
 use super::attempt::{failure_reason, require, with_retries};
@@ -35,13 +37,14 @@ async fn once(env: &Env, a: &Assertion<'_>, timeout: Duration) -> Outcome {
             Ok(r) => {
                 let rows = rows_of(&r);
                 let ok = rows.first().and_then(|rs| rs.int(0, "ok")) == Some(1);
-                let result = json!({"rows": rows, "ok": ok});
+                let result = to_result(&CheckRows { rows, ok });
                 if ok {
                     Outcome::ok(result)
                 } else {
-                    Outcome::failed(
-                        json!({"result": result, "reason": "the check's `ok` column is not 1"}),
-                    )
+                    Outcome::failed(to_result(&Failure::with_result(
+                        "the check's `ok` column is not 1",
+                        result,
+                    )))
                 }
             }
             Err(e) => Outcome::failed(sql_error_json(&e)),
@@ -49,17 +52,21 @@ async fn once(env: &Env, a: &Assertion<'_>, timeout: Duration) -> Outcome {
         (None, Some(c)) => {
             let mut outcome = shell_outcome(env.cmdlet(c, timeout).await);
             if let Some(want) = a.expect {
-                let printed = outcome.result["stdout"].as_str().unwrap_or("");
+                let printed = decode::<ShellResult>(&outcome.result)
+                    .and_then(|r| r.stdout)
+                    .unwrap_or_default();
                 if outcome.succeeded() && !printed.contains(want) {
-                    outcome = Outcome::failed(json!({
-                        "result": outcome.result,
-                        "reason": format!("the output does not contain {want:?}"),
-                    }));
+                    outcome = Outcome::failed(to_result(&Failure::with_result(
+                        format!("the output does not contain {want:?}"),
+                        outcome.result,
+                    )));
                 }
             }
             outcome
         }
-        (None, None) => Outcome::failed(json!({"reason": "check has neither query nor command"})),
+        (None, None) => Outcome::failed(to_result(&Failure::because(
+            "check has neither query nor command",
+        ))),
     }
 }
 
@@ -79,7 +86,7 @@ pub async fn run(
     };
     let intent = Intent {
         unit: step.id.clone(),
-        action: "check".into(),
+        action: ActionKind::Check,
         effect: Effect::ReadOnly,
         command,
         target,

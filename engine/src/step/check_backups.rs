@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use runledger_verifier::event::Effect;
-use serde_json::json;
+use runledger_verifier::event::results::to_result;
+use runledger_verifier::event::{ActionKind, Effect};
+use runledger_verifier::event::{BackupRoom, Failure, ResultView, Room};
 
 use super::attempt::require;
 use super::backups::{free_bytes, Folder};
@@ -34,22 +35,25 @@ fn check(share: Folder<'_>, destination: Folder<'_>) -> Outcome {
     let dest = match sizes(destination.local) {
         Ok(d) => d,
         Err(e) => {
-            return Outcome::failed(
-                json!({"reason": format!("the copy destination {} cannot be read: {e}", destination.local)}),
-            )
+            return Outcome::failed(to_result(&Failure::because(format!(
+                "the copy destination {} cannot be read: {e}",
+                destination.local
+            ))))
         }
     };
     if let Err(e) = writable(destination.local) {
-        return Outcome::failed(
-            json!({"reason": format!("the copy destination {} cannot be written: {e}", destination.local)}),
-        );
+        return Outcome::failed(to_result(&Failure::because(format!(
+            "the copy destination {} cannot be written: {e}",
+            destination.local
+        ))));
     }
     let share_files = match sizes(share.local) {
         Ok(s) => s,
         Err(e) => {
-            return Outcome::ok(json!({
-                "share_readable": false,
-                "note": format!("the backup share {} cannot be read ({e}); the copy step states the recovery point without it and asks the operator", share.local),
+            return Outcome::ok(to_result(&BackupRoom {
+                share_readable: false,
+                note: Some(format!("the backup share {} cannot be read ({e}); the copy step states the recovery point without it and asks the operator", share.local)),
+                room: None,
             }))
         }
     };
@@ -60,17 +64,20 @@ fn check(share: Folder<'_>, destination: Folder<'_>) -> Outcome {
     // An upper bound: every share file the destination does not hold identically.
     let needed: u64 = missing.iter().map(|(_, s)| s).sum();
     let free = free_bytes(destination.local);
-    let result = json!({
-        "share_readable": true,
-        "files_to_copy_at_most": missing.len(),
-        "bytes_needed_at_most": needed,
-        "bytes_free": free,
+    let result = to_result(&BackupRoom {
+        share_readable: true,
+        note: None,
+        room: Some(Room {
+            files_to_copy_at_most: missing.len() as u64,
+            bytes_needed_at_most: needed,
+            bytes_free: free,
+        }),
     });
     match free {
-        Some(f) if f < needed => Outcome::failed(json!({
-            "result": result,
-            "reason": format!("the copy destination {} has {f} bytes free; up to {needed} are needed for {} file(s): free space there before log shipping is removed", destination.local, missing.len()),
-        })),
+        Some(f) if f < needed => Outcome::failed(to_result(&Failure::with_result(
+            format!("the copy destination {} has {f} bytes free; up to {needed} are needed for {} file(s): free space there before log shipping is removed", destination.local, missing.len()),
+            result,
+        ))),
         _ => Outcome::ok(result),
     }
 }
@@ -85,7 +92,7 @@ pub async fn run(
 ) -> Result<(), Halt> {
     let intent = Intent {
         unit: step.id.clone(),
-        action: "check_backups".into(),
+        action: ActionKind::CheckBackups,
         effect: Effect::ReadOnly,
         command: format!(
             "list {} and {}; free space of {}",
@@ -109,13 +116,15 @@ pub async fn run(
                 })
                 .await
                 .unwrap_or_else(|e| {
-                    Outcome::failed(json!({"reason": format!("the check failed: {e}")}))
+                    Outcome::failed(to_result(&Failure::because(format!(
+                        "the check failed: {e}"
+                    ))))
                 })
             },
             nothing_to_probe,
         )
         .await?;
-    if let Some(note) = outcome.result.get("note").and_then(|n| n.as_str()) {
+    if let Some(note) = ResultView::of(&outcome.result).note {
         d.say(&format!("  warning: {note}"));
     }
     require(step, &outcome)

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::results::to_result;
+use runledger_verifier::event::ShellResult;
+use runledger_verifier::event::{ActionKind, Effect};
 use serde_json::json;
 
 use super::attempt::{require, with_retries};
@@ -38,24 +40,26 @@ pub struct Cmdlet<'a> {
 
 /// A cmdlet's exit as an outcome: exit code, bounded excerpts and hashes of its output.
 pub fn shell_outcome(out: shell::ShellOutcome) -> Outcome {
-    let summary = out.summary();
-    let mut result = json!({"summary": summary});
+    let mut result = ShellResult {
+        summary: out.summary(),
+        ..ShellResult::default()
+    };
     if let shell::ShellOutcome::Exited { code, .. } = &out {
-        result["exit_code"] = json!(code);
+        result.exit_code = Some(*code);
     }
     if let shell::ShellOutcome::Exited { output, .. }
     | shell::ShellOutcome::Signaled { output, .. }
     | shell::ShellOutcome::TimedOut { output, .. } = &out
     {
-        result["stdout"] = json!(output.stdout_excerpt());
-        result["stderr"] = json!(output.stderr_excerpt());
-        result["stdout_sha256"] = json!(output.stdout_sha256());
-        result["stderr_sha256"] = json!(output.stderr_sha256());
+        result.stdout = Some(output.stdout_excerpt());
+        result.stderr = Some(output.stderr_excerpt());
+        result.stdout_sha256 = Some(output.stdout_sha256());
+        result.stderr_sha256 = Some(output.stderr_sha256());
     }
     if out.succeeded() {
-        Outcome::ok(result)
+        Outcome::ok(to_result(&result))
     } else {
-        Outcome::failed(result)
+        Outcome::failed(to_result(&result))
     }
 }
 
@@ -149,7 +153,7 @@ pub async fn run(
     let (command, probe) = (&command, probe.as_deref());
     let intent = Intent {
         unit: step.id.clone(),
-        action: "cs_cmdlet".into(),
+        action: ActionKind::CsCmdlet,
         effect: c.effect,
         command: env.shell_display(command),
         target: "shell".into(),

@@ -11,7 +11,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use runledger_verifier::event::{Effect, FileRef};
+use runledger_verifier::event::results::to_result;
+use runledger_verifier::event::{ActionKind, Copied, Effect, Failure, FileRef};
 use serde_json::json;
 
 use super::attempt::{failure_reason, with_retries};
@@ -220,7 +221,7 @@ async fn copy_one(
     let dst = join(c.destination.local, &h.file);
     let intent = Intent {
         unit: format!("{}/{}", step.id, h.file),
-        action: "copy_backups".into(),
+        action: ActionKind::CopyBackups,
         effect: Effect::Idempotent,
         command: format!("copy {src} -> {dst}"),
         target: "files".into(),
@@ -265,16 +266,19 @@ async fn copy_one(
                 }
                 match r {
                     Ok(Ok(c)) if c.sha256 == expected => {
-                        Outcome::ok(json!({"size": c.size, "sha256": c.sha256, "destination": dst}))
+                        Outcome::ok(to_result(&Copied { size: c.size, sha256: c.sha256, destination: dst }))
                     }
                     Ok(Ok(c)) => {
                         let _ = std::fs::remove_file(&dst);
-                        Outcome::failed(json!({"reason": format!("{src} changed since it was listed: sha256 {} now, {expected} when listed", c.sha256), "sha256": c.sha256}))
+                        Outcome::failed(to_result(&Failure {
+                            sha256: Some(c.sha256.clone()),
+                            ..Failure::because(format!("{src} changed since it was listed: sha256 {} now, {expected} when listed", c.sha256))
+                        }))
                     }
                     Ok(Err(e)) => {
-                        Outcome::failed(json!({"reason": format!("cannot copy {src} to {dst}: {e}")}))
+                        Outcome::failed(to_result(&Failure::because(format!("cannot copy {src} to {dst}: {e}"))))
                     }
-                    Err(e) => Outcome::failed(json!({"reason": format!("copy task failed: {e}")})),
+                    Err(e) => Outcome::failed(to_result(&Failure::because(format!("copy task failed: {e}")))),
                 }
             }
         },

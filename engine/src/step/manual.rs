@@ -2,8 +2,9 @@
 //! approval. The one that declares the primary down also fixes when the failure was declared,
 //! which the recovery point objective is measured against.
 
-use runledger_verifier::event::Effect;
-use serde_json::json;
+use runledger_verifier::event::results::to_result;
+use runledger_verifier::event::Confirmed;
+use runledger_verifier::event::{ActionKind, Effect};
 
 use super::attempt::require;
 use super::probe::nothing_to_probe;
@@ -19,7 +20,7 @@ pub async fn run(
 ) -> Result<(), Halt> {
     let intent = Intent {
         unit: step.id.clone(),
-        action: "manual".into(),
+        action: ActionKind::Manual,
         effect: Effect::ReadOnly,
         command: instruction.to_string(),
         target: "operator".into(),
@@ -30,7 +31,7 @@ pub async fn run(
         .act(
             intent,
             Some(text),
-            || async { Outcome::ok(json!({"confirmed": true})) },
+            || async { Outcome::ok(to_result(&Confirmed { confirmed: true })) },
             nothing_to_probe,
         )
         .await?;

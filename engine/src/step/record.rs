@@ -1,49 +1,15 @@
 //! How results are recorded: result sets as bounded JSON rows, server errors with their
 //! numbers, and read-only queries whose rows (or error) become observations.
 
-use serde::{Deserialize, Serialize};
+use runledger_verifier::event::results::to_result;
+use runledger_verifier::event::{SqlBatch, SqlError as RecordedError, SqlFailure, SqlMessage};
 use serde_json::json;
 
 use super::env::{Env, DEFAULT_TIMEOUT};
 use crate::sql::{BatchResult, SqlError, SqlValue};
 
-/// A result set as recorded: column names and rows of JSON values (bounded).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Rows {
-    /// Column names.
-    pub columns: Vec<String>,
-    /// The rows in the order the server sent them, one value per column.
-    pub rows: Vec<Vec<serde_json::Value>>,
-}
-
-impl Rows {
-    fn get(&self, row: usize, column: &str) -> Option<&serde_json::Value> {
-        let i = self
-            .columns
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(column))?;
-        self.rows.get(row)?.get(i)
-    }
-
-    /// A column's value as text (numbers as their decimal text), None for NULL or missing.
-    pub fn text(&self, row: usize, column: &str) -> Option<String> {
-        match self.get(row, column)? {
-            serde_json::Value::String(s) => Some(s.clone()),
-            serde_json::Value::Null => None,
-            other => Some(other.to_string()),
-        }
-    }
-
-    /// A column's value as an integer.
-    pub fn int(&self, row: usize, column: &str) -> Option<i64> {
-        match self.get(row, column)? {
-            serde_json::Value::Number(n) => n.as_i64(),
-            serde_json::Value::Bool(b) => Some(i64::from(*b)),
-            serde_json::Value::String(s) => s.parse().ok(),
-            _ => None,
-        }
-    }
-}
+/// A result set as recorded: the format's, so the engine writes what readers decode.
+pub use runledger_verifier::event::ResultSet as Rows;
 
 /// Most rows of one result set kept in the journal.
 const MAX_ROWS: usize = 200;
@@ -80,17 +46,45 @@ pub fn rows_of(result: &BatchResult) -> Vec<Rows> {
 }
 
 /// A SQL error as recorded: its number (None for a connection failure) and text.
+pub fn sql_failure(e: &SqlError) -> SqlFailure {
+    SqlFailure {
+        error: RecordedError {
+            number: e.number().map(i64::from),
+            text: e.to_string(),
+        },
+        skipped: None,
+        refused: false,
+        reason: None,
+    }
+}
+
+/// [`sql_failure`] as the JSON of a result.
 pub fn sql_error_json(e: &SqlError) -> serde_json::Value {
-    json!({"error": {"number": e.number(), "text": e.to_string()}})
+    to_result(&sql_failure(e))
 }
 
 /// A batch's results as recorded.
+pub fn sql_batch(result: &BatchResult) -> SqlBatch {
+    SqlBatch {
+        result_sets: rows_of(result),
+        messages: result
+            .messages
+            .iter()
+            .map(|m| SqlMessage {
+                number: m.number,
+                state: m.state,
+                severity: m.severity,
+                text: m.text.clone(),
+            })
+            .collect(),
+        rows_affected: result.rows_affected.clone(),
+        return_code: None,
+    }
+}
+
+/// [`sql_batch`] as the JSON of a result.
 pub fn batch_json(result: &BatchResult) -> serde_json::Value {
-    json!({
-        "result_sets": rows_of(result),
-        "messages": result.messages.iter().map(|m| json!({"number": m.number, "state": m.state, "severity": m.severity, "text": m.text})).collect::<Vec<_>>(),
-        "rows_affected": result.rows_affected,
-    })
+    to_result(&sql_batch(result))
 }
 
 /// Runs a read-only query for an observation: rows, or the error as recorded data.

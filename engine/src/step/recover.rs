@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::{ActionKind, Effect};
 
 use super::attempt::{require, with_retries};
 use super::env::Env;
@@ -34,7 +34,7 @@ pub async fn run(
         .then(|| format!("{} — {command}; {}", step.title, d.ledger.cost()));
     let intent = Intent {
         unit: step.id.clone(),
-        action: "recover_database".into(),
+        action: ActionKind::RecoverDatabase,
         effect: Effect::Guarded,
         command: command.clone(),
         target: target.to_string(),

@@ -12,7 +12,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use runledger_verifier::event::{Effect, FileRef};
+use runledger_verifier::event::results::to_result;
+use runledger_verifier::event::{ActionKind, Effect, Failure, FileRef, ResultView};
 use serde_json::json;
 
 use super::attempt::{failure_reason, require, with_retries};
@@ -22,7 +23,7 @@ use super::loss::{decide, reach, Identity};
 use super::position::{
     observe_last_restore, observe_position, position_query, restore_point, settled_position,
 };
-use super::record::{batch_json, query, sql_error_json};
+use super::record::{batch_json, query, sql_error_json, sql_failure};
 use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome, ProbeFinding};
 use crate::files;
 use crate::lsn::{BackupHeader, Lsn};
@@ -147,7 +148,7 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, r: Restore<'_>) -> 
     let mut point = start;
     for (i, h) in plan.apply.iter().enumerate() {
         let mut outcome = restore_one(d, env, step, &r, h, false).await?;
-        if number(&outcome) == Some(4319) {
+        if ResultView::of(&outcome.result).error_number() == Some(4319) {
             // A previous restore of this backup set was interrupted: restore it again from the
             // start of the set.
             d.say(&format!(
@@ -160,15 +161,16 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, r: Restore<'_>) -> 
             point = point_of(h);
             continue;
         }
-        let Some(n) = number(&outcome).or(refused(&outcome).then_some(0)) else {
+        let said = ResultView::of(&outcome.result);
+        if !said.answered() {
             // The server said nothing about the file (a lost connection, a timeout): the step
             // stops, and a resume probes and tries again.
             return require(step, &outcome);
-        };
+        }
         let mut lost = vec![NotApplied {
             file: h.file.clone(),
             reason: failure_reason(&outcome.result),
-            error: (n != 0).then_some(n),
+            error: said.error_number().filter(|&n| n != 0),
             first_lsn: Some(h.first_lsn.clone()),
             last_lsn: Some(h.last_lsn.clone()),
         }];
@@ -190,20 +192,6 @@ pub async fn run(d: &mut Dispatcher, env: &Env, step: &Step, r: Restore<'_>) -> 
         return decide(d, step, database, &point, plan.not_applied.clone()).await;
     }
     Ok(())
-}
-
-/// The server's error number in a failed outcome.
-fn number(outcome: &Outcome) -> Option<i64> {
-    outcome
-        .result
-        .get("error")
-        .and_then(|e| e.get("number"))
-        .and_then(|n| n.as_i64())
-}
-
-/// The file was refused before the restore (changed since listed, or VERIFYONLY failed).
-fn refused(outcome: &Outcome) -> bool {
-    outcome.result.get("refused").and_then(|r| r.as_bool()) == Some(true)
 }
 
 /// The LSN the database is rolled forward to now: the catalog's while RESTORING, msdb's last
@@ -256,7 +244,7 @@ async fn restore_one(
     );
     let intent = Intent {
         unit: format!("{}/{}", step.id, h.file),
-        action: "restore_logs".into(),
+        action: ActionKind::RestoreLogs,
         effect: Effect::Guarded,
         command: format!("{verify}\n{command}"),
         target: target.to_string(),
@@ -290,22 +278,24 @@ async fn restore_one(
                 match now {
                     Ok(Ok((_, h))) if h == expected => {}
                     Ok(Ok((_, h))) => {
-                        return Outcome::failed(json!({"refused": true, "reason": format!("{path} changed since it was listed: sha256 {h}, expected {expected}; it was not restored")}))
+                        return Outcome::failed(to_result(&Failure {
+                            refused: true,
+                            ..Failure::because(format!("{path} changed since it was listed: sha256 {h}, expected {expected}; it was not restored"))
+                        }))
                     }
-                    Ok(Err(e)) => return Outcome::failed(json!({"reason": format!("cannot read {path} before restoring it: {e}")})),
-                    Err(e) => return Outcome::failed(json!({"reason": format!("hash task failed: {e}")})),
+                    Ok(Err(e)) => return Outcome::failed(to_result(&Failure::because(format!("cannot read {path} before restoring it: {e}")))),
+                    Err(e) => return Outcome::failed(to_result(&Failure::because(format!("hash task failed: {e}")))),
                 }
                 // The server reads the whole backup set before anything is restored from it.
                 if let Err(e) = env.sql(target, &verify, timeout).await {
-                    let mut j = sql_error_json(&e);
+                    let mut j = sql_failure(&e);
                     // Only the server's verdict on the media refuses the file; a connection
                     // failure says nothing about it.
-                    if !matches!(e, SqlError::Server { .. }) {
-                        return Outcome::failed(j);
+                    if matches!(e, SqlError::Server { .. }) {
+                        j.refused = true;
+                        j.reason = Some(format!("RESTORE VERIFYONLY refused it ({e}); it was not restored"));
                     }
-                    j["refused"] = json!(true);
-                    j["reason"] = json!(format!("RESTORE VERIFYONLY refused it ({e}); it was not restored"));
-                    return Outcome::failed(j);
+                    return Outcome::failed(to_result(&j));
                 }
                 if let Some(p) = &env.progress {
                     let name = PathBuf::from(&path)
@@ -321,9 +311,9 @@ async fn restore_one(
                 match restored {
                     Ok(r) => Outcome::ok(batch_json(&r)),
                     Err(e) if e.number() == Some(4326) => {
-                        let mut j = sql_error_json(&e);
-                        j["skipped"] = json!("already applied (4326)");
-                        Outcome::ok(j)
+                        let mut j = sql_failure(&e);
+                        j.skipped = Some("already applied (4326)".into());
+                        Outcome::ok(to_result(&j))
                     }
                     Err(e) => Outcome::failed(sql_error_json(&e)),
                 }

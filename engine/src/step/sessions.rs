@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use runledger_verifier::event::Effect;
+use runledger_verifier::event::{ActionKind, Effect};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -98,7 +98,7 @@ pub async fn run(
         let command = format!("KILL {}", s.session_id);
         let intent = Intent {
             unit: format!("{}/session-{}", step.id, s.session_id),
-            action: "kill_sessions".into(),
+            action: ActionKind::KillSessions,
             effect: Effect::Guarded,
             command: command.clone(),
             target: target.to_string(),
