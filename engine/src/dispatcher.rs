@@ -33,7 +33,7 @@ use crate::journal::{Journal, JournalError};
 
 /// The name of the observation that records why a run stopped: a fact about the run, never an
 /// input to a decision, so replay passes over it.
-pub const HALT_OBSERVATION: &str = "halt";
+pub use runledger_verifier::timeline::HALT_OBSERVATION;
 
 fn is_marker(e: &Event) -> bool {
     match &e.body {
