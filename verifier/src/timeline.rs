@@ -613,7 +613,11 @@ impl Run {
     /// An event that is neither an observation nor a resume: it answers the finding waiting
     /// for the operator, or goes on without its answer.
     fn followed(&mut self, e: &Event) -> Option<Finding> {
-        let waiting = self.waiting.take()?;
+        let Some(waiting) = self.waiting else {
+            // Only findings a decision already covers: they stand, nothing re-reads them.
+            self.close_pending();
+            return None;
+        };
         let answer = match &e.body {
             Body::Approval(a) if self.findings[waiting].answered_by(&a.step, &a.decision) => {
                 if a.decision == Decision::AcceptDataLoss {
@@ -1148,6 +1152,25 @@ mod tests {
         }
         assert_eq!(answers, vec![Answer::Unanswered { seq: skip }]);
         assert!(open.last().unwrap().findings.is_empty());
+    }
+
+    #[test]
+    fn a_covered_finding_acted_on_stays_given_up_after_a_later_resume() {
+        let mut j = Journal::new();
+        j.loss("copy", "100", "a.trn");
+        j.approval("copy", Decision::AcceptDataLoss, None);
+        j.loss("restore", "120", "b.trn");
+        j.intent("restore/b.trn", 1, "restore_logs", vec![]);
+        j.resume();
+        let t = j.fold();
+        let run = t.last().unwrap();
+        assert_eq!(run.findings[1].answer, Answer::Covered);
+        let files: Vec<&str> = run
+            .not_applied()
+            .iter()
+            .map(|(_, n)| n.file.as_str())
+            .collect();
+        assert_eq!(files, vec!["a.trn", "b.trn"]);
     }
 
     #[test]
