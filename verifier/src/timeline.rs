@@ -471,28 +471,10 @@ impl Run {
                 end: End::Open,
             }),
             Body::Approval(a) => self.decided(e, a),
-            Body::StepOutcome(o) => {
-                let end = End::Outcome {
-                    seq: e.seq,
-                    at: e.at.clone(),
-                    status: o.status,
-                    duration_us: o.duration_us,
-                    result: (self.keep == Keep::All).then(|| o.result.clone()),
-                };
-                change.settled = self.settle(&o.step, o.attempt, end);
-            }
-            Body::StepReconciled(r) => {
-                let all = self.keep == Keep::All;
-                let end = End::Reconciled {
-                    seq: e.seq,
-                    at: e.at.clone(),
-                    verdict: r.verdict,
-                    settled: r.operator_settled(),
-                    applied: r.applied(),
-                    probe: all.then(|| r.probe.clone()),
-                    probe_result: all.then(|| r.probe_result.clone()),
-                };
-                change.settled = self.settle(&r.step, r.attempt, end);
+            Body::StepOutcome(_) | Body::StepReconciled(_) => {
+                if let Some((unit, attempt, end)) = ending(e, self.keep) {
+                    change.settled = self.settle(unit, attempt, end);
+                }
             }
             Body::RunFinished(f) => {
                 self.finished = Some(Finished {
@@ -830,6 +812,40 @@ impl Run {
             }
         }
         out
+    }
+}
+
+/// The unit, attempt and ending a `step.outcome` or `step.reconciled` records; None for any
+/// other event. One reading of how an attempt ended, for the fold and for a replay that meets
+/// the event in the queue.
+pub fn ending(e: &Event, keep: Keep) -> Option<(&str, u64, End)> {
+    let all = keep == Keep::All;
+    match &e.body {
+        Body::StepOutcome(o) => Some((
+            o.step.as_str(),
+            o.attempt,
+            End::Outcome {
+                seq: e.seq,
+                at: e.at.clone(),
+                status: o.status,
+                duration_us: o.duration_us,
+                result: all.then(|| o.result.clone()),
+            },
+        )),
+        Body::StepReconciled(r) => Some((
+            r.step.as_str(),
+            r.attempt,
+            End::Reconciled {
+                seq: e.seq,
+                at: e.at.clone(),
+                verdict: r.verdict,
+                settled: r.operator_settled(),
+                applied: r.applied(),
+                probe: all.then(|| r.probe.clone()),
+                probe_result: all.then(|| r.probe_result.clone()),
+            },
+        )),
+        _ => None,
     }
 }
 
