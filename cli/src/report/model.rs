@@ -15,7 +15,7 @@ use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::report::{format_duration, Report};
 use runledger_verifier::source;
 use runledger_verifier::timeline::{
-    Attempt, DecisionRecord, End, FileRecord, Resume, Run, Started, Timeline,
+    Attempt, DecisionRecord, End, FileRecord, Finding, NotApplied, Resume, Run, Started, Timeline,
 };
 use runledger_verifier::verify::step_of;
 use runledger_verifier::{verify, Options};
@@ -446,8 +446,36 @@ enum AtStep<'a> {
 }
 
 fn run_view(run: &Run, started: &Started, observations: Vec<(u64, &Observation)>) -> RunView {
+    let mut view = run_header(run, started);
+    place_at_steps(&mut view, run, observations);
+    view.resumes = run.resumes.iter().map(resume_view).collect();
+    view.gaps = run
+        .not_applied()
+        .into_iter()
+        .map(|(f, n)| gap_line(f, n))
+        .collect();
+    view.recovery = run.recovery_point.as_ref().map(|p| RecoveryView {
+        lsn: p.lsn.clone(),
+        evidence: format!(
+            "database_position observed at seq {} (step {}): RESTORING, redo_start_lsn {}",
+            p.seq, p.unit, p.lsn
+        ),
+        ..RecoveryView::default()
+    });
+    if let Some(f) = &run.finished {
+        view.finished_at = Some(f.at.clone());
+        view.status = word(&f.status);
+        view.summary = Some(f.summary.clone());
+    }
+    let files = run.files.values().map(|f| file_view(run, f)).collect();
+    finish_run(&mut view, files);
+    view
+}
+
+/// The run as `run.started` describes it, its steps those of the embedded runbook.
+fn run_header(run: &Run, started: &Started) -> RunView {
     let s = &started.body;
-    let mut view = RunView {
+    RunView {
         id: run.id.clone(),
         started_seq: started.seq,
         started_at: started.at.clone(),
@@ -469,7 +497,12 @@ fn run_view(run: &Run, started: &Started, observations: Vec<(u64, &Observation)>
             .collect(),
         steps: runbook_steps(&s.runbook.source),
         ..RunView::default()
-    };
+    }
+}
+
+/// Places the observations, attempts and decisions at their steps in journal order, so that a
+/// step not in the runbook is listed where something first happened at it.
+fn place_at_steps(view: &mut RunView, run: &Run, observations: Vec<(u64, &Observation)>) {
     let mut at_steps: Vec<(u64, AtStep<'_>)> = observations
         .into_iter()
         .map(|(seq, o)| (seq, AtStep::Observed(o)))
@@ -485,52 +518,33 @@ fn run_view(run: &Run, started: &Started, observations: Vec<(u64, &Observation)>
         match thing {
             AtStep::Observed(o) => {
                 let summary = observation_summary(&o.name, &o.data);
-                step_mut(&mut view, o.step.as_deref().unwrap_or_default())
+                step_mut(view, o.step.as_deref().unwrap_or_default())
                     .observations
                     .push((seq, o.name.clone(), summary));
             }
             AtStep::Intended(a) => {
                 let attempt = attempt_view(a);
-                step_mut(&mut view, &a.unit).attempts.push(attempt);
+                step_mut(view, &a.unit).attempts.push(attempt);
             }
             AtStep::Decided(d) => {
                 let d = decision_view(d);
-                step_mut(&mut view, &d.step).decisions.push(d.clone());
+                step_mut(view, &d.step).decisions.push(d.clone());
                 view.decisions.push(d);
             }
         }
     }
-    view.resumes = run.resumes.iter().map(resume_view).collect();
-    view.gaps = run
-        .not_applied()
-        .into_iter()
-        .map(|(f, n)| {
-            format!(
-                "{}: {}{} (seq {}, step {})",
-                if n.file.is_empty() { "?" } else { &n.file },
-                n.reason,
-                n.error.map(|n| format!(" (error {n})")).unwrap_or_default(),
-                f.seq,
-                f.unit
-            )
-        })
-        .collect();
-    view.recovery = run.recovery_point.as_ref().map(|p| RecoveryView {
-        lsn: p.lsn.clone(),
-        evidence: format!(
-            "database_position observed at seq {} (step {}): RESTORING, redo_start_lsn {}",
-            p.seq, p.unit, p.lsn
-        ),
-        ..RecoveryView::default()
-    });
-    if let Some(f) = &run.finished {
-        view.finished_at = Some(f.at.clone());
-        view.status = word(&f.status);
-        view.summary = Some(f.summary.clone());
-    }
-    let files = run.files.values().map(|f| file_view(run, f)).collect();
-    finish_run(&mut view, files);
-    view
+}
+
+/// A file given up, with the finding that gave it up: `file: reason (error N) (seq S, step X)`.
+fn gap_line(f: &Finding, n: &NotApplied) -> String {
+    format!(
+        "{}: {}{} (seq {}, step {})",
+        if n.file.is_empty() { "?" } else { &n.file },
+        n.reason,
+        n.error.map(|n| format!(" (error {n})")).unwrap_or_default(),
+        f.seq,
+        f.unit
+    )
 }
 
 fn attempt_view(a: &Attempt) -> AttemptView {
