@@ -399,7 +399,7 @@ pub struct Run {
     waiting: Option<usize>,
     /// The recovery points the operator accepted in the run.
     pub accepted_points: Vec<u128>,
-    /// Every `run.resumed`.
+    /// Every `run.resumed` ([`Keep::All`] only).
     pub resumes: Vec<Resume>,
     /// Why the engine stopped the run, while nothing but a resume followed.
     pub halt: Option<Halt>,
@@ -580,6 +580,9 @@ impl Run {
             f.answer = Answer::Reread { seq: e.seq };
         }
         self.close_pending();
+        if self.keep == Keep::Open {
+            return;
+        }
         self.resumes.push(Resume {
             seq: e.seq,
             at: e.at.clone(),
@@ -1168,6 +1171,7 @@ mod tests {
         }
         assert_eq!(answers, vec![Answer::Unanswered { seq: skip }]);
         assert!(open.last().unwrap().findings.is_empty());
+        assert!(open.last().unwrap().resumes.is_empty());
     }
 
     #[test]
