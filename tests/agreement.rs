@@ -1,8 +1,10 @@
-//! The readers of a journal tell the same story. `runledger-verify`, `runledger status` and
-//! `runledger report` each read the journal's runs in their own code; on the same journals —
-//! the fixtures that verify and the golden drill journals, finished, open, healed and with a
-//! loss accepted — they must agree on whether the last run finished, which intents are in
-//! flight, and which backup files were not applied.
+//! The readers of a journal tell the same story. `runledger-verify`, `runledger status`,
+//! `runledger resume` and `runledger report` read the journal's runs through one timeline,
+//! each from its own entry point (the verifier streaming, the others from the journal's
+//! end or its whole); on the same journals — the fixtures that verify and the golden drill
+//! journals, finished, open, healed and with a loss accepted — they must agree on whether the
+//! last run finished, which intents are in flight (those a resume would reconcile), and which
+//! backup files were not applied.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -63,7 +65,7 @@ fn report_not_applied(md: &str) -> BTreeSet<(String, u64, String)> {
 }
 
 #[test]
-fn status_the_report_and_the_verifier_agree_on_every_journal() {
+fn status_resume_the_report_and_the_verifier_agree_on_every_journal() {
     let mut checked = 0;
     for (dir, keys) in journals() {
         let tmp = copy(&dir, keys);
@@ -131,6 +133,32 @@ fn status_the_report_and_the_verifier_agree_on_every_journal() {
             );
         }
 
+        // resume: the intents it would name in doubt (and reconcile) are the verifier's in
+        // flight, and none when the run finished.
+        let last = runledger_engine::run::last_run(&journal)
+            .unwrap()
+            .expect("a run was started");
+        assert_eq!(last.finished, finished, "{name}: resume reads another end");
+        let in_doubt: Vec<String> = runledger_engine::run::in_doubt(&last.timeline)
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} attempt {} (intent seq {})",
+                    d.step, d.attempt, d.intent_seq
+                )
+            })
+            .collect();
+        assert_eq!(
+            in_doubt, in_flight,
+            "{name}: resume's in-doubt intents against the verifier's in flight"
+        );
+        if let Some(first) = in_doubt.first() {
+            assert!(
+                status.contains(&format!("in flight: {first}")),
+                "{name}: resume would reconcile {first} first, status says {status:?}"
+            );
+        }
+
         // The report: the same files not applied, each with the seq and step of its finding.
         let md = tmp.path().join("report.md");
         let out = runledger()
@@ -157,7 +185,7 @@ fn status_the_report_and_the_verifier_agree_on_every_journal() {
         checked += 1;
     }
     assert!(checked >= 7, "fixtures and golden journals read: {checked}");
-    eprintln!("{checked} journals: status, report and verifier agree");
+    eprintln!("{checked} journals: status, resume, report and verifier agree");
 }
 
 /// A journal a key holder edited against the run's rules: `status` says first that it does not

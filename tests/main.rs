@@ -3,7 +3,7 @@
 //!
 //! | module | promise |
 //! |---|---|
-//! | `agreement` | `runledger-verify`, `runledger status` and `runledger report` agree on the same journals: whether the last run finished, the intents in flight, the files not applied |
+//! | `agreement` | `runledger-verify`, `runledger status`, `resume` and `runledger report` agree on the same journals: whether the last run finished, the intents in flight (those a resume reconciles), the files not applied |
 //! | `drill` | `runledger drill` completes the failover (the simulator's record is the witness); killed after any event or between any action and its outcome, `resume` reaches the same end state without repeating what must not be repeated |
 //! | `drill_scenarios` | every simulator scenario ends as a DBA expects: gaps and damaged files wait for a recorded decision, sessions are ended, a running restore job is waited for, an unreachable CMS or share is stated |
 //! | `fixture_journals` | the committed journal fixtures are exactly what their generator writes (they pin the format) |

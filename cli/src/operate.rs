@@ -12,8 +12,9 @@ use runledger_engine::journal::JournalError;
 use runledger_engine::keyfile;
 use runledger_engine::run::{self, RunError, RunOptions};
 use runledger_engine::runbook::{self, LoadedRunbook};
-use runledger_verifier::event::{Body, OutcomeStatus};
+use runledger_verifier::event::{Body, OutcomeStatus, ResultView};
 use runledger_verifier::terminal;
+use runledger_verifier::timeline::{End, Run as Timeline};
 
 use crate::cli::Approvals;
 use crate::exit::Exit;
@@ -320,65 +321,70 @@ pub fn status(journal: &Path) -> Result<Exit> {
         last.run_id, rb.name, rb.version
     ))?;
     show(integrity(journal))?;
-    let done = last
-        .events
-        .iter()
-        .filter(|e| matches!(&e.body, Body::StepOutcome(o) if o.status == OutcomeStatus::Succeeded))
-        .count();
-    show(format!("actions  {done} succeeded"))?;
-    if last.finished {
-        show("state    finished".to_string())?;
-        return Ok(Exit::Ok);
-    }
-    // The engine records why it stopped; nothing after that record means it still stands.
-    let halt = last
-        .events
-        .iter()
-        .rev()
-        .find(|e| !matches!(e.body, Body::RunResumed(_)));
-    if let Some(Body::Observation(o)) = halt.map(|e| &e.body) {
-        if o.name == runledger_engine::dispatcher::HALT_OBSERVATION {
-            let kind = o.data["kind"]
-                .as_str()
-                .unwrap_or("stopped")
-                .replace('_', " ");
-            show(format!(
-                "state    {kind} at {}: {}",
-                o.step.as_deref().unwrap_or("-"),
-                o.data["reason"].as_str().unwrap_or("")
-            ))?;
-            return Ok(Exit::Ok);
-        }
-    }
-    let doubt = run::in_doubt(&last.events);
-    let last_outcome = last.events.iter().rev().find_map(|e| match &e.body {
-        Body::StepOutcome(o) => Some(o.clone()),
-        _ => None,
-    });
-    if let Some(d) = doubt.first() {
-        show(format!(
-            "state    in flight: {} attempt {} (intent seq {}) has no outcome; `runledger resume` reconciles it",
-            d.step, d.attempt, d.intent_seq
-        ))?;
-    } else if let Some(o) = last_outcome.filter(|o| o.status == OutcomeStatus::Failed) {
-        if o.result_view().approval.is_some() {
-            show(format!("state    waiting for approval of {}", o.step))?;
-        } else {
-            show(format!(
-                "state    failed at {}: {}",
-                o.step,
-                runledger_engine::step::failure_reason(&o.result)
-            ))?;
-        }
-    } else {
-        let last_step = last.events.iter().rev().find_map(|e| match &e.body {
-            Body::StepOutcome(o) => Some(o.step.clone()),
-            _ => None,
-        });
-        show(format!(
-            "state    stopped after {}; `runledger resume` continues",
-            last_step.unwrap_or_else(|| "run.started".into())
-        ))?;
-    }
+    show(format!("actions  {} succeeded", succeeded(&last.timeline)))?;
+    show(format!("state    {}", state(&last.timeline)))?;
     Ok(Exit::Ok)
+}
+
+/// Actions whose `step.outcome` says they succeeded.
+fn succeeded(run: &Timeline) -> usize {
+    run.attempts
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.end,
+                End::Outcome {
+                    status: OutcomeStatus::Succeeded,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+/// Where the run stands, from its timeline: finished, stopped by the engine for a reason it
+/// recorded, an intent in flight, a failure, or stopped between actions.
+fn state(run: &Timeline) -> String {
+    if run.finished.is_some() {
+        return "finished".into();
+    }
+    // The engine records why it stopped; nothing but a resume after that record means it
+    // still stands.
+    if let Some(h) = &run.halt {
+        return format!(
+            "{} at {}: {}",
+            h.kind.replace('_', " "),
+            h.step.as_deref().unwrap_or("-"),
+            h.reason
+        );
+    }
+    if let Some(a) = run.open_attempts().first() {
+        return format!(
+            "in flight: {} attempt {} (intent seq {}) has no outcome; `runledger resume` reconciles it",
+            a.unit, a.attempt, a.intent_seq
+        );
+    }
+    let last = run.last_outcome();
+    if let Some((a, result)) = last.and_then(|a| match &a.end {
+        End::Outcome {
+            status: OutcomeStatus::Failed,
+            result,
+            ..
+        } => Some((a, result.clone().unwrap_or_default())),
+        _ => None,
+    }) {
+        return if ResultView::of(&result).approval.is_some() {
+            format!("waiting for approval of {}", a.unit)
+        } else {
+            format!(
+                "failed at {}: {}",
+                a.unit,
+                runledger_engine::step::failure_reason(&result)
+            )
+        };
+    }
+    format!(
+        "stopped after {}; `runledger resume` continues",
+        last.map_or("run.started", |a| a.unit.as_str())
+    )
 }

@@ -24,6 +24,7 @@ use runledger_verifier::event::{
     StepIntent, StepOutcome, StepReconciled, Withheld,
 };
 use runledger_verifier::signing::hex;
+use runledger_verifier::timeline::{self, End, Keep};
 use runledger_verifier::verify::step_of;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -35,7 +36,7 @@ use crate::journal::{Journal, JournalError};
 
 /// The name of the observation that records why a run stopped: a fact about the run, never an
 /// input to a decision, so replay passes over it.
-pub const HALT_OBSERVATION: &str = "halt";
+pub use runledger_verifier::timeline::HALT_OBSERVATION;
 
 fn is_marker(e: &Event) -> bool {
     match &e.body {
@@ -669,18 +670,18 @@ impl Dispatcher {
                 }
             }
         }
-        let settles = |e: &Event| match &e.body {
-            Body::StepOutcome(o) => o.step == body.step && o.attempt == body.attempt,
-            Body::StepReconciled(r) => r.step == body.step && r.attempt == body.attempt,
-            _ => false,
-        };
         let replay_only = self.replay_only;
-        match self.next_recorded() {
-            Some(e) if settles(e) => {
-                let (e, _) = self.pop_recorded();
-                Ok(outcome_of(e))
+        let recorded = self.next_recorded().map(|e| {
+            timeline::ending(e, Keep::All)
+                .filter(|(unit, attempt, _)| *unit == body.step && *attempt == body.attempt)
+                .map(|(_, _, end)| end)
+        });
+        match recorded {
+            Some(Some(end)) => {
+                self.pop_recorded();
+                Ok(outcome_of(end))
             }
-            Some(_) => Err(self.diverged(format!(
+            Some(None) => Err(self.diverged(format!(
                 "the outcome of {} attempt {}",
                 body.step, body.attempt
             ))),
@@ -968,23 +969,26 @@ fn without_superseded(events: Vec<Event>) -> Vec<Event> {
     out
 }
 
-fn outcome_of(e: Event) -> Outcome {
-    match e.body {
-        Body::StepOutcome(o) => Outcome {
-            status: o.status,
-            result: o.result,
-            reconciled: false,
+/// The outcome the step logic is given for a recorded ending: the action's own result, or
+/// for a reconciliation the probe's evidence (the action's result is lost).
+fn outcome_of(end: End) -> Outcome {
+    let took_effect = end.took_effect();
+    let (result, reconciled) = match end {
+        End::Outcome { result, .. } => (result.unwrap_or_default(), false),
+        End::Reconciled { probe_result, .. } => (
+            serde_json::json!({"reconciled": probe_result.unwrap_or_default()}),
+            true,
+        ),
+        End::Open => (serde_json::Value::Null, false),
+    };
+    Outcome {
+        status: if took_effect == Some(true) {
+            OutcomeStatus::Succeeded
+        } else {
+            OutcomeStatus::Failed
         },
-        Body::StepReconciled(r) => Outcome {
-            status: if r.applied() {
-                OutcomeStatus::Succeeded
-            } else {
-                OutcomeStatus::Failed
-            },
-            result: serde_json::json!({"reconciled": r.probe_result}),
-            reconciled: true,
-        },
-        _ => unreachable!("outcome_of is given outcomes and reconciliations"),
+        result,
+        reconciled,
     }
 }
 

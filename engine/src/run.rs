@@ -18,6 +18,7 @@ use runledger_verifier::event::{
 use runledger_verifier::keys::PrivateKey;
 use runledger_verifier::signing::sha256_hex;
 use runledger_verifier::source;
+use runledger_verifier::timeline::{self, Keep};
 use runledger_verifier::verify::step_of;
 
 use crate::checkpoints::{self, Keeper};
@@ -472,6 +473,8 @@ pub struct LastRun {
     pub events: Vec<Event>,
     /// Whether `run.finished` was written.
     pub finished: bool,
+    /// The run's timeline: its attempts and how they ended, its decisions, its halt.
+    pub timeline: timeline::Run,
 }
 
 /// Reads the last run of a journal (SQLite).
@@ -482,18 +485,14 @@ pub struct LastRun {
 pub fn last_run(path: &Path) -> Result<Option<LastRun>, RunError> {
     let mut events = Vec::new();
     let mut started = None;
-    let mut finished = false;
     let mut problem = None;
     source::for_each_sqlite_record_backwards(path, |r| {
         match Event::from_canonical_bytes(&r.event) {
-            Ok(e) => match e.body {
-                Body::RunStarted(s) => {
-                    started = Some(*s);
-                    return false;
-                }
-                Body::RunFinished(_) => finished = true,
-                _ => events.push(e),
-            },
+            Ok(e) if matches!(e.body, Body::RunStarted(_)) => {
+                started = Some(e);
+                return false;
+            }
+            Ok(e) => events.push(e),
             Err(err) => {
                 problem = Some(err.to_string());
                 return false;
@@ -508,38 +507,38 @@ pub fn last_run(path: &Path) -> Result<Option<LastRun>, RunError> {
             verdict: p,
         });
     }
-    Ok(started.map(|started| {
-        events.reverse();
-        LastRun {
-            run_id: started.run_id.clone(),
-            started,
-            events,
-            finished,
-        }
+    let Some(started_event) = started else {
+        return Ok(None);
+    };
+    let Body::RunStarted(body) = &started_event.body else {
+        return Ok(None);
+    };
+    events.reverse();
+    let mut run = timeline::Run::started(Keep::All, &started_event, body);
+    for e in &events {
+        run.apply(e);
+    }
+    // run.finished is the run's last word: the events kept are those before it.
+    events.retain(|e| !matches!(e.body, Body::RunFinished(_)));
+    Ok(Some(LastRun {
+        run_id: body.run_id.clone(),
+        started: (**body).clone(),
+        events,
+        finished: run.finished.is_some(),
+        timeline: run,
     }))
 }
 
-/// Intents of a run without outcome or reconciliation.
-pub fn in_doubt(events: &[Event]) -> Vec<InDoubt> {
-    let mut open: Vec<InDoubt> = Vec::new();
-    for e in events {
-        match &e.body {
-            Body::StepIntent(i) => open.push(InDoubt {
-                step: i.step.clone(),
-                attempt: i.attempt,
-                intent_seq: e.seq,
-            }),
-            Body::StepOutcome(o) => open.retain(|d| !(d.step == o.step && d.attempt == o.attempt)),
-            Body::StepReconciled(r) => {
-                open.retain(|d| !(d.step == r.step && d.attempt == r.attempt))
-            }
-            _ => {}
-        }
-    }
-    open.sort_by(|a, b| {
-        (&a.step, a.attempt, a.intent_seq).cmp(&(&b.step, b.attempt, b.intent_seq))
-    });
-    open
+/// Intents of a run without outcome or reconciliation: what a resume reconciles.
+pub fn in_doubt(run: &timeline::Run) -> Vec<InDoubt> {
+    run.open_attempts()
+        .into_iter()
+        .map(|a| InDoubt {
+            step: a.unit.clone(),
+            attempt: a.attempt,
+            intent_seq: a.intent_seq,
+        })
+        .collect()
 }
 
 /// Resumes the last run of a journal.
@@ -624,7 +623,7 @@ pub async fn resume(
     )?;
     let rb = &loaded.runbook;
     let endpoints = endpoints(rb)?;
-    let doubt = in_doubt(&last.events);
+    let doubt = in_doubt(&last.timeline);
     journal.append(
         Some(&last.run_id),
         Body::RunResumed(RunResumed {

@@ -22,6 +22,7 @@ pub mod semantics;
 pub mod signing;
 pub mod source;
 pub mod terminal;
+pub mod timeline;
 pub mod verify;
 
 pub use keys::TrustedKeys;

@@ -30,17 +30,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::event::results::decode;
 use crate::event::{
-    Body, Decision, Effect, Event, OperatorSettled, OutcomeStatus, RunStatus, DATA_LOSS_OBSERVATION,
+    ActionKind, Body, Decision, Effect, Event, Finding as ProbeFinding, OperatorSettled, Precheck,
+    RunStatus,
 };
 use crate::lsn::Lsn;
 use crate::report::Check;
+use crate::timeline::{Answer, Attempt, End, Finding, Keep, Run};
 use crate::verify::step_of;
+
+pub use crate::timeline::READINESS_OBSERVATION;
 
 /// The name of the observation that records a step's probe before it acts.
 pub const PRECHECK_OBSERVATION: &str = "precheck";
-/// The name of the observation that records a step's readiness query.
-pub const READINESS_OBSERVATION: &str = "readiness";
 /// The name of the observation that records the headers of backup files.
 pub const BACKUP_HEADERS_OBSERVATION: &str = "backup_headers";
 
@@ -53,6 +56,13 @@ pub struct StepRule {
     pub needs_approval: bool,
     /// A check whose failure is recorded and passed over.
     pub warn_only: bool,
+}
+
+impl StepRule {
+    /// The step's action kind, `None` for a word this format does not know.
+    pub fn kind(&self) -> Option<ActionKind> {
+        ActionKind::parse(&self.action)
+    }
 }
 
 /// A rule broken, at a seq.
@@ -68,27 +78,6 @@ pub struct Violation {
 
 fn broken(check: Check, seq: u64, reason: String) -> Violation {
     Violation { check, seq, reason }
-}
-
-/// One attempt of a unit: its intent and what was decided about it.
-#[derive(Debug, Clone)]
-struct Attempt {
-    intent_seq: u64,
-    step: String,
-    action: String,
-    effect: Effect,
-    command: String,
-    approved: bool,
-    treated_as_applied: bool,
-}
-
-/// A finding the operator must answer before the run goes on.
-#[derive(Debug, Clone)]
-struct Finding {
-    seq: u64,
-    step: String,
-    loss: bool,
-    point: Lsn,
 }
 
 /// What the rules examined, for the report's details.
@@ -124,15 +113,16 @@ struct Span {
 }
 
 /// The rules of one run, fed its events in order.
+///
+/// What happened — which attempts are open, how each ended, which finding waits for the
+/// operator and what answered it — is the run's [`timeline`](crate::timeline), folded keeping
+/// only what is open; the rules judge each change it reports.
 pub struct RunRules {
     steps: HashMap<String, StepRule>,
     order: Vec<String>,
-    signer: String,
-    attempts: HashMap<(String, u64), Attempt>,
+    run: Run,
     /// Unit → (seq of the failure, its step): failures nothing resolved yet.
     failed: BTreeMap<String, (u64, String)>,
-    awaiting: Option<Finding>,
-    accepted_points: Vec<Lsn>,
     /// Step → file → its LSNs, from the step's latest `backup_headers`.
     headers: HashMap<String, HashMap<String, Span>>,
     last_restore: Option<(String, Span)>,
@@ -148,11 +138,8 @@ impl RunRules {
         RunRules {
             order: steps.iter().map(|(id, _)| id.clone()).collect(),
             steps: steps.into_iter().collect(),
-            signer: signer.to_string(),
-            attempts: HashMap::new(),
+            run: Run::new(Keep::Open, signer),
             failed: BTreeMap::new(),
-            awaiting: None,
-            accepted_points: Vec::new(),
             headers: HashMap::new(),
             last_restore: None,
             recovered_at: None,
@@ -172,7 +159,7 @@ impl RunRules {
 
     /// Takes one event of the run (after `run.started`), in journal order.
     pub fn event(&mut self, e: &Event) -> Result<(), Violation> {
-        if e.key != self.signer {
+        if e.key != self.run.signer {
             return Err(broken(
                 Check::RunSigner,
                 e.seq,
@@ -180,162 +167,92 @@ impl RunRules {
                     "{} is signed by key {}, the run was started with key {}",
                     e.body.kind(),
                     e.key,
-                    self.signer
+                    self.run.signer
                 ),
             ));
         }
-        match &e.body {
-            Body::Observation(_) => {}
-            // The resumed process reads again what the stopped one found and did not act on.
-            Body::RunResumed(_) => self.awaiting = None,
-            _ => self.answer_finding(e)?,
+        let change = self.run.apply(e);
+        if let Some(f) = &change.answered {
+            self.answered(e, f)?;
         }
         match &e.body {
             Body::Observation(o) => {
                 let step = o.step.as_deref().map(step_of).unwrap_or_default();
                 match o.name.as_str() {
-                    DATA_LOSS_OBSERVATION => {
-                        let point = o.data["recovery_point"]["lsn"]
-                            .as_str()
-                            .and_then(Lsn::parse)
-                            .unwrap_or_default();
-                        let covered = self.accepted_points.iter().any(|&p| point >= p);
-                        if !covered && self.awaiting.is_none() {
-                            self.awaiting = Some(Finding {
-                                seq: e.seq,
-                                step: step.to_string(),
-                                loss: true,
-                                point,
-                            });
-                        }
-                    }
-                    READINESS_OBSERVATION
-                        if o.data["ok"] != serde_json::Value::Bool(true)
-                            && self.awaiting.is_none() =>
-                    {
-                        self.awaiting = Some(Finding {
-                            seq: e.seq,
-                            step: step.to_string(),
-                            loss: false,
-                            point: Lsn::default(),
-                        });
-                    }
-                    BACKUP_HEADERS_OBSERVATION => {
-                        let mut files = HashMap::new();
-                        for h in o.data["headers"].as_array().into_iter().flatten() {
-                            let lsn = |k: &str| h[k].as_str().and_then(Lsn::parse);
-                            if let (Some(file), Some(first), Some(last)) =
-                                (h["file"].as_str(), lsn("first_lsn"), lsn("last_lsn"))
-                            {
-                                files.insert(file.to_string(), Span { first, last });
-                            }
-                        }
-                        self.headers.insert(step.to_string(), files);
-                    }
+                    BACKUP_HEADERS_OBSERVATION => self.read_headers(step, &o.data),
                     PRECHECK_OBSERVATION => {
-                        let in_effect = o.data["finding"] == "applied";
-                        if in_effect && self.rule(step).action == "recover_database" {
+                        let in_effect = decode::<Precheck>(&o.data)
+                            .is_some_and(|p| p.finding == ProbeFinding::Applied);
+                        if in_effect && self.rule(step).kind() == Some(ActionKind::RecoverDatabase)
+                        {
                             self.recovery_in_effect = true;
                         }
                     }
                     _ => {}
                 }
             }
-            Body::StepIntent(i) => {
-                let step = step_of(&i.step).to_string();
-                if let Some((unit, (seq, _))) =
-                    self.failed.iter().find(|(unit, _)| **unit != i.step)
-                {
-                    return Err(broken(
-                        Check::StepFailures,
-                        e.seq,
-                        format!(
-                            "{} starts while {unit}, which failed at seq {seq}, is unresolved: no later attempt of it and no decision about its step",
-                            i.step
-                        ),
-                    ));
-                }
-                self.failed.remove(&i.step);
-                if i.action == "restore_logs" {
-                    if let Some(at) = self.recovered_at {
-                        return Err(broken(
-                            Check::Recovery,
-                            e.seq,
-                            format!(
-                                "{} restores a log after the database was recovered at seq {at}",
-                                i.step
-                            ),
-                        ));
-                    }
-                }
-                self.attempts.insert(
-                    (i.step.clone(), i.attempt),
-                    Attempt {
-                        intent_seq: e.seq,
-                        step,
-                        action: i.action.clone(),
-                        effect: i.effect,
-                        command: i.command.clone(),
-                        approved: false,
-                        treated_as_applied: false,
-                    },
-                );
-            }
+            Body::StepIntent(i) => self.intended(e.seq, &i.step, &i.action)?,
             Body::Approval(a) => {
-                let step = step_of(&a.step).to_string();
-                if let Some(target) = &a.intent {
-                    if let Some(att) = self
-                        .attempts
-                        .values_mut()
-                        .find(|att| att.intent_seq == target.seq)
-                    {
-                        match a.decision {
-                            Decision::Approved => att.approved = true,
-                            Decision::TreatAsApplied => att.treated_as_applied = true,
-                            _ => {}
-                        }
-                    }
-                }
                 if matches!(a.decision, Decision::AcceptDataLoss | Decision::Skip) {
-                    self.failed.retain(|_, (_, s)| *s != step);
+                    let step = step_of(&a.step);
+                    self.failed.retain(|_, (_, s)| s != step);
                 }
-            }
-            Body::StepOutcome(o) => {
-                let succeeded = o.status == OutcomeStatus::Succeeded;
-                self.settle(&o.step, o.attempt, e.seq, succeeded, false)?;
-            }
-            Body::StepReconciled(r) => {
-                let treated = r.operator_settled() == Some(OperatorSettled::Applied);
-                self.settle(&r.step, r.attempt, e.seq, r.applied(), treated)?;
             }
             Body::RunFinished(f) => self.finished(e.seq, f.status)?,
-            Body::RunResumed(_) | Body::JournalOpened(_) | Body::RunStarted(_) => {}
+            _ => {}
+        }
+        match change.settled {
+            Some(att) => self.settle(att),
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps the LSNs of the files a step's `backup_headers` names.
+    fn read_headers(&mut self, step: &str, data: &serde_json::Value) {
+        let mut files = HashMap::new();
+        for h in data["headers"].as_array().into_iter().flatten() {
+            let lsn = |k: &str| h[k].as_str().and_then(Lsn::parse);
+            if let (Some(file), Some(first), Some(last)) =
+                (h["file"].as_str(), lsn("first_lsn"), lsn("last_lsn"))
+            {
+                files.insert(file.to_string(), Span { first, last });
+            }
+        }
+        self.headers.insert(step.to_string(), files);
+    }
+
+    /// An intent: nothing starts while another unit's failure is unresolved, and no log is
+    /// restored after the database was recovered.
+    fn intended(&mut self, seq: u64, unit: &str, action: &str) -> Result<(), Violation> {
+        if let Some((other, (at, _))) = self.failed.iter().find(|(other, _)| *other != unit) {
+            return Err(broken(
+                Check::StepFailures,
+                seq,
+                format!(
+                    "{unit} starts while {other}, which failed at seq {at}, is unresolved: no later attempt of it and no decision about its step"
+                ),
+            ));
+        }
+        self.failed.remove(unit);
+        if ActionKind::parse(action) == Some(ActionKind::RestoreLogs) {
+            if let Some(at) = self.recovered_at {
+                return Err(broken(
+                    Check::Recovery,
+                    seq,
+                    format!("{unit} restores a log after the database was recovered at seq {at}"),
+                ));
+            }
         }
         Ok(())
     }
 
-    /// A finding waiting for the operator is answered by this (non-observation) event, or the
-    /// run went on without the decision.
-    fn answer_finding(&mut self, e: &Event) -> Result<(), Violation> {
-        let Some(f) = self.awaiting.take() else {
+    /// The finding the event answered, or went on past without the operator's decision.
+    fn answered(&mut self, e: &Event, f: &Finding) -> Result<(), Violation> {
+        if let Answer::Decided { .. } = f.answer {
+            self.tally.decisions += 1;
             return Ok(());
-        };
-        if let Body::Approval(a) = &e.body {
-            let answers = match a.decision {
-                Decision::AcceptDataLoss => f.loss,
-                Decision::Skip => !f.loss,
-                Decision::Declined => true,
-                _ => false,
-            };
-            if answers && step_of(&a.step) == f.step {
-                self.tally.decisions += 1;
-                if a.decision == Decision::AcceptDataLoss {
-                    self.accepted_points.push(f.point);
-                }
-                return Ok(());
-            }
         }
-        let (what, flag) = if f.loss {
+        let (what, flag) = if f.is_loss() {
             ("data_loss finding", "accept_data_loss")
         } else {
             ("readiness that does not hold", "skip")
@@ -346,30 +263,31 @@ impl RunRules {
             format!(
                 "{} follows the {what} of step {} at seq {} without the operator's decision ({flag} or declined)",
                 e.body.kind(),
-                f.step,
+                f.step(),
                 f.seq
             ),
         ))
     }
 
-    fn settle(
-        &mut self,
-        unit: &str,
-        attempt: u64,
-        seq: u64,
-        took_effect: bool,
-        treated: bool,
-    ) -> Result<(), Violation> {
-        // Settled: nothing names it any more (an approval names an intent in flight), so it is
-        // dropped and the rules hold only the attempts in flight.
-        let Some(att) = self.attempts.remove(&(unit.to_string(), attempt)) else {
+    /// An attempt ended: a failure stays unresolved until a retry or a decision; one that
+    /// took effect had its approval, continues the log chain, recovers at most once.
+    fn settle(&mut self, att: Attempt) -> Result<(), Violation> {
+        let (unit, attempt) = (att.unit.as_str(), att.attempt);
+        let (Some(seq), Some(took_effect)) = (att.end.seq(), att.end.took_effect()) else {
             return Ok(());
         };
-        let rule = self.rule(&att.step);
+        let treated = matches!(
+            att.end,
+            End::Reconciled {
+                settled: Some(OperatorSettled::Applied),
+                ..
+            }
+        );
+        let rule = self.rule(att.step());
         if !took_effect {
             if !rule.warn_only {
                 self.failed
-                    .insert(unit.to_string(), (seq, att.step.clone()));
+                    .insert(unit.to_string(), (seq, att.step().to_string()));
             }
             return Ok(());
         }
@@ -378,7 +296,7 @@ impl RunRules {
         if needs {
             self.tally.approvals += 1;
         }
-        if needs && !(att.approved || (treated && att.treated_as_applied)) {
+        if needs && !(att.approved() || (treated && att.treated_as_applied())) {
             return Err(broken(
                 Check::Approvals,
                 att.intent_seq,
@@ -387,8 +305,8 @@ impl RunRules {
                 ),
             ));
         }
-        if att.action == "restore_logs" {
-            self.restored(unit, &att, seq)?;
+        if ActionKind::parse(&att.action) == Some(ActionKind::RestoreLogs) {
+            self.restored(&att, seq)?;
         }
         if is_recovery(&att) {
             if let Some(at) = self.recovered_at {
@@ -404,13 +322,14 @@ impl RunRules {
         Ok(())
     }
 
-    fn restored(&mut self, unit: &str, att: &Attempt, seq: u64) -> Result<(), Violation> {
+    fn restored(&mut self, att: &Attempt, seq: u64) -> Result<(), Violation> {
+        let unit = att.unit.as_str();
         let file = unit.split_once('/').map_or(unit, |(_, f)| f);
         // The file's LSNs as the run's latest reading of its header says (the copy reads the
         // share's headers, the restore the destination's: the same files).
         let span = self
             .headers
-            .get(&att.step)
+            .get(att.step())
             .and_then(|h| h.get(file))
             .or_else(|| self.headers.values().find_map(|h| h.get(file)))
             .copied();
@@ -452,7 +371,7 @@ impl RunRules {
                 let recovers = self
                     .order
                     .iter()
-                    .any(|s| self.rule(s).action == "recover_database");
+                    .any(|s| self.rule(s).kind() == Some(ActionKind::RecoverDatabase));
                 let restored = self.tally.restores_checked + self.tally.restores_unchecked > 0;
                 if recovers && restored && self.recovered_at.is_none() && !self.recovery_in_effect {
                     return Err(broken(
@@ -480,9 +399,9 @@ impl RunRules {
 /// Whether an attempt recovers a database: the recovery action, or a T-SQL batch with
 /// `WITH RECOVERY` in it (`WITH NORECOVERY` and `WITH STANDBY` do not).
 fn is_recovery(att: &Attempt) -> bool {
-    match att.action.as_str() {
-        "recover_database" => true,
-        "sql" | "restore_logs" => has_with_recovery(&att.command),
+    match ActionKind::parse(&att.action) {
+        Some(ActionKind::RecoverDatabase) => true,
+        Some(ActionKind::Sql | ActionKind::RestoreLogs) => has_with_recovery(&att.command),
         _ => false,
     }
 }

@@ -12,13 +12,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use runledger_verifier::event::results::decode;
 use runledger_verifier::event::{
-    ActionKind, Body, Decision, Event, FileRef, Finding, OutcomeStatus, Precheck, ReconcileVerdict,
-    ResultSet, ResultView,
+    ActionKind, Body, Decision, Event, FileRef, Finding as ProbeFinding, Observation,
+    OutcomeStatus, Precheck, ResultSet, ResultView,
 };
 use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::lsn::Lsn;
 use runledger_verifier::report::{format_duration, Report};
 use runledger_verifier::source;
+use runledger_verifier::timeline::{
+    Attempt, DecisionRecord, End, FileRecord, Finding, NotApplied, Resume, Run, Started, Timeline,
+};
 use runledger_verifier::verify::step_of;
 use runledger_verifier::{verify, Options};
 use serde_json::Value;
@@ -100,9 +103,6 @@ pub struct RunView {
     /// Every backup file (or stretch of log) the run did not apply, and why, as the journal
     /// states them (`data_loss` observations, refused restores).
     pub gaps: Vec<String>,
-    /// Files a `data_loss` observation names that no action or decision followed yet: they
-    /// count once something follows, and not at all when a resume read the world again.
-    pub pending_gaps: Vec<String>,
     /// The recovery point reached.
     pub recovery: Option<RecoveryView>,
 }
@@ -280,8 +280,6 @@ pub struct DecisionView {
 pub struct FileView {
     /// File name.
     pub name: String,
-    /// Paths under which the journal names it.
-    pub paths: Vec<String>,
     /// Size.
     pub size: u64,
     /// sha256.
@@ -428,206 +426,245 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-/// Builds the runs from the events, in order.
+/// Builds the runs from the events, in order: what happened from the journal's timeline, the
+/// observations' summaries from the events themselves.
 fn runs(events: &[Event]) -> Vec<RunView> {
-    let mut runs: Vec<RunView> = Vec::new();
-    // Per run: the backup files, keyed by (name, sha256) so that changed content shows twice.
-    let mut headers: Vec<BTreeMap<(String, String), FileView>> = Vec::new();
-    for e in events {
-        let Some(run_id) = e.run.as_deref() else {
-            continue;
-        };
-        if let Body::RunStarted(s) = &e.body {
-            let mut run = RunView {
-                id: run_id.to_string(),
-                started_seq: e.seq,
-                started_at: e.at.clone(),
-                status: "in flight".into(),
-                runbook: s.runbook.name.clone(),
-                version: s.runbook.version.clone(),
-                runbook_sha256: s.runbook.sha256.clone(),
-                user: s.operator.user.clone(),
-                host: s.operator.host.clone(),
-                parameters: s
-                    .parameters
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                targets: s
-                    .targets
-                    .iter()
-                    .map(|t| (t.name.clone(), t.kind.clone(), t.endpoint.clone()))
-                    .collect(),
-                ..RunView::default()
-            };
-            run.steps = runbook_steps(&s.runbook.source);
-            runs.push(run);
-            headers.push(BTreeMap::new());
-            continue;
-        }
-        let Some(i) = runs.iter().rposition(|r| r.id == run_id) else {
-            continue;
-        };
-        let run = &mut runs[i];
-        let files = &mut headers[i];
-        match &e.body {
-            Body::Observation(o) => {
-                let step = o.step.clone().unwrap_or_default();
-                if o.name.ends_with("headers") {
-                    read_headers(&o.data, files);
+    let timeline = Timeline::fold(events);
+    timeline
+        .runs
+        .iter()
+        .filter_map(|run| {
+            let started = run.started.as_ref()?;
+            let observations = events.iter().filter_map(|e| match &e.body {
+                Body::Observation(o) if e.run.as_deref() == Some(run.id.as_str()) => {
+                    Some((e.seq, o))
                 }
-                if o.name == "database_position" {
-                    if let (Some("RESTORING"), Some(lsn)) = (
-                        o.data.get("state").and_then(Value::as_str),
-                        o.data.get("redo_start_lsn").and_then(Value::as_str),
-                    ) {
-                        run.recovery = Some(RecoveryView {
-                            lsn: lsn.to_string(),
-                            evidence: format!(
-                                "database_position observed at seq {} (step {step}): RESTORING, redo_start_lsn {lsn}",
-                                e.seq
-                            ),
-                            ..RecoveryView::default()
-                        });
-                    }
-                }
-                if o.name == runledger_engine::recovery::DATA_LOSS_OBSERVATION {
-                    for f in o.data["not_applied"].as_array().into_iter().flatten() {
-                        let line = format!(
-                            "{}: {}{} (seq {}, step {step})",
-                            f["file"].as_str().unwrap_or("?"),
-                            f["reason"].as_str().unwrap_or(""),
-                            f["error"]
-                                .as_i64()
-                                .map(|n| format!(" (error {n})"))
-                                .unwrap_or_default(),
-                            e.seq
-                        );
-                        run.pending_gaps.push(line);
-                    }
-                }
-                let summary = observation_summary(&o.name, &o.data);
-                step_mut(run, &step)
-                    .observations
-                    .push((e.seq, o.name.clone(), summary));
-            }
-            Body::StepIntent(t) => {
-                commit_gaps(run);
-                let attempt = AttemptView {
-                    unit: t.step.clone(),
-                    attempt: t.attempt,
-                    intent_seq: e.seq,
-                    started_at: e.at.clone(),
-                    effect: word(&t.effect),
-                    command: t.command.clone(),
-                    target: t.target.clone(),
-                    inputs: t.inputs.clone(),
-                    status: "in flight".into(),
-                    ..AttemptView::default()
-                };
-                for f in &t.inputs {
-                    let name = f.path.rsplit(['/', '\\']).next().unwrap_or(&f.path);
-                    let entry = files
-                        .entry((name.to_string(), f.sha256.clone()))
-                        .or_insert_with(|| FileView {
-                            name: name.to_string(),
-                            size: f.size,
-                            sha256: f.sha256.clone(),
-                            ..FileView::default()
-                        });
-                    if !entry.paths.contains(&f.path) {
-                        entry.paths.push(f.path.clone());
-                    }
-                }
-                step_mut(run, step_of(&t.step)).attempts.push(attempt);
-            }
-            Body::StepOutcome(o) => {
-                commit_gaps(run);
-                let status = word(&o.status);
-                let (action, inputs) =
-                    (run_action(run, &o.step), a_inputs(run, &o.step, o.attempt));
-                if let Some(a) = attempt_mut(run, &o.step, o.attempt) {
-                    a.ended_at = Some(e.at.clone());
-                    a.status = status.clone();
-                    a.duration_us = Some(o.duration_us);
-                    read_result(&o.result, a);
-                    file_event(files, &action, &inputs, o.status, &e.at, &o.result);
-                }
-            }
-            Body::StepReconciled(r) => {
-                let verdict = word(&r.verdict);
-                let (action, inputs) =
-                    (run_action(run, &r.step), a_inputs(run, &r.step, r.attempt));
-                if let Some(a) = attempt_mut(run, &r.step, r.attempt) {
-                    a.ended_at = Some(e.at.clone());
-                    a.status = format!("reconciled: {verdict}");
-                    a.reconciliation = Some(ReconciliationView {
-                        seq: e.seq,
-                        probe: r.probe.clone(),
-                        probe_result: cap(&r.probe_result.to_string()),
-                        verdict: verdict.clone(),
-                    });
-                    if r.verdict == ReconcileVerdict::Applied {
-                        let done = OutcomeStatus::Succeeded;
-                        file_event(files, &action, &inputs, done, &e.at, &Value::Null);
-                    }
-                }
-            }
-            Body::Approval(a) => {
-                commit_gaps(run);
-                let d = DecisionView {
-                    seq: e.seq,
-                    at: e.at.clone(),
-                    step: a.step.clone(),
-                    operator: a.operator.clone(),
-                    decision: a.decision.clone(),
-                    text: a.text.clone(),
-                    intent_seq: a.intent.as_ref().map(|i| i.seq),
-                };
-                step_mut(run, step_of(&a.step)).decisions.push(d.clone());
-                run.decisions.push(d);
-            }
-            Body::RunResumed(r) => {
-                // What the stopped process read and nothing acted on was read again.
-                run.pending_gaps.clear();
-                run.resumes.push(ResumeView {
-                    seq: e.seq,
-                    at: e.at.clone(),
-                    reason: r.reason.clone(),
-                    in_doubt: r
-                        .in_doubt
-                        .iter()
-                        .map(|d| {
-                            format!(
-                                "{} (attempt {}, intent seq {})",
-                                d.step, d.attempt, d.intent_seq
-                            )
-                        })
-                        .collect(),
-                })
-            }
-            Body::RunFinished(f) => {
-                commit_gaps(run);
-                run.finished_at = Some(e.at.clone());
-                run.status = word(&f.status);
-                run.summary = Some(f.summary.clone());
-            }
-            Body::JournalOpened(_) | Body::RunStarted(_) => {}
-        }
-    }
-    for (run, files) in runs.iter_mut().zip(headers) {
-        finish_run(run, files);
-    }
-    runs
+                _ => None,
+            });
+            Some(run_view(run, started, observations.collect()))
+        })
+        .collect()
 }
 
-/// Counts the files a `data_loss` observation named once an action or decision follows it.
-fn commit_gaps(run: &mut RunView) {
-    for line in run.pending_gaps.drain(..) {
-        let file = line.split(": ").next().unwrap_or("").to_string();
-        if !run.gaps.iter().any(|g| g.starts_with(&format!("{file}: "))) {
-            run.gaps.push(line);
+/// One thing that happened at a step, in journal order: the steps not in the runbook are
+/// listed in the order something first happened at them.
+enum AtStep<'a> {
+    Observed(&'a Observation),
+    Intended(&'a Attempt),
+    Decided(&'a DecisionRecord),
+}
+
+fn run_view(run: &Run, started: &Started, observations: Vec<(u64, &Observation)>) -> RunView {
+    let mut view = run_header(run, started);
+    place_at_steps(&mut view, run, observations);
+    view.resumes = run.resumes.iter().map(resume_view).collect();
+    view.gaps = run
+        .not_applied()
+        .into_iter()
+        .map(|(f, n)| gap_line(f, n))
+        .collect();
+    view.recovery = run.recovery_point.as_ref().map(|p| RecoveryView {
+        lsn: p.lsn.clone(),
+        evidence: format!(
+            "database_position observed at seq {} (step {}): RESTORING, redo_start_lsn {}",
+            p.seq, p.unit, p.lsn
+        ),
+        ..RecoveryView::default()
+    });
+    if let Some(f) = &run.finished {
+        view.finished_at = Some(f.at.clone());
+        view.status = word(&f.status);
+        view.summary = Some(f.summary.clone());
+    }
+    let files = run.files.values().map(|f| file_view(run, f)).collect();
+    finish_run(&mut view, files);
+    view
+}
+
+/// The run as `run.started` describes it, its steps those of the embedded runbook.
+fn run_header(run: &Run, started: &Started) -> RunView {
+    let s = &started.body;
+    RunView {
+        id: run.id.clone(),
+        started_seq: started.seq,
+        started_at: started.at.clone(),
+        status: "in flight".into(),
+        runbook: s.runbook.name.clone(),
+        version: s.runbook.version.clone(),
+        runbook_sha256: s.runbook.sha256.clone(),
+        user: s.operator.user.clone(),
+        host: s.operator.host.clone(),
+        parameters: s
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        targets: s
+            .targets
+            .iter()
+            .map(|t| (t.name.clone(), t.kind.clone(), t.endpoint.clone()))
+            .collect(),
+        steps: runbook_steps(&s.runbook.source),
+        ..RunView::default()
+    }
+}
+
+/// Places the observations, attempts and decisions at their steps in journal order, so that a
+/// step not in the runbook is listed where something first happened at it.
+fn place_at_steps(view: &mut RunView, run: &Run, observations: Vec<(u64, &Observation)>) {
+    let mut at_steps: Vec<(u64, AtStep<'_>)> = observations
+        .into_iter()
+        .map(|(seq, o)| (seq, AtStep::Observed(o)))
+        .collect();
+    at_steps.extend(
+        run.attempts
+            .iter()
+            .map(|a| (a.intent_seq, AtStep::Intended(a))),
+    );
+    at_steps.extend(run.decisions.iter().map(|d| (d.seq, AtStep::Decided(d))));
+    at_steps.sort_by_key(|(seq, _)| *seq);
+    for (seq, thing) in at_steps {
+        match thing {
+            AtStep::Observed(o) => {
+                let summary = observation_summary(&o.name, &o.data);
+                step_mut(view, o.step.as_deref().unwrap_or_default())
+                    .observations
+                    .push((seq, o.name.clone(), summary));
+            }
+            AtStep::Intended(a) => {
+                let attempt = attempt_view(a);
+                step_mut(view, &a.unit).attempts.push(attempt);
+            }
+            AtStep::Decided(d) => {
+                let d = decision_view(d);
+                step_mut(view, &d.step).decisions.push(d.clone());
+                view.decisions.push(d);
+            }
         }
+    }
+}
+
+/// A file given up, with the finding that gave it up: `file: reason (error N) (seq S, step X)`.
+fn gap_line(f: &Finding, n: &NotApplied) -> String {
+    format!(
+        "{}: {}{} (seq {}, step {})",
+        if n.file.is_empty() { "?" } else { &n.file },
+        n.reason,
+        n.error.map(|n| format!(" (error {n})")).unwrap_or_default(),
+        f.seq,
+        f.unit
+    )
+}
+
+fn attempt_view(a: &Attempt) -> AttemptView {
+    let mut view = AttemptView {
+        unit: a.unit.clone(),
+        attempt: a.attempt,
+        intent_seq: a.intent_seq,
+        started_at: a.intent_at.clone(),
+        effect: word(&a.effect),
+        command: a.command.clone(),
+        target: a.target.clone(),
+        inputs: a.inputs.clone(),
+        ended_at: a.end.at().map(str::to_string),
+        status: "in flight".into(),
+        ..AttemptView::default()
+    };
+    match &a.end {
+        End::Open => {}
+        End::Outcome {
+            status,
+            duration_us,
+            result,
+            ..
+        } => {
+            view.status = word(status);
+            view.duration_us = Some(*duration_us);
+            read_result(result.as_ref().unwrap_or(&Value::Null), &mut view);
+        }
+        End::Reconciled {
+            seq,
+            verdict,
+            probe,
+            probe_result,
+            ..
+        } => {
+            let verdict = word(verdict);
+            view.status = format!("reconciled: {verdict}");
+            view.reconciliation = Some(ReconciliationView {
+                seq: *seq,
+                probe: probe.clone().unwrap_or_default(),
+                probe_result: cap(&probe_result.clone().unwrap_or_default().to_string()),
+                verdict,
+            });
+        }
+    }
+    view
+}
+
+fn decision_view(d: &DecisionRecord) -> DecisionView {
+    DecisionView {
+        seq: d.seq,
+        at: d.at.clone(),
+        step: d.unit.clone(),
+        operator: d.operator.clone(),
+        decision: d.decision.clone(),
+        text: d.text.clone(),
+        intent_seq: d.intent_seq,
+    }
+}
+
+fn resume_view(r: &Resume) -> ResumeView {
+    ResumeView {
+        seq: r.seq,
+        at: r.at.clone(),
+        reason: r.reason.clone(),
+        in_doubt: r
+            .in_doubt
+            .iter()
+            .map(|(unit, attempt, seq)| format!("{unit} (attempt {attempt}, intent seq {seq})"))
+            .collect(),
+    }
+}
+
+/// A backup file as the report shows it, its notes (restores skipped, copies and restores
+/// that failed, with the failure's reason) in journal order.
+fn file_view(run: &Run, f: &FileRecord) -> FileView {
+    let mut notes: Vec<(u64, String)> = f
+        .restores_skipped
+        .iter()
+        .map(|(seq, why)| (*seq, format!("restore skipped: {why}")))
+        .collect();
+    for (action, seq, at) in &f.failed {
+        let result = run
+            .attempts
+            .iter()
+            .find_map(|a| match &a.end {
+                End::Outcome { seq: s, result, .. } if s == seq => result.clone(),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let what = if ActionKind::parse(action) == Some(ActionKind::CopyBackups) {
+            "copy"
+        } else {
+            "restore"
+        };
+        notes.push((
+            *seq,
+            format!("{what} failed at {at}: {}", failure_text(&result)),
+        ));
+    }
+    notes.sort_by_key(|(seq, _)| *seq);
+    FileView {
+        name: f.name.clone(),
+        size: f.size,
+        sha256: f.sha256.clone(),
+        first_lsn: f.first_lsn.clone(),
+        last_lsn: f.last_lsn.clone(),
+        server: f.server.clone(),
+        copied_at: f.copied.as_ref().map(|(_, at)| at.clone()),
+        restored_at: f.restored.as_ref().map(|(_, at)| at.clone()),
+        notes: notes.into_iter().map(|(_, n)| n).collect(),
     }
 }
 
@@ -676,62 +713,6 @@ fn step_mut<'r>(run: &'r mut RunView, id: &str) -> &'r mut StepView {
     }
 }
 
-fn attempt_mut<'r>(run: &'r mut RunView, unit: &str, attempt: u64) -> Option<&'r mut AttemptView> {
-    step_mut(run, unit)
-        .attempts
-        .iter_mut()
-        .rev()
-        .find(|a| a.unit == unit && a.attempt == attempt)
-}
-
-fn run_action(run: &mut RunView, unit: &str) -> String {
-    step_mut(run, unit).action.clone()
-}
-
-fn a_inputs(run: &mut RunView, unit: &str, attempt: u64) -> Vec<FileRef> {
-    attempt_mut(run, unit, attempt)
-        .map(|a| a.inputs.clone())
-        .unwrap_or_default()
-}
-
-/// Records a copy or restore of the input files at `at`.
-fn file_event(
-    files: &mut BTreeMap<(String, String), FileView>,
-    action: &str,
-    inputs: &[FileRef],
-    status: OutcomeStatus,
-    at: &str,
-    result: &Value,
-) {
-    let action = ActionKind::parse(action);
-    let skipped = ResultView::of(result).skipped;
-    for f in inputs {
-        let name = f.path.rsplit(['/', '\\']).next().unwrap_or(&f.path);
-        let Some(file) = files.get_mut(&(name.to_string(), f.sha256.clone())) else {
-            continue;
-        };
-        match (action, status) {
-            (Some(ActionKind::CopyBackups), OutcomeStatus::Succeeded) => {
-                file.copied_at = Some(at.to_string())
-            }
-            (Some(ActionKind::RestoreLogs), OutcomeStatus::Succeeded) => match &skipped {
-                Some(why) => file.notes.push(format!("restore skipped: {why}")),
-                None => file.restored_at = Some(at.to_string()),
-            },
-            (_, OutcomeStatus::Failed) => file.notes.push(format!(
-                "{} failed at {at}: {}",
-                if action == Some(ActionKind::CopyBackups) {
-                    "copy"
-                } else {
-                    "restore"
-                },
-                failure_text(result)
-            )),
-            _ => {}
-        }
-    }
-}
-
 /// `Msg N: text` of a statement's error; `NULL` for an error the server did not number.
 fn error_line(e: &runledger_verifier::event::SqlError) -> String {
     let number = e
@@ -749,35 +730,6 @@ fn failure_text(result: &Value) -> String {
         return error_line(&e);
     }
     cap(&result.to_string())
-}
-
-/// Reads the header list of a `*_headers` observation.
-fn read_headers(data: &Value, files: &mut BTreeMap<(String, String), FileView>) {
-    let Some(list) = data.get("headers").and_then(Value::as_array) else {
-        return;
-    };
-    for h in list {
-        let s = |k: &str| h.get(k).and_then(Value::as_str).map(str::to_string);
-        let (Some(name), Some(sha)) = (s("file"), s("sha256")) else {
-            continue;
-        };
-        let entry = files
-            .entry((name.clone(), sha.clone()))
-            .or_insert_with(|| FileView {
-                name,
-                sha256: sha,
-                size: h.get("size").and_then(Value::as_u64).unwrap_or(0),
-                ..FileView::default()
-            });
-        entry.first_lsn = s("first_lsn").or(entry.first_lsn.take());
-        entry.last_lsn = s("last_lsn").or(entry.last_lsn.take());
-        entry.server = s("server").or(entry.server.take());
-        if let Some(p) = s("path") {
-            if !entry.paths.contains(&p) {
-                entry.paths.push(p);
-            }
-        }
-    }
 }
 
 /// Takes a `step.outcome` result apart into messages, lines, tables and output.
@@ -868,8 +820,8 @@ fn observation_summary(name: &str, data: &Value) -> String {
         let found = decode::<Precheck>(data);
         let probe = found.as_ref().map(|p| cap(&p.probe)).unwrap_or_default();
         return match found.map(|p| p.finding) {
-            Some(Finding::Applied) => format!("already in effect (probe: {})", cap(&probe)),
-            Some(Finding::NotApplied) => format!("not in effect yet (probe: {})", cap(&probe)),
+            Some(ProbeFinding::Applied) => format!("already in effect (probe: {})", cap(&probe)),
+            Some(ProbeFinding::NotApplied) => format!("not in effect yet (probe: {})", cap(&probe)),
             _ => format!("the probe could not tell (probe: {})", cap(&probe)),
         };
     }
@@ -902,10 +854,8 @@ fn observation_summary(name: &str, data: &Value) -> String {
 }
 
 /// Orders the files by LSN, notes what this run did not restore, and settles the recovery point.
-fn finish_run(run: &mut RunView, files: BTreeMap<(String, String), FileView>) {
-    commit_gaps(run);
+fn finish_run(run: &mut RunView, mut list: Vec<FileView>) {
     let lsn = |s: &Option<String>| s.as_deref().and_then(Lsn::parse);
-    let mut list: Vec<FileView> = files.into_values().collect();
     list.sort_by(|a, b| {
         (
             lsn(&a.last_lsn).is_none(),

@@ -44,7 +44,8 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::event::{
-    Body, Event, EventError, FileRef, ReconcileVerdict, DATA_LOSS_OBSERVATION, ZERO_HASH_HEX,
+    ActionKind, Body, Event, EventError, FileRef, ReconcileVerdict, DATA_LOSS_OBSERVATION,
+    ZERO_HASH_HEX,
 };
 use crate::keys::TrustedKeys;
 use crate::merkle::{Frontier, Hash};

@@ -139,7 +139,8 @@ impl Verifier<'_> {
                         step.id.clone(),
                         StepRule {
                             action: step.action.clone(),
-                            needs_approval: step.requires_approval || step.action == "manual",
+                            needs_approval: step.requires_approval
+                                || ActionKind::parse(&step.action) == Some(ActionKind::Manual),
                             warn_only: step.warn_only,
                         },
                     ));
