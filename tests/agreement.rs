@@ -132,6 +132,34 @@ fn status_resume_the_report_and_the_verifier_agree_on_every_journal() {
                 "{name}: the verifier has {first} in flight, status says {status:?}"
             );
         }
+        // status --json says the same as its lines, in keys a script reads.
+        let out = runledger()
+            .args(["status", "--json", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name}: {:?}", text(&out));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["integrity"]["verdict"], "holds", "{name}: {json}");
+        assert_eq!(
+            json["state"]["kind"] == "finished",
+            finished,
+            "{name}: {json}"
+        );
+        if let Some(first) = in_flight.first() {
+            assert_eq!(json["state"]["kind"], "in_flight", "{name}: {json}");
+            let s = &json["state"];
+            assert_eq!(
+                format!(
+                    "{} attempt {} (intent seq {})",
+                    s["unit"].as_str().unwrap_or(""),
+                    s["attempt"],
+                    s["intent_seq"]
+                ),
+                first.as_str(),
+                "{name}: {json}"
+            );
+        }
 
         // resume: the intents it would name in doubt (and reconcile) are the verifier's in
         // flight, and none when the run finished.
@@ -221,6 +249,19 @@ fn status_says_a_journal_does_not_hold_together_where_the_verifier_says_it_fails
                 && journal_line.contains(&format!("seq {seq}: [{check}]")),
             "{name}: expected seq {seq} [{check}], status says {status:?}"
         );
+        let out = runledger()
+            .args(["status", "--json", "--journal"])
+            .arg(tmp.path().join("journal.db"))
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let integrity = &json["integrity"];
+        assert_eq!(
+            integrity["verdict"], "does_not_hold_together",
+            "{name}: {json}"
+        );
+        assert_eq!(integrity["seq"].to_string(), seq, "{name}: {json}");
+        assert_eq!(integrity["check"], check, "{name}: {json}");
         seen += 1;
     }
     assert!(seen >= 9, "insider fixtures read: {seen}");

@@ -1,4 +1,6 @@
-//! Conventions of the command line: shell completions generated from the binary's own flags.
+//! Conventions of the command line: shell completions generated from the binary's own flags;
+//! every `--json` output has a committed schema generated from its types, and what it prints
+//! conforms to it.
 
 use crate::common::{runledger, text};
 
@@ -142,4 +144,41 @@ fn sim_status_json_has_a_committed_schema_it_conforms_to() {
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(printed.get("history").is_some(), "the history key stays");
     conforms(&printed, &schema, &schema, "$");
+}
+
+#[test]
+fn status_json_has_a_committed_schema_it_conforms_to() {
+    let schema = runledger_engine::standing::schema();
+    committed_schema_matches("status.schema.json", &schema);
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden");
+    let mut kinds = Vec::new();
+    for entry in std::fs::read_dir(&golden).unwrap() {
+        let journal = entry.unwrap().path().join("journal.db");
+        if !journal.exists() {
+            continue;
+        }
+        let out = runledger()
+            .args(["status", "--json", "--journal"])
+            .arg(&journal)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(printed["format"], "runledger-status/v1");
+        conforms(&printed, &schema, &schema, "$");
+        kinds.push(printed["state"]["kind"].as_str().unwrap_or("").to_string());
+    }
+    assert!(kinds.len() >= 4, "golden journals read: {kinds:?}");
+    // A journal that is not there is an error, not a standing.
+    let dir = tempfile::tempdir().unwrap();
+    let out = runledger()
+        .args(["status", "--json", "--journal"])
+        .arg(dir.path().join("none.db"))
+        .output()
+        .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a missing journal is an error, not a status"
+    );
 }

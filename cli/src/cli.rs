@@ -57,6 +57,9 @@ pub enum Command {
         /// The journal.
         #[arg(long)]
         journal: PathBuf,
+        /// Print JSON (`schemas/status.schema.json`) instead of lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Rehearse the Persistent Chat failover against a simulated data center.
     Drill(crate::drill::DrillArgs),

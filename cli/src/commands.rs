@@ -40,7 +40,7 @@ pub fn run(command: Command) -> Result<Exit> {
             approvals,
         } => crate::operate::resume(runbook.as_deref(), &journal, &key, &checkpoint, &approvals),
         Command::Drill(args) => crate::drill::drill(&args),
-        Command::Status { journal } => crate::operate::status(&journal),
+        Command::Status { journal, json } => crate::operate::status(&journal, json),
         Command::Report {
             journal,
             html,

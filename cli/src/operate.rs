@@ -12,9 +12,7 @@ use runledger_engine::journal::JournalError;
 use runledger_engine::keyfile;
 use runledger_engine::run::{self, RunError, RunOptions};
 use runledger_engine::runbook::{self, LoadedRunbook};
-use runledger_verifier::event::{Body, OutcomeStatus, ResultView};
 use runledger_verifier::terminal;
-use runledger_verifier::timeline::{End, Run as Timeline};
 
 use crate::cli::Approvals;
 use crate::exit::Exit;
@@ -257,134 +255,18 @@ fn show(line: String) -> Result<()> {
     crate::output::print(&format!("{}\n", terminal::line(&line)))
 }
 
-/// Whether the journal's account holds together, checked under the key it names itself: the
-/// lines that follow are its own account, and say nothing more than it does. Against the
-/// operator's trusted key, `runledger-verify --trust` decides.
-fn integrity(journal: &Path) -> String {
-    use runledger_verifier::source::{self, Format};
-    use runledger_verifier::{verify, Options, TrustedKeys, Verdict};
-    let mut named = None;
-    let read = source::for_each_record(journal, Format::Sqlite, |r| {
-        if let Ok(e) = runledger_verifier::event::Event::from_canonical_bytes(&r.event) {
-            if let Body::JournalOpened(o) = e.body {
-                named = Some(o.public_key);
-            }
+/// `runledger status [--json]`: where the last run stands, from the journal alone (see
+/// `runledger_engine::standing`).
+pub fn status(journal: &Path, json: bool) -> Result<Exit> {
+    let standing = runledger_engine::standing::standing(journal)?;
+    if json {
+        let mut text = serde_json::to_string_pretty(&standing)?;
+        text.push('\n');
+        crate::output::print(&text)?;
+    } else {
+        for line in standing.lines() {
+            show(line)?;
         }
-        false
-    });
-    let trusted = match (read, named) {
-        (Ok(()), Some(key)) => {
-            TrustedKeys::parse(&format!("journal-named-key {key}\n"), "journal.opened")
-        }
-        (Err(e), _) => return format!("journal  NOT CHECKED: {e}"),
-        (Ok(()), None) => {
-            return "journal  NOT CHECKED: seq 0 is not a readable journal.opened naming its key"
-                .into()
-        }
-    };
-    let trusted = match trusted {
-        Ok(t) => t,
-        Err(e) => return format!("journal  NOT CHECKED: the key it names is not usable: {e}"),
-    };
-    match verify(journal, &trusted, &Options::default()) {
-        Ok(r) => match r.verdict {
-            Verdict::Invalid | Verdict::CouldNotCheck => {
-                let why = r
-                    .failure
-                    .as_ref()
-                    .map(|f| {
-                        let at = f.seq.map(|s| format!("seq {s}: ")).unwrap_or_default();
-                        format!("{at}[{}] {}", f.check.name(), f.reason)
-                    })
-                    .unwrap_or_else(|| r.verdict_text.clone());
-                format!("journal  DOES NOT HOLD TOGETHER ({why}); what follows is only what it claims")
-            }
-            _ => format!(
-                "journal  {} events hold together under the key it names (chain, signatures, the run's rules); `runledger-verify --trust KEYS` checks that key is yours",
-                r.journal.events
-            ),
-        },
-        Err(e) => format!("journal  NOT CHECKED: {e}"),
     }
-}
-
-/// `runledger status`: where the last run stands, from the journal alone.
-pub fn status(journal: &Path) -> Result<Exit> {
-    let last = run::last_run(journal)?;
-    let Some(last) = last else {
-        show(format!("{}: no run started", journal.display()))?;
-        return Ok(Exit::Ok);
-    };
-    let rb = &last.started.runbook;
-    show(format!(
-        "run      {} ({} version {})",
-        last.run_id, rb.name, rb.version
-    ))?;
-    show(integrity(journal))?;
-    show(format!("actions  {} succeeded", succeeded(&last.timeline)))?;
-    show(format!("state    {}", state(&last.timeline)))?;
     Ok(Exit::Ok)
-}
-
-/// Actions whose `step.outcome` says they succeeded.
-fn succeeded(run: &Timeline) -> usize {
-    run.attempts
-        .iter()
-        .filter(|a| {
-            matches!(
-                a.end,
-                End::Outcome {
-                    status: OutcomeStatus::Succeeded,
-                    ..
-                }
-            )
-        })
-        .count()
-}
-
-/// Where the run stands, from its timeline: finished, stopped by the engine for a reason it
-/// recorded, an intent in flight, a failure, or stopped between actions.
-fn state(run: &Timeline) -> String {
-    if run.finished.is_some() {
-        return "finished".into();
-    }
-    // The engine records why it stopped; nothing but a resume after that record means it
-    // still stands.
-    if let Some(h) = &run.halt {
-        return format!(
-            "{} at {}: {}",
-            h.kind.replace('_', " "),
-            h.step.as_deref().unwrap_or("-"),
-            h.reason
-        );
-    }
-    if let Some(a) = run.open_attempts().first() {
-        return format!(
-            "in flight: {} attempt {} (intent seq {}) has no outcome; `runledger resume` reconciles it",
-            a.unit, a.attempt, a.intent_seq
-        );
-    }
-    let last = run.last_outcome();
-    if let Some((a, result)) = last.and_then(|a| match &a.end {
-        End::Outcome {
-            status: OutcomeStatus::Failed,
-            result,
-            ..
-        } => Some((a, result.clone().unwrap_or_default())),
-        _ => None,
-    }) {
-        return if ResultView::of(&result).approval.is_some() {
-            format!("waiting for approval of {}", a.unit)
-        } else {
-            format!(
-                "failed at {}: {}",
-                a.unit,
-                runledger_engine::step::failure_reason(&result)
-            )
-        };
-    }
-    format!(
-        "stopped after {}; `runledger resume` continues",
-        last.map_or("run.started", |a| a.unit.as_str())
-    )
 }

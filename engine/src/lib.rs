@@ -17,6 +17,7 @@ pub mod run;
 pub mod runbook;
 pub mod shell;
 pub mod sql;
+pub mod standing;
 pub mod step;
 
 pub use journal::{Appended, Journal, JournalError};
