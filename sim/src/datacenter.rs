@@ -109,7 +109,27 @@ fn guid(rng: &mut StdRng) -> String {
         .to_uppercase()
 }
 
+/// A loopback port for an instance: free now, and chosen below the kernel's ephemeral range.
+///
+/// `serve` binds it later, in another process. A port the kernel handed out as ephemeral could
+/// be taken meanwhile by any outgoing connection on the machine (tests run many at once);
+/// ports below that range are given only to those who ask for them by number. Falls back to
+/// an ephemeral port when no such port is free.
 fn free_port() -> Result<u16, SimError> {
+    let ephemeral_from = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    const LOWEST: u16 = 10_000;
+    if ephemeral_from > LOWEST {
+        let mut rng = rand::thread_rng();
+        for _ in 0..64 {
+            let port = rng.gen_range(LOWEST..ephemeral_from);
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
