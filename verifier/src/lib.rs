@@ -13,6 +13,7 @@ pub mod event;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod plan_check;
 pub mod proof;
 pub mod report;
 pub mod schema;

@@ -369,6 +369,7 @@ pub struct Verifier<'a> {
     could_not_check: bool,
     /// What the run rules examined in finished runs.
     tally: Tally,
+    plan: crate::plan_check::PlanCheck,
 }
 
 type Fail = Box<Failure>;
@@ -481,6 +482,7 @@ impl<'a> Verifier<'a> {
             failure: None,
             could_not_check: false,
             tally: Tally::default(),
+            plan: Default::default(),
         })
     }
 
@@ -658,6 +660,7 @@ impl<'a> Verifier<'a> {
         }
 
         self.check_semantics(&event, &leaf)?;
+        self.plan.event(&event)?;
 
         // Everything about this event holds: fold it in.
         match self.signers.get_mut(&event.key) {
@@ -1489,6 +1492,7 @@ impl<'a> Verifier<'a> {
                             CheckStatus::NotReached,
                             format!("held for seq 0..{}", self.next_seq),
                         ),
+                        Check::Plan => self.plan.result(),
                         Check::Checkpoints => (
                             CheckStatus::Passed,
                             format!("{} checkpoint(s)", self.checkpoints.len()),
