@@ -18,5 +18,6 @@ pub mod runbook;
 pub mod shell;
 pub mod sql;
 pub mod step;
+pub mod text;
 
 pub use journal::{Appended, Journal, JournalError};

@@ -306,6 +306,19 @@ pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished,
         })),
         opts.faults.clone(),
     )?;
+    // The plan, before any step: every text the run may execute, with the fields only the run
+    // decides named. An observation rather than a field of run.started, whose body every v1
+    // reader reads strictly; a resume replays and records no other.
+    let plan = crate::text::plan(rb);
+    journal.append(
+        Some(&run_id),
+        Body::Observation(runledger_verifier::event::Observation {
+            step: None,
+            name: crate::dispatcher::PLAN_OBSERVATION.into(),
+            source: format!("the plan of runbook {} version {}", rb.name, rb.version),
+            data: serde_json::to_value(&plan).unwrap_or_default(),
+        }),
+    )?;
     journal.crash_after_events(opts.faults.crash_after_events);
     execute(journal, run_id, Vec::new(), rb, endpoints, opts).await
 }

@@ -158,7 +158,9 @@ pub fn value_rule(name: &str, action: &str, value: &str) -> Result<(), String> {
                 ))
             }
         }
-        other => Err(format!("{other} is not a field a plan may leave to the run")),
+        other => Err(format!(
+            "{other} is not a field a plan may leave to the run"
+        )),
     }
 }
 
@@ -397,7 +399,10 @@ impl PlanCheck {
             (0, _) => (CheckStatus::Skipped, unchecked),
             (p, 0) => (
                 CheckStatus::Passed,
-                format!("{} intent(s) of {p} run(s) are the text of their plan", t.intents),
+                format!(
+                    "{} intent(s) of {p} run(s) are the text of their plan",
+                    t.intents
+                ),
             ),
             (p, _) => (
                 CheckStatus::Passed,
@@ -524,10 +529,12 @@ mod tests {
         ];
         assert!(fill_of(&set, "cs_cmdlet", "Set-CsPool -Identity 'a''b' -State Off").is_some());
         assert!(fill_of(&set, "cs_cmdlet", "Set-CsPool -Identity 'a' -State Off").is_some());
-        assert!(
-            fill_of(&set, "cs_cmdlet", "Set-CsPool -Identity 'a'; Stop-X; 'b' -State Off")
-                .is_none()
-        );
+        assert!(fill_of(
+            &set,
+            "cs_cmdlet",
+            "Set-CsPool -Identity 'a'; Stop-X; 'b' -State Off"
+        )
+        .is_none());
         assert!(fill_of(&set, "cs_cmdlet", "Set-CsPool -Identity a -State Off").is_none());
         // Inside a POSIX single-quoted word.
         assert!(fill_of(
@@ -582,17 +589,26 @@ mod tests {
         let good = serde_json::to_value(PlanData::of(steps.clone())).unwrap();
         assert!(read_plan(&good, &runbook).is_ok());
         // The JSON form: literals are strings, fields are objects.
-        assert_eq!(good["steps"][0]["templates"][0][1], serde_json::json!({"placeholder": "file"}));
+        assert_eq!(
+            good["steps"][0]["templates"][0][1],
+            serde_json::json!({"placeholder": "file"})
+        );
 
         let mut wrong = good.clone();
         wrong["digest"] = serde_json::json!("00");
         assert!(read_plan(&wrong, &runbook).unwrap_err().contains("digest"));
 
-        let reordered = serde_json::to_value(PlanData::of(vec![steps[1].clone(), steps[0].clone()])).unwrap();
+        let reordered =
+            serde_json::to_value(PlanData::of(vec![steps[1].clone(), steps[0].clone()])).unwrap();
         assert!(read_plan(&reordered, &runbook).is_err());
 
         let unknown = serde_json::to_value(PlanData::of(vec![
-            step("restore", "restore_logs", vec![restore()], &["file", "host"]),
+            step(
+                "restore",
+                "restore_logs",
+                vec![restore()],
+                &["file", "host"],
+            ),
             steps[1].clone(),
         ]))
         .unwrap();

@@ -87,10 +87,7 @@ pub async fn run(
         unit: step.id.clone(),
         action: "check_backups".into(),
         effect: Effect::ReadOnly,
-        command: format!(
-            "list {} and {}; free space of {}",
-            share.local, destination.local, destination.local
-        ),
+        command: crate::text::check_backups(share.local, destination.local).fill(&[]),
         target: "files".into(),
         inputs: vec![],
     };

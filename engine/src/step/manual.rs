@@ -21,7 +21,7 @@ pub async fn run(
         unit: step.id.clone(),
         action: "manual".into(),
         effect: Effect::ReadOnly,
-        command: instruction.to_string(),
+        command: crate::text::manual(instruction).fill(&[]),
         target: "operator".into(),
         inputs: vec![],
     };
