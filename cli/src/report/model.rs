@@ -497,10 +497,13 @@ fn runs(events: &[Event]) -> Vec<RunView> {
                         run.pending_gaps.push(line);
                     }
                 }
-                let summary = observation_summary(&o.name, &o.data);
-                step_mut(run, &step)
-                    .observations
-                    .push((e.seq, o.name.clone(), summary));
+                // A fact of the whole run (its plan) belongs to no step.
+                if o.step.is_some() {
+                    let summary = observation_summary(&o.name, &o.data);
+                    step_mut(run, &step)
+                        .observations
+                        .push((e.seq, o.name.clone(), summary));
+                }
             }
             Body::StepIntent(t) => {
                 commit_gaps(run);
