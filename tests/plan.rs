@@ -100,3 +100,61 @@ fn the_plan_is_the_text_the_normal_drill_executed() {
     assert!(checked > 20, "a normal drill has many intents ({checked})");
     assert!(fields_filled > 0, "some texts have fields the run filled");
 }
+
+#[test]
+fn a_run_recorded_before_runs_recorded_their_plan_is_not_checked_never_passed_or_failed() {
+    use crate::fixture_journals::{rewrite, write_sqlite};
+    use runledger_verifier::event::{Body, Event};
+    use std::os::unix::fs::PermissionsExt as _;
+
+    // The normal drill's golden journal as an earlier version wrote it: without its plan,
+    // re-chained and re-signed with its own key.
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/golden/drill_normal");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("operator.key");
+    std::fs::copy(golden.join("operator.key"), &key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut events = Vec::new();
+    runledger_verifier::source::for_each_record(
+        &golden.join("journal.db"),
+        runledger_verifier::source::Format::Sqlite,
+        |r| {
+            events.push(Event::from_canonical_bytes(&r.event).unwrap());
+            true
+        },
+    )
+    .unwrap();
+    let before = events.len();
+    events.retain(|e| !matches!(&e.body, Body::Observation(o) if o.name == PLAN_OBSERVATION));
+    assert_eq!(events.len(), before - 1);
+    let journal = dir.path().join("journal.db");
+    let k = runledger_engine::keyfile::load(&key).unwrap();
+    write_sqlite(&journal, &rewrite(events, &k));
+
+    let out = crate::common::runledger_verify()
+        .arg(&journal)
+        .arg("--trust")
+        .arg(golden.join("operator.key.pub"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["verdict"], "valid_sealed");
+    let plan = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "plan")
+        .unwrap();
+    assert_eq!(plan["status"], "skipped", "{plan}");
+    assert!(
+        plan["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("not checked: 1 run(s) record no plan"),
+        "{plan}"
+    );
+}
