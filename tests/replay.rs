@@ -78,11 +78,12 @@ fn golden_journals_replay_to_the_end_without_divergence() {
 }
 
 /// The golden journals, by name: each has its own prefix test, so that they run in parallel.
-const GOLDENS: [&str; 4] = [
+const GOLDENS: [&str; 5] = [
     "drill_killed_restore",
     "drill_lsn_gap_accepted",
     "drill_missing_file_healed",
     "drill_normal",
+    "drill_normal_before_plans",
 ];
 
 #[test]
@@ -100,6 +101,11 @@ fn every_golden_journal_has_its_prefix_test() {
 #[test]
 fn every_prefix_of_the_normal_drill_leads_to_the_next_recorded_decision() {
     every_prefix_leads_to_the_next_recorded_decision("drill_normal");
+}
+
+#[test]
+fn every_prefix_of_the_normal_drill_recorded_before_plans_leads_to_the_next_recorded_decision() {
+    every_prefix_leads_to_the_next_recorded_decision("drill_normal_before_plans");
 }
 
 #[test]
