@@ -167,8 +167,8 @@ fn every_checkpoint_a_run_signs_is_kept_and_a_resume_adds_to_them_without_overwr
     let before = history(&journal);
     assert_eq!(
         before.keys().copied().collect::<Vec<_>>(),
-        (2..30).collect::<Vec<_>>(),
-        "one checkpoint per event up to the crash (the 30th was not kept before the kill)"
+        (3..30).collect::<Vec<_>>(),
+        "one checkpoint per event from the run's start and its plan up to the crash (the 30th was not kept before the kill)"
     );
     let out = crashed.resume(&[]);
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
@@ -176,7 +176,7 @@ fn every_checkpoint_a_run_signs_is_kept_and_a_resume_adds_to_them_without_overwr
     let total = JournalState::of(&journal).rows() as u64;
     assert_eq!(
         after.keys().copied().collect::<Vec<_>>(),
-        (2..=total).collect::<Vec<_>>(),
+        (3..=total).collect::<Vec<_>>(),
         "every size from the first run's start to the end"
     );
     for (size, text) in &before {

@@ -17,6 +17,7 @@ use runledger_verifier::checkpoint::Checkpoint;
 use runledger_verifier::event::*;
 use runledger_verifier::keys::{trusted_key_line, PrivateKey};
 use runledger_verifier::merkle;
+use runledger_verifier::plan_check::{Piece, PlanData, PlanStep, PLAN_OBSERVATION};
 use runledger_verifier::signing::{self, hex, sha256_hex};
 use runledger_verifier::source::{
     self, Format, SQLITE_APPLICATION_ID, SQLITE_SCHEMA, SQLITE_USER_VERSION,
@@ -110,6 +111,51 @@ fn file_ref(name: &str, content: &[u8]) -> FileRef {
     }
 }
 
+/// The plan the fixture run records: the texts its intents execute, the file a field.
+fn fixture_plan() -> PlanData {
+    let step = |id: &str, action: &str, template: Vec<Piece>, fields: &[&str]| PlanStep {
+        step: id.into(),
+        action: action.into(),
+        templates: vec![template],
+        placeholders: fields.iter().map(|f| f.to_string()).collect(),
+    };
+    PlanData::of(vec![
+        step(
+            "preflight",
+            "check",
+            vec![Piece::text("SELECT @@SERVERNAME")],
+            &[],
+        ),
+        step(
+            "copy",
+            "copy_backups",
+            vec![
+                Piece::text("copy \\\\pri-fs\\mgc-logs\\"),
+                Piece::field("file"),
+                Piece::text(" -> D:\\mgc-copy\\"),
+                Piece::field("file"),
+            ],
+            &["file"],
+        ),
+        step(
+            "restore",
+            "restore_logs",
+            vec![
+                Piece::text("RESTORE LOG [mgc] FROM DISK = N'D:\\mgc-copy\\"),
+                Piece::field("file"),
+                Piece::text("' WITH NORECOVERY"),
+            ],
+            &["file"],
+        ),
+        step(
+            "recover",
+            "recover_database",
+            vec![Piece::text("RESTORE DATABASE [mgc] WITH RECOVERY")],
+            &[],
+        ),
+    ])
+}
+
 /// Writes the run of the valid fixtures through the real journal writer, stopping after
 /// `stop_after` events when given (an open journal).
 fn write_run(path: &Path, stop_after: Option<u64>) -> Journal {
@@ -146,6 +192,12 @@ fn write_run(path: &Path, stop_after: Option<u64>) -> Journal {
                 settings: [("auth".to_string(), "sql".to_string())].into(),
             }],
         })),
+        Body::Observation(Observation {
+            step: None,
+            name: PLAN_OBSERVATION.into(),
+            source: "the plan of runbook fixture-failover version 1".into(),
+            data: serde_json::to_value(fixture_plan()).expect("a plan is JSON"),
+        }),
         Body::Observation(Observation {
             step: Some("copy".into()),
             name: "share_listing".into(),
@@ -451,7 +503,7 @@ pub fn generate(root: &Path) {
     let sealed_db = scratch.path().join("sealed.db");
     drop(write_run(&sealed_db, None));
     let open_db = scratch.path().join("open.db");
-    drop(write_run(&open_db, Some(10)));
+    drop(write_run(&open_db, Some(11)));
     let valid = read_records(&sealed_db);
     let open = read_records(&open_db);
     let key = test_key();
@@ -467,14 +519,14 @@ pub fn generate(root: &Path) {
     fixtures.push(anchored);
     fixtures.push(Fixture::both("valid_open", open.clone(), "valid_open"));
 
-    // A changed byte inside a body: 'D:' -> 'E:' in the copy command of seq 5.
+    // A changed byte inside a body: 'D:' -> 'E:' in the copy command of seq 6.
     let mut recs = valid.clone();
-    let pos = find(&recs[5].event, b"D:\\\\mgc-copy");
-    recs[5].event[pos] = b'E';
+    let pos = find(&recs[6].event, b"D:\\\\mgc-copy");
+    recs[6].event[pos] = b'E';
     fixtures.push(Fixture::both(
         "body_changed_byte",
         recs,
-        "invalid 5 signatures",
+        "invalid 6 signatures",
     ));
 
     let mut recs = valid.clone();
@@ -487,52 +539,52 @@ pub fn generate(root: &Path) {
     ));
 
     let mut recs = valid.clone();
-    recs.remove(5);
+    recs.remove(6);
     fixtures.push(Fixture::both(
         "chain_event_deleted",
-        recs,
-        "invalid 5 sequence",
-    ));
-
-    let mut recs = valid.clone();
-    recs.swap(5, 6);
-    fixtures.push(Fixture::both(
-        "chain_events_swapped",
-        recs,
-        "invalid 5 sequence",
-    ));
-
-    let mut recs = valid.clone();
-    recs.insert(6, recs[5].clone());
-    fixtures.push(Fixture::both(
-        "seq_event_duplicated",
         recs,
         "invalid 6 sequence",
     ));
 
     let mut recs = valid.clone();
-    recs[6].sig = recs[5].sig.clone();
+    recs.swap(6, 7);
+    fixtures.push(Fixture::both(
+        "chain_events_swapped",
+        recs,
+        "invalid 6 sequence",
+    ));
+
+    let mut recs = valid.clone();
+    recs.insert(7, recs[6].clone());
+    fixtures.push(Fixture::both(
+        "seq_event_duplicated",
+        recs,
+        "invalid 7 sequence",
+    ));
+
+    let mut recs = valid.clone();
+    recs[7].sig = recs[6].sig.clone();
     fixtures.push(Fixture::both(
         "sig_copied_from_other_event",
         recs,
-        "invalid 6 signatures",
+        "invalid 7 signatures",
     ));
 
-    // The key holder changes the journal id of seq 4 and signs it again.
+    // The key holder changes the journal id of seq 5 and signs it again.
     let mut recs = valid.clone();
-    let mut e = events[4].clone();
+    let mut e = events[5].clone();
     e.journal = "0b5e1f6c-2a7d-4c39-9e8a-5f0d3c2b1aff".into();
-    recs[4] = sign(&e, &key);
+    recs[5] = sign(&e, &key);
     fixtures.push(Fixture::both(
         "journal_id_changed",
         recs,
-        "invalid 4 journal_id",
+        "invalid 5 journal_id",
     ));
 
     // An event removed and the later ones renumbered, without the key.
     let mut recs = valid.clone();
-    recs.remove(5);
-    for r in recs.iter_mut().skip(5) {
+    recs.remove(6);
+    for r in recs.iter_mut().skip(6) {
         let e = parse(r);
         let from = format!("\"seq\":{}", e.seq);
         let to = format!("\"seq\":{}", e.seq - 1);
@@ -542,7 +594,7 @@ pub fn generate(root: &Path) {
     fixtures.push(Fixture::both(
         "seq_renumbered_after_deletion",
         recs,
-        "invalid 5 signatures",
+        "invalid 6 signatures",
     ));
 
     // The whole chain rebuilt and signed by a key the auditor does not trust.
@@ -552,32 +604,33 @@ pub fn generate(root: &Path) {
         "invalid 0 signatures",
     ));
 
-    // A forged event inserted at seq 6, correctly chained, signed by the forger.
+    // A forged event inserted at seq 7, correctly chained, signed by the forger.
     let mut recs = valid.clone();
-    let mut e = events[5].clone();
-    e.seq = 6;
-    e.prev = hex(&signing::event_leaf_hash(&recs[5].event));
+    let mut e = events[6].clone();
+    e.seq = 7;
+    e.prev = hex(&signing::event_leaf_hash(&recs[6].event));
     e.key = signing::key_id(&forger.key.verifying_key());
-    recs.insert(6, sign(&e, &forger));
+    recs.insert(7, sign(&e, &forger));
     fixtures.push(Fixture::both(
         "chain_forged_insertion",
         recs,
-        "invalid 6 signatures",
+        "invalid 7 signatures",
     ));
 
     // The tail cut off after an auditor received a checkpoint of the whole journal.
     let mut truncated = Fixture::both(
         "checkpoint_tail_truncated",
-        valid[..10].to_vec(),
-        "invalid 10 checkpoints",
+        valid[..11].to_vec(),
+        "invalid 11 checkpoints",
     );
     truncated.checkpoints = vec![("checkpoint.txt", checkpoint_of(&valid, &key))];
     fixtures.push(truncated);
 
-    // The key holder rewrites seq 3 and re-signs everything; only the earlier checkpoint (of 8) catches it.
+    // The key holder rewrites the preflight's result (seq 5) and re-signs everything; only the
+    // earlier checkpoint (of 9) catches it.
     let mut forged = events.clone();
-    if let Body::StepIntent(i) = &mut forged[3].body {
-        i.command = "SELECT 1".into();
+    if let Body::StepOutcome(o) = &mut forged[5].body {
+        o.result = serde_json::json!({"rows": [["PRI\\PCHAT"]]});
     }
     // A checkpoint's root does not say which event differs: against the one checkpoint, the
     // first seq that may differ is 0.
@@ -587,7 +640,7 @@ pub fn generate(root: &Path) {
         forged.clone(),
         "invalid 0 checkpoints",
     );
-    rewritten.checkpoints = vec![("checkpoint-at-8.txt", checkpoint_of(&valid[..8], &key))];
+    rewritten.checkpoints = vec![("checkpoint-at-9.txt", checkpoint_of(&valid[..9], &key))];
     fixtures.push(rewritten);
 
     // The same rewrite against checkpoints a run keeps (one per event): the last one the
@@ -595,12 +648,12 @@ pub fn generate(root: &Path) {
     let mut pinned = Fixture::both(
         "checkpoint_history_rewrite",
         forged,
-        "invalid 3 checkpoints",
+        "invalid 5 checkpoints",
     );
     pinned.checkpoints = vec![
-        ("checkpoint-at-3.txt", checkpoint_of(&valid[..3], &key)),
-        ("checkpoint-at-4.txt", checkpoint_of(&valid[..4], &key)),
-        ("checkpoint-at-8.txt", checkpoint_of(&valid[..8], &key)),
+        ("checkpoint-at-5.txt", checkpoint_of(&valid[..5], &key)),
+        ("checkpoint-at-6.txt", checkpoint_of(&valid[..6], &key)),
+        ("checkpoint-at-9.txt", checkpoint_of(&valid[..9], &key)),
     ];
     fixtures.push(pinned);
 
@@ -614,31 +667,31 @@ pub fn generate(root: &Path) {
     let mut e = resealed[last].clone();
     e.prev = hex(&signing::event_leaf_hash(&recs[last - 1].event));
     recs[last] = sign(&e, &key);
-    fixtures.push(Fixture::both("seal_wrong_root", recs, "invalid 15 seal"));
+    fixtures.push(Fixture::both("seal_wrong_root", recs, "invalid 16 seal"));
 
     // The key holder drops an outcome and writes run.finished anyway.
     let mut dropped = events.clone();
-    dropped.remove(6);
+    dropped.remove(7);
     fixtures.push(Fixture::both(
         "pairing_intent_without_outcome",
         rewrite(dropped, &key),
-        "invalid 9 intent_pairing",
+        "invalid 10 intent_pairing",
     ));
 
     // The key holder backdates an event.
     let mut backdated = events.clone();
-    backdated[7].at = "2026-01-15T02:59:59.000000Z".into();
+    backdated[8].at = "2026-01-15T02:59:59.000000Z".into();
     fixtures.push(Fixture::both(
         "timestamps_backwards",
         rewrite(backdated, &key),
-        "invalid 7 timestamps",
+        "invalid 8 timestamps",
     ));
 
     // A backup file changed after the run recorded it.
     let mut changed = Fixture::both(
         "backups_file_changed",
         valid.clone(),
-        "invalid 7 backup_files",
+        "invalid 8 backup_files",
     );
     let mut files = backup_files();
     files[1].1[0] = b'X';
@@ -710,13 +763,13 @@ pub fn generate(root: &Path) {
     for (name, sql, expect) in [
         (
             "sqlite_row_edited",
-            "DROP TRIGGER events_no_update; UPDATE events SET event = CAST(replace(CAST(event AS TEXT), 'D:', 'E:') AS BLOB) WHERE seq = 5;",
-            "invalid 5 stored_hash",
+            "DROP TRIGGER events_no_update; UPDATE events SET event = CAST(replace(CAST(event AS TEXT), 'D:', 'E:') AS BLOB) WHERE seq = 6;",
+            "invalid 6 stored_hash",
         ),
         (
             "sqlite_row_deleted",
-            "DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = 5;",
-            "invalid 5 sequence",
+            "DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = 6;",
+            "invalid 6 sequence",
         ),
     ] {
         let dir = root.join(name);
@@ -744,9 +797,9 @@ pub fn generate(root: &Path) {
 /// The run's own rules broken by the key holder: each journal is edited, re-chained, re-signed
 /// and re-sealed, so that only the checks of the run's procedure can catch it.
 ///
-/// The fixture run, by seq: 0 journal.opened, 1 run.started, 2 observation, 3–4 preflight,
-/// 5–8 two copies, 9 the restore's intent, 10 run.resumed, 11 its reconciliation, 12 the
-/// recovery's intent, 13 its approval, 14 its outcome, 15 run.finished.
+/// The fixture run, by seq: 0 journal.opened, 1 run.started, 2 the plan, 3 observation, 4–5
+/// preflight, 6–9 two copies, 10 the restore's intent, 11 run.resumed, 12 its reconciliation,
+/// 13 the recovery's intent, 14 its approval, 15 its outcome, 16 run.finished.
 fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
     let mut out = Vec::new();
     let edit = |f: &dyn Fn(&mut Vec<Event>)| {
@@ -759,51 +812,51 @@ fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
     out.push(Fixture::both(
         "semantic_approval_removed",
         edit(&|e| {
-            e.remove(13);
+            e.remove(14);
         }),
-        "invalid 12 approvals",
+        "invalid 13 approvals",
     ));
 
     // The approval turned into a refusal, and the recovery ran anyway.
     out.push(Fixture::both(
         "semantic_approval_declined",
         edit(&|e| {
-            if let Body::Approval(a) = &mut e[13].body {
+            if let Body::Approval(a) = &mut e[14].body {
                 a.decision = Decision::Declined;
             }
         }),
-        "invalid 12 approvals",
+        "invalid 13 approvals",
     ));
 
     // The recovery step removed from the record of a run that says it succeeded.
     out.push(Fixture::both(
         "semantic_step_removed",
         edit(&|e| {
-            e.drain(12..15);
+            e.drain(13..16);
         }),
-        "invalid 12 recovery",
+        "invalid 13 recovery",
     ));
 
     // The preflight check failed, and the copies started anyway.
     out.push(Fixture::both(
         "semantic_started_after_failure",
         edit(&|e| {
-            if let Body::StepOutcome(o) = &mut e[4].body {
+            if let Body::StepOutcome(o) = &mut e[5].body {
                 o.status = OutcomeStatus::Failed;
             }
         }),
-        "invalid 5 step_failures",
+        "invalid 6 step_failures",
     ));
 
     // The recovery failed, and the run says it succeeded.
     out.push(Fixture::both(
         "semantic_succeeded_after_failure",
         edit(&|e| {
-            if let Body::StepOutcome(o) = &mut e[14].body {
+            if let Body::StepOutcome(o) = &mut e[15].body {
                 o.status = OutcomeStatus::Failed;
             }
         }),
-        "invalid 15 run_status",
+        "invalid 16 run_status",
     ));
 
     // WITH RECOVERY a second time: another attempt of the recovery, approved, after the first
@@ -811,8 +864,8 @@ fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
     out.push(Fixture::both(
         "semantic_recovered_twice",
         edit(&|e| {
-            let mut again: Vec<Event> = e[12..15].to_vec();
-            let at = e[14].at.clone();
+            let mut again: Vec<Event> = e[13..16].to_vec();
+            let at = e[15].at.clone();
             for (i, x) in again.iter_mut().enumerate() {
                 x.seq = 1000 + i as u64;
                 x.at = at.clone();
@@ -827,9 +880,9 @@ fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
                     _ => {}
                 }
             }
-            e.splice(15..15, again);
+            e.splice(16..16, again);
         }),
-        "invalid 15 recovery",
+        "invalid 16 recovery",
     ));
 
     // Two logs restored in the wrong order: the later one first, then the one it follows.
@@ -837,7 +890,7 @@ fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
         "semantic_restore_out_of_order",
         edit(&|e| {
             let names: Vec<String> = backup_files().iter().map(|(n, _)| n.to_string()).collect();
-            let template = e[9].clone();
+            let template = e[10].clone();
             let headers = Event {
                 body: Body::Observation(Observation {
                     step: Some("restore".into()),
@@ -855,7 +908,7 @@ fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
             for (i, name) in [&names[1], &names[0]].into_iter().enumerate() {
                 let unit = format!("restore/{name}");
                 let Body::StepIntent(mut intent) = template.body.clone() else {
-                    unreachable!("seq 9 is the restore's intent")
+                    unreachable!("seq 10 is the restore's intent")
                 };
                 intent.step = unit.clone();
                 intent.command = format!("RESTORE LOG [mgc] FROM DISK = N'D:\\mgc-copy\\{name}' WITH NORECOVERY");
@@ -877,16 +930,16 @@ fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
                 });
             }
             // In place of the restore, its resume and its reconciliation.
-            e.splice(9..12, restores);
+            e.splice(10..13, restores);
         }),
-        "invalid 12 restore_order",
+        "invalid 13 restore_order",
     ));
 
     // A data loss found, and the run went on without the operator's decision.
     out.push(Fixture::both(
         "semantic_loss_not_decided",
         edit(&|e| {
-            let mut loss = e[11].clone();
+            let mut loss = e[12].clone();
             loss.seq = 3000;
             loss.body = Body::Observation(Observation {
                 step: Some("restore".into()),
@@ -898,20 +951,31 @@ fn insider_edits(events: &[Event], key: &PrivateKey) -> Vec<Fixture> {
                     "not_applied": [{"file": "mgc_20260115030500.trn", "reason": "its header cannot be read", "error": 3241, "first_lsn": null, "last_lsn": null}],
                 }),
             });
-            e.insert(12, loss);
+            e.insert(13, loss);
         }),
-        "invalid 13 decisions",
+        "invalid 14 decisions",
     ));
 
     // The tail of the run signed by another operator's key the auditor also trusts.
     let second = second_operator_key();
     let mut two = Fixture::both(
         "semantic_second_signer",
-        rewrite_signed_by(events.to_vec(), |seq| if seq >= 12 { &second } else { key }),
-        "invalid 12 run_signer",
+        rewrite_signed_by(events.to_vec(), |seq| if seq >= 13 { &second } else { key }),
+        "invalid 13 run_signer",
     );
     two.also_trusted = vec![second_operator_key()];
     out.push(two);
+
+    // The preflight's text changed from the one the plan announced: another statement added.
+    out.push(Fixture::both(
+        "semantic_plan_text_changed",
+        edit(&|e| {
+            if let Body::StepIntent(i) = &mut e[4].body {
+                i.command = "SELECT @@SERVERNAME; SHUTDOWN WITH NOWAIT".into();
+            }
+        }),
+        "invalid 4 plan",
+    ));
     out
 }
 

@@ -115,7 +115,7 @@ fn committed_jsonl_fixture_reads_with_an_independent_envelope() {
         &fixtures_dir().join("valid_sealed/journal.jsonl"),
         &fixture_public_key(),
     );
-    assert_eq!(n, 16);
+    assert_eq!(n, 17);
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn runledger_export_reads_with_an_independent_envelope() {
         .output()
         .unwrap();
     assert!(res.status.success(), "{:?}", text(&res));
-    assert_eq!(check_jsonl(&out, &fixture_public_key()), 16);
+    assert_eq!(check_jsonl(&out, &fixture_public_key()), 17);
     // Export is verbatim: it equals the committed JSONL of the same journal.
     assert_eq!(
         std::fs::read(&out).unwrap(),

@@ -84,7 +84,7 @@ fn checkpoint_anchors_the_journal_and_refuses_a_key_readable_by_others() {
     assert!(out.status.success(), "{:?}", text(&out));
     let text_cp = std::fs::read_to_string(&cp).unwrap();
     assert!(
-        text_cp.starts_with("runledger/0b5e1f6c-2a7d-4c39-9e8a-5f0d3c2b1a00\n16\n"),
+        text_cp.starts_with("runledger/0b5e1f6c-2a7d-4c39-9e8a-5f0d3c2b1a00\n17\n"),
         "{text_cp}"
     );
     assert!(
@@ -133,7 +133,7 @@ fn checkpoint_refuses_to_sign_a_journal_that_does_not_verify() {
     let (stdout, stderr) = text(&out);
     assert!(stdout.is_empty(), "nothing signed: {stdout}");
     assert!(
-        stderr.contains("refusing to sign") && stderr.contains("seq 5"),
+        stderr.contains("refusing to sign") && stderr.contains("seq 6"),
         "{stderr}"
     );
 }
@@ -141,11 +141,11 @@ fn checkpoint_refuses_to_sign_a_journal_that_does_not_verify() {
 #[test]
 fn inclusion_proof_verifies_alone_and_fails_when_any_byte_changes() {
     let (dir, journal) = workdir();
-    let proof = dir.path().join("seq12.proof");
+    let proof = dir.path().join("seq13.proof");
     let out = runledger()
         .args(["prove", "--journal"])
         .arg(&journal)
-        .args(["--seq", "12", "--out"])
+        .args(["--seq", "13", "--out"])
         .arg(&proof)
         .output()
         .unwrap();
@@ -166,7 +166,7 @@ fn inclusion_proof_verifies_alone_and_fails_when_any_byte_changes() {
     let (stdout, _) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.starts_with("PROVEN: seq 12 (step.intent"),
+        stdout.starts_with("PROVEN: seq 13 (step.intent"),
         "{stdout}"
     );
 
@@ -231,7 +231,7 @@ fn an_older_checkpoint_is_consistent_with_a_true_prefix_and_not_with_a_fork() {
     let proof = merkle::consistency_proof(&valid, old_size).unwrap();
     merkle::verify_consistency(
         old_size,
-        16,
+        17,
         &old_root,
         &merkle::root_from_leaves(&valid),
         &proof,
@@ -241,7 +241,7 @@ fn an_older_checkpoint_is_consistent_with_a_true_prefix_and_not_with_a_fork() {
     assert!(
         merkle::verify_consistency(
             old_size,
-            16,
+            17,
             &old_root,
             &merkle::root_from_leaves(&fork),
             &proof
@@ -298,7 +298,7 @@ fn requirements_turn_weaker_verdicts_into_failures() {
     assert_eq!(out.status.code(), Some(1));
     let (stdout, _) = text(&out);
     assert!(
-        stdout.contains("ends at seq 9"),
+        stdout.contains("ends at seq 10"),
         "open tail named: {stdout}"
     );
     assert!(

@@ -16,6 +16,7 @@
 //! | `checkpoint_history` | every checkpoint a run signs is kept, never overwritten; run and resume refuse a journal shorter than or other than any of them (naming the checkpoint and the first missing or differing seq), executing nothing |
 //! | `journal_tools` | keys, checkpoints, inclusion proofs, consistency with older checkpoints, requirements, bad input exits 2 |
 //! | `output_hygiene` | no command overwrites an existing file without `--force`, nor its own input; `-` is standard output for every output flag; special files are written in place; a closed standard output or a full disk is one error line, never a panic |
+//! | `plan` | `runledger plan` shows what the run executes: every intent of the normal drill is its step's text as the plan shows it, only the named fields filled; the run records the plan of its runbook once, before any step |
 //! | `replay` | golden journals replay without divergence; every prefix leads to the next recorded decision; a forged decision is a divergence |
 //! | `resume_refusals` | resume refuses another runbook, another key, a JSONL export, a journal that does not verify or is locked, appending nothing |
 //! | `bad_input` | every bad-input case: one error line, its exit code, the journal unchanged or the failure recorded (its table says which test covers each case) |
@@ -41,6 +42,7 @@ mod interrupt;
 mod journal_gone;
 mod journal_tools;
 mod output_hygiene;
+mod plan;
 mod replay;
 mod report;
 mod resume_refusals;

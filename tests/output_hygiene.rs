@@ -178,7 +178,7 @@ fn dash_is_standard_output_for_every_output_flag() {
         assert!(!d.join("-").exists(), "{args:?}: no file named -");
         match args[0] {
             "export" => {
-                assert_eq!(stdout.lines().count(), 16, "{stdout}");
+                assert_eq!(stdout.lines().count(), 17, "{stdout}");
                 assert!(stdout.starts_with("{\"event\":"), "{stdout}");
             }
             "checkpoint" => assert!(stdout.starts_with("runledger/"), "{stdout}"),
@@ -272,7 +272,7 @@ fn a_special_file_is_written_in_place_never_renamed_over() {
             .lines()
             .filter(|l| l.starts_with("{\"event\":"))
             .count(),
-        16,
+        17,
         "{stdout}"
     );
 }

@@ -78,11 +78,12 @@ fn golden_journals_replay_to_the_end_without_divergence() {
 }
 
 /// The golden journals, by name: each has its own prefix test, so that they run in parallel.
-const GOLDENS: [&str; 4] = [
+const GOLDENS: [&str; 5] = [
     "drill_killed_restore",
     "drill_lsn_gap_accepted",
     "drill_missing_file_healed",
     "drill_normal",
+    "drill_normal_before_plans",
 ];
 
 #[test]
@@ -100,6 +101,11 @@ fn every_golden_journal_has_its_prefix_test() {
 #[test]
 fn every_prefix_of_the_normal_drill_leads_to_the_next_recorded_decision() {
     every_prefix_leads_to_the_next_recorded_decision("drill_normal");
+}
+
+#[test]
+fn every_prefix_of_the_normal_drill_recorded_before_plans_leads_to_the_next_recorded_decision() {
+    every_prefix_leads_to_the_next_recorded_decision("drill_normal_before_plans");
 }
 
 #[test]
@@ -129,6 +135,12 @@ fn every_prefix_leads_to_the_next_recorded_decision(name: &str) {
             let expected = match &next.body {
                 // Why the engine stopped: a fact about the run, which replay passes over.
                 Body::Observation(o) if o.name == "halt" => continue,
+                // The run's plan: what it announced, which replay passes over too.
+                Body::Observation(o)
+                    if o.name == runledger_verifier::plan_check::PLAN_OBSERVATION =>
+                {
+                    continue
+                }
                 Body::Observation(_)
                 | Body::StepIntent(_)
                 | Body::StepOutcome(_)
@@ -192,6 +204,29 @@ fn a_journal_whose_recorded_intent_differs_from_the_logic_is_a_divergence() {
             }
             _ => unreachable!(),
         };
+        // And the plan with it, and every later restore, so that the journal holds together:
+        // only the logic can tell.
+        for e in &mut events {
+            if let Body::StepIntent(i) = &mut e.body {
+                if i.action == "restore_logs" {
+                    i.command = i.command.replace("WITH FILE = 1", "WITH FILE = 2");
+                }
+            }
+            if let Body::Observation(o) = &mut e.body {
+                if o.name == runledger_verifier::plan_check::PLAN_OBSERVATION {
+                    use runledger_verifier::plan_check::{Piece, PlanData};
+                    let mut plan: PlanData = serde_json::from_value(o.data.clone()).unwrap();
+                    for step in &mut plan.steps {
+                        for piece in step.templates.iter_mut().flatten() {
+                            if let Piece::Text(t) = piece {
+                                *t = t.replace("WITH FILE = 1", "WITH FILE = 2");
+                            }
+                        }
+                    }
+                    o.data = serde_json::to_value(PlanData::of(plan.steps)).unwrap();
+                }
+            }
+        }
         let forged = dir.path().join("forged.db");
         let k = keyfile::load(&key).unwrap();
         write_sqlite(&forged, &rewrite(events, &k));

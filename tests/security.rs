@@ -462,7 +462,7 @@ command = "Get-CsService -PersistentChatServer -PoolFqdn {{pool}}"
         // a T-SQL literal of the template
         r"MAX(backup_destination_directory) = N'D:\O''Brien''s copy' THEN",
         // the engine's own literal around the structured field
-        r"RESTORE LOG [mgc] FROM DISK = N'D:\O''Brien''s copy\<file>' WITH FILE = 1, NORECOVERY",
+        r"RESTORE LOG [mgc] FROM DISK = N'D:\O''Brien''s copy\{{file}}' WITH FILE = 1, NORECOVERY",
         // a cmdlet line: PowerShell single-quoted literals
         r"Install-CsMirrorDatabase -DatabaseType PersistentChat -FileShare 'D:\O''Brien''s copy' -SqlServerFqdn 'pcsqldr01.contoso.local' -Confirm:$false",
         // a space and a dash inside the literal: one argument, no -Force parameter
@@ -473,10 +473,16 @@ command = "Get-CsService -PersistentChatServer -PoolFqdn {{pool}}"
             "{expected}\nnot in the plan:\n{stdout}"
         );
     }
+    // The only fields left are those the run decides, each named under its step.
+    let fields = stdout
+        .replace("{{file}}", "")
+        .replace("{{session_id}}", "")
+        .replace("{{resolved_identity}}", "");
     assert!(
-        !stdout.contains("O'Brien's copy'") && !stdout.contains("{{"),
+        !stdout.contains("O'Brien's copy'") && !fields.contains("{{"),
         "no undoubled quote in a literal, no placeholder left: {stdout}"
     );
+    assert!(stdout.contains("decided at run time: {{file}}"), "{stdout}");
 }
 
 /// A runbook with one check on the drill's backup instance, over TLS, pinning `ca`.

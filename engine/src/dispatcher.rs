@@ -38,10 +38,15 @@ use crate::journal::{Journal, JournalError};
 /// input to a decision, so replay passes over it.
 pub use runledger_verifier::timeline::HALT_OBSERVATION;
 
+/// The plan a run records before any step (`text::plan`): what the run announced, never an
+/// input to a decision, so replay passes over it — and a run written before plans were
+/// recorded replays the same.
+pub use runledger_verifier::plan_check::PLAN_OBSERVATION;
+
 fn is_marker(e: &Event) -> bool {
     match &e.body {
         Body::RunResumed(_) => true,
-        Body::Observation(o) => o.name == HALT_OBSERVATION,
+        Body::Observation(o) => o.name == HALT_OBSERVATION || o.name == PLAN_OBSERVATION,
         _ => false,
     }
 }

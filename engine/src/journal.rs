@@ -327,15 +327,16 @@ impl Journal {
         Journal::create_with_id(path, key, engine_version, clock, journal_id)
     }
 
-    /// Creates a journal whose first run starts with it: `journal.opened` and `run.started`
-    /// are committed in one transaction, so no crash leaves a journal without its run.
+    /// Creates a journal whose first run starts with it: `journal.opened`, `run.started` and
+    /// the events that belong with it (the run's plan) are committed in one transaction, so no
+    /// crash leaves a journal without its run, nor a run without its plan.
     /// `faults` apply from the first append on (none in production).
     pub fn create_with_run(
         path: &Path,
         key: PrivateKey,
         engine_version: &str,
         run_id: &str,
-        started: Body,
+        started: Vec<Body>,
         faults: FaultPlan,
     ) -> Result<Journal, JournalError> {
         let journal_id = uuid::Uuid::new_v4().to_string();
@@ -375,7 +376,7 @@ impl Journal {
         engine_version: &str,
         clock: Box<dyn Clock>,
         journal_id: String,
-        first_run: Option<(&str, Body)>,
+        first_run: Option<(&str, Vec<Body>)>,
         mut faults: FaultPlan,
     ) -> Result<Journal, JournalError> {
         // The first events are one transaction: a kill after one of them would leave nothing
@@ -435,9 +436,11 @@ impl Journal {
                     public_key,
                 }),
             )
-            .and_then(|_| match first_run {
-                Some((run, started)) => journal.append(Some(run), started).map(|_| ()),
-                None => Ok(()),
+            .and_then(|_| {
+                let (run, bodies) = first_run.unwrap_or_default();
+                bodies
+                    .into_iter()
+                    .try_for_each(|body| journal.append(Some(run), body).map(|_| ()))
             })
             .and_then(|()| {
                 journal

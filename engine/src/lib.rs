@@ -19,5 +19,6 @@ pub mod shell;
 pub mod sql;
 pub mod standing;
 pub mod step;
+pub mod text;
 
 pub use journal::{Appended, Journal, JournalError};

@@ -1,9 +1,12 @@
 //! The plan: every step with the exact text it will execute, and nothing changed anywhere.
+//!
+//! The texts come from `text`, the builder the steps execute from: a field only the run can
+//! decide is shown as `{{name}}` and named below its step.
 
 use std::fmt::Write as _;
 
 use crate::runbook::{Action, LoadedRunbook};
-use crate::sql::{quote_ident, quote_nstring};
+use crate::sql::quote_nstring;
 use crate::step::join;
 
 /// Renders the plan of a runbook for the operator.
@@ -112,29 +115,71 @@ pub fn render(loaded: &LoadedRunbook) -> String {
                 "    its probe runs first: an effect already in place is recorded and not executed again"
             );
         }
-        for line in exact_text(a).lines() {
-            let _ = writeln!(s, "      {}", block(line));
+        // What the step executes; a line run through the shell is shown as the shell's last
+        // argument reads it, and the run records the whole command line.
+        let templates = crate::text::executed(step);
+        if let (true, Some(sh)) = (crate::text::through_shell(step), &rb.shell) {
+            let _ = writeln!(
+                s,
+                "    runs as the last argument of: {} {} (recorded as the whole command line, each word quoted for a POSIX shell)",
+                t(&sh.program),
+                t(&sh.args.join(" "))
+            );
+        }
+        for (i, template) in templates.iter().enumerate() {
+            if i > 0 {
+                let _ = writeln!(s, "    or{}:", alternative(a));
+            }
+            for line in template.shown().lines() {
+                let _ = writeln!(s, "      {}", block(line));
+            }
+        }
+        let mut fields: Vec<String> = Vec::new();
+        for name in templates.iter().flat_map(crate::text::Template::fields) {
+            if !fields.contains(&name) {
+                fields.push(name);
+            }
+        }
+        for name in &fields {
+            let _ = writeln!(
+                s,
+                "    decided at run time: {{{{{name}}}}} — {}",
+                crate::text::field_meaning(name)
+            );
+        }
+        for line in notes(a).lines() {
+            let _ = writeln!(s, "    {}", block(line));
         }
         let _ = writeln!(s);
     }
     s
 }
 
-/// The text an action executes, with per-file statements shown for one file.
-pub fn exact_text(action: &Action) -> String {
+/// When a step's second text is the one executed.
+fn alternative(action: &Action) -> &'static str {
+    match action {
+        Action::RestoreLogs { .. } => {
+            ", when a previous restore of the file was interrupted (4319)"
+        }
+        _ => "",
+    }
+}
+
+/// What the plan says of an action besides its texts: what it reads first, how it is probed
+/// after a crash, what it must find.
+pub fn notes(action: &Action) -> String {
     match action {
         Action::Sql {
-            batch,
-            probe,
             expect_return_code,
+            probe,
             ..
         } => {
-            let mut t = batch.trim().to_string();
+            let mut t = String::new();
             if let Some(rc) = expect_return_code {
-                t.push_str(&format!("\n-- the last result must be {rc}"));
+                t.push_str(&format!("-- the last result must be {rc}\n"));
             }
             if let Some(p) = probe {
-                t.push_str(&format!("\n-- after a crash, probe: {}", one_line(p)));
+                t.push_str(&format!("-- after a crash, probe: {}\n", one_line(p)));
             }
             t
         }
@@ -151,10 +196,8 @@ pub fn exact_text(action: &Action) -> String {
                 local_destination.as_deref().unwrap_or(destination),
             );
             format!(
-                "list {local_source} and {local_destination} (size, sha256) and have the server read each file's header with\n  RESTORE HEADERONLY FROM DISK = {};\nthen, for each log backup of {database} with LastLSN > redo_start_lsn not already in the destination:\n  copy {} -> {}  (hashed while copying, fsynced)",
+                "-- first: list {local_source} and {local_destination} (size, sha256) and have the server read each file's header with\n--   RESTORE HEADERONLY FROM DISK = {};\n-- then the copy above for each log backup of {database} with LastLSN > redo_start_lsn not already in the destination (hashed while copying, fsynced)",
                 quote_nstring(&join(source, "<file>")),
-                join(local_source, "<file>"),
-                join(local_destination, "<file>")
             )
         }
         Action::RestoreLogs {
@@ -162,22 +205,15 @@ pub fn exact_text(action: &Action) -> String {
             directory,
             local_directory,
             ..
-        } => {
-            let file = quote_nstring(&join(directory, "<file>"));
-            format!(
-                "read redo_start_lsn of {database}, list {} and read the header of every file; order by LastLSN, FirstLSN; then for each log that applies:\n  RESTORE VERIFYONLY FROM DISK = {file};\n  RESTORE LOG {} FROM DISK = {file} WITH FILE = 1, NORECOVERY\n(each file re-hashed just before; a file that changed or fails VERIFYONLY is not restored; 4326 = already applied; a gap halts for an operator decision)",
-                local_directory.as_deref().unwrap_or(directory),
-                quote_ident(database)
-            )
-        }
-        Action::KillSessions { database, .. } => format!(
-            "list the sessions holding {database} (sys.dm_exec_sessions, sys.dm_exec_requests, sys.dm_tran_locks); wait for any RESTORE; then for each other session:\n  KILL <session_id>"
+        } => format!(
+            "-- first: read redo_start_lsn of {database}, list {} and read the header of every file; order by LastLSN, FirstLSN\n-- then the text above for each log that applies: each file re-hashed just before; a file that changed or fails VERIFYONLY is not restored; 4326 = already applied; a gap halts for an operator decision",
+            local_directory.as_deref().unwrap_or(directory),
         ),
-        Action::RecoverDatabase { database, .. } => {
-            format!("RESTORE DATABASE {} WITH RECOVERY", quote_ident(database))
-        }
+        Action::KillSessions { database, .. } => format!(
+            "-- first: list the sessions holding {database} (sys.dm_exec_sessions, sys.dm_exec_requests, sys.dm_tran_locks); wait for any RESTORE\n-- then the text above for each other session"
+        ),
+        Action::RecoverDatabase { .. } => String::new(),
         Action::CsCmdlet {
-            command,
             probe,
             probe_target,
             probe_query,
@@ -186,54 +222,46 @@ pub fn exact_text(action: &Action) -> String {
         } => {
             let mut t = String::new();
             if let Some(r) = resolve_identity {
-                t.push_str(&format!("-- {{{{resolved_identity}}}} is read at run time from: {r}\n-- and put in as a single-quoted literal, like every parameter\n"));
+                t.push_str(&format!("-- the identity is read first with: {r}\n"));
             }
-            t.push_str(command);
             if let Some(p) = probe {
-                t.push_str(&format!("\n-- after a crash, probe: {p}"));
+                t.push_str(&format!("-- after a crash, probe: {p}\n"));
             }
             if let (Some(target), Some(q)) = (probe_target, probe_query) {
-                t.push_str(&format!("\n-- after a crash, probe on {target}: {}", one_line(q)));
+                t.push_str(&format!("-- after a crash, probe on {target}: {}\n", one_line(q)));
             }
             t
         }
         Action::Check {
-            query,
-            command,
             wait,
             warn_only,
             expect,
             ..
         } => {
-            let mut t = query
-                .clone()
-                .or(command.clone())
-                .unwrap_or_default()
-                .trim()
-                .to_string();
+            let mut t = String::new();
             if let Some(w) = wait {
                 t.push_str(&format!(
-                    "\n-- polled every 500 ms for up to {} until it holds",
+                    "-- polled every 500 ms for up to {} until it holds
+",
                     w.text()
                 ));
             }
             if let Some(e) = expect {
-                t.push_str(&format!("\n-- the output must contain {e:?}"));
+                t.push_str(&format!("-- the output must contain {e:?}\n"));
             }
             if *warn_only {
-                t.push_str("\n-- a failure is reported and the runbook continues");
+                t.push_str("-- a failure is reported and the runbook continues\n");
             }
             t
         }
         Action::Manual {
-            instruction,
-            declares_failure,
+            declares_failure, ..
         } => {
-            let mut t = format!("operator confirms: {instruction}");
             if *declares_failure {
-                t.push_str("\n-- the confirmation's time is the declared failure (the recovery point objective is measured to it)");
+                "-- the operator confirms it; the confirmation's time is the declared failure (the recovery point objective is measured to it)".into()
+            } else {
+                "-- the operator confirms it".into()
             }
-            t
         }
         Action::CheckBackups {
             source,
@@ -246,7 +274,7 @@ pub fn exact_text(action: &Action) -> String {
                 local_source.as_deref().unwrap_or(source),
                 local_destination.as_deref().unwrap_or(destination),
             );
-            format!("list {s} and {d} (names and sizes); write and remove {} to prove {d} can be written;\nthe bytes free at {d} must cover the share files {d} does not hold (read-only otherwise)", join(d, ".runledger-write-check"))
+            format!("-- names and sizes of {s} and {d}; writes and removes {} to prove {d} can be written;\n-- the bytes free at {d} must cover the share files {d} does not hold (read-only otherwise)", join(d, ".runledger-write-check"))
         }
     }
 }

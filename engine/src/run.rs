@@ -288,23 +288,36 @@ pub async fn start(loaded: &LoadedRunbook, opts: RunOptions) -> Result<Finished,
         .filter(|(k, _)| !k.to_ascii_lowercase().contains("password"))
         .map(|(k, v)| (k.clone(), v.recorded()))
         .collect();
+    // The plan, with run.started: every text the run may execute, with the fields only the
+    // run decides named. An observation rather than a member of run.started, whose body every
+    // v1 reader reads strictly; one transaction with it, so no run starts without its plan; a
+    // resume replays and records no other.
+    let plan = crate::text::plan(rb);
     let mut journal = Journal::create_with_run(
         &opts.journal,
         opts.key.clone(),
         ENGINE_VERSION,
         &run_id,
-        Body::RunStarted(Box::new(RunStarted {
-            run_id: run_id.clone(),
-            runbook: RunbookSource {
-                name: rb.name.clone(),
-                version: rb.version.clone(),
-                sha256: sha256_hex(loaded.source.as_bytes()),
-                source: loaded.source.clone(),
-            },
-            parameters,
-            operator: operator(),
-            targets: recorded_targets(rb),
-        })),
+        vec![
+            Body::RunStarted(Box::new(RunStarted {
+                run_id: run_id.clone(),
+                runbook: RunbookSource {
+                    name: rb.name.clone(),
+                    version: rb.version.clone(),
+                    sha256: sha256_hex(loaded.source.as_bytes()),
+                    source: loaded.source.clone(),
+                },
+                parameters,
+                operator: operator(),
+                targets: recorded_targets(rb),
+            })),
+            Body::Observation(runledger_verifier::event::Observation {
+                step: None,
+                name: crate::dispatcher::PLAN_OBSERVATION.into(),
+                source: format!("the plan of runbook {} version {}", rb.name, rb.version),
+                data: serde_json::to_value(&plan).unwrap_or_default(),
+            }),
+        ],
         opts.faults.clone(),
     )?;
     journal.crash_after_events(opts.faults.crash_after_events);

@@ -61,7 +61,8 @@ impl ShellCommand {
     }
 }
 
-fn shell_quote(word: &str) -> String {
+/// One word as a POSIX shell would read it back: as it is when plain, single-quoted otherwise.
+pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .bytes()

@@ -211,7 +211,7 @@ fn a_journal_and_its_first_run_are_created_together() {
         key(1),
         "test",
         "run-1",
-        run_started("run-1"),
+        vec![run_started("run-1")],
         Default::default(),
     )
     .unwrap();

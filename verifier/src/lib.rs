@@ -14,6 +14,7 @@ pub mod keys;
 pub mod lsn;
 pub mod merkle;
 pub mod note;
+pub mod plan_check;
 pub mod proof;
 pub mod report;
 #[cfg(feature = "schema")]

@@ -158,6 +158,8 @@ pub enum Check {
     RunStatus,
     /// Every event of a run is signed by the key that started it.
     RunSigner,
+    /// Every intent's command is the text the run's recorded plan announced for its step.
+    Plan,
     /// Each `run.finished` seal matches the events before it.
     Seal,
     /// Each given checkpoint is trusted and consistent with the journal.
@@ -168,7 +170,7 @@ pub enum Check {
 
 impl Check {
     /// Every check in report order.
-    pub const ALL: [Check; 21] = [
+    pub const ALL: [Check; 22] = [
         Check::Readable,
         Check::CanonicalForm,
         Check::EventForm,
@@ -187,6 +189,7 @@ impl Check {
         Check::Recovery,
         Check::RunStatus,
         Check::RunSigner,
+        Check::Plan,
         Check::Seal,
         Check::Checkpoints,
         Check::BackupFiles,
@@ -213,6 +216,7 @@ impl Check {
             Check::Recovery => "recovery",
             Check::RunStatus => "run_status",
             Check::RunSigner => "run_signer",
+            Check::Plan => "plan",
             Check::Seal => "seal",
             Check::Checkpoints => "checkpoints",
             Check::BackupFiles => "backup_files",

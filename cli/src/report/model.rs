@@ -436,7 +436,11 @@ fn runs(events: &[Event]) -> Vec<RunView> {
         .filter_map(|run| {
             let started = run.started.as_ref()?;
             let observations = events.iter().filter_map(|e| match &e.body {
-                Body::Observation(o) if e.run.as_deref() == Some(run.id.as_str()) => {
+                // The run's plan is the plan check's, and belongs to no step.
+                Body::Observation(o)
+                    if e.run.as_deref() == Some(run.id.as_str())
+                        && o.name != runledger_verifier::plan_check::PLAN_OBSERVATION =>
+                {
                     Some((e.seq, o))
                 }
                 _ => None,

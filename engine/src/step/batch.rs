@@ -37,11 +37,12 @@ pub async fn run(
     timeout: Duration,
     approval: Option<String>,
 ) -> Result<(), Halt> {
+    let text = crate::text::sql_batch(batch.text).fill(&[]);
     let intent = Intent {
         unit: step.id.clone(),
         action: ActionKind::Sql,
         effect: batch.effect,
-        command: batch.text.to_string(),
+        command: text.clone(),
         target: batch.target.to_string(),
         inputs: vec![],
     };
@@ -52,7 +53,7 @@ pub async fn run(
         intent,
         approval,
         |_| async {
-            match env.sql(batch.target, batch.text, timeout).await {
+            match env.sql(batch.target, &text, timeout).await {
                 Ok(r) => {
                     let mut result = sql_batch(&r);
                     let rc = result

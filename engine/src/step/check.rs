@@ -79,10 +79,10 @@ pub async fn run(
     timeout: Duration,
     approval: Option<String>,
 ) -> Result<(), Halt> {
-    let (command, target) = match (a.query, a.command) {
-        (Some((t, q)), _) => (q.to_string(), t.to_string()),
-        (None, Some(c)) => (env.shell_display(c), "shell".to_string()),
-        (None, None) => unreachable!("validated at load"),
+    let command = crate::text::check(env.shell(), a.query.map(|(_, q)| q), a.command).fill(&[]);
+    let target = match a.query {
+        Some((t, _)) => t.to_string(),
+        None => "shell".to_string(),
     };
     let intent = Intent {
         unit: step.id.clone(),

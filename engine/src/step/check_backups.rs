@@ -94,10 +94,7 @@ pub async fn run(
         unit: step.id.clone(),
         action: ActionKind::CheckBackups,
         effect: Effect::ReadOnly,
-        command: format!(
-            "list {} and {}; free space of {}",
-            share.local, destination.local, destination.local
-        ),
+        command: crate::text::check_backups(share.local, destination.local).fill(&[]),
         target: "files".into(),
         inputs: vec![],
     };

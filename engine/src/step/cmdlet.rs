@@ -17,6 +17,7 @@ use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome, ProbeFinding};
 use crate::runbook::params::ps_literal;
 use crate::runbook::Step;
 use crate::shell;
+use crate::text;
 
 /// Where a `cs_cmdlet` puts the identity it resolved at run time, as a PowerShell
 /// single-quoted literal (the runbook left the placeholder bare at load).
@@ -129,7 +130,7 @@ pub async fn run(
     approval: Option<String>,
 ) -> Result<(), Halt> {
     // The identity is the object's own, read at run time and recorded first.
-    let (command, probe) = match c.resolve_identity {
+    let (identity, probe) = match c.resolve_identity {
         Some(line) => {
             let found: Result<String, String> = d
                 .observe(Some(&step.id), "identity", line, async {
@@ -144,18 +145,33 @@ pub async fn run(
                 ),
             })?;
             (
-                with_identity(c.command, &id),
+                Some(ps_literal(&id)),
                 c.probe.map(|p| with_identity(p, &id)),
             )
         }
-        None => (c.command.to_string(), c.probe.map(str::to_string)),
+        None => (None, c.probe.map(str::to_string)),
     };
-    let (command, probe) = (&command, probe.as_deref());
+    // The line and its record from one template: the identity is its one field.
+    let line = text::cmdlet_line(c.command, c.resolve_identity.is_some());
+    let (executed, recorded) = match &identity {
+        Some(id) => (
+            line.fill(&[(text::RESOLVED_IDENTITY_NAME, id)]),
+            text::shell_shown(env.shell(), &line).fill(&[(
+                text::RESOLVED_IDENTITY_NAME,
+                &text::shell_value(env.shell(), id),
+            )]),
+        ),
+        None => (
+            line.fill(&[]),
+            text::shell_shown(env.shell(), &line).fill(&[]),
+        ),
+    };
+    let (command, probe) = (&executed, probe.as_deref());
     let intent = Intent {
         unit: step.id.clone(),
         action: ActionKind::CsCmdlet,
         effect: c.effect,
-        command: env.shell_display(command),
+        command: recorded,
         target: "shell".into(),
         inputs: vec![],
     };

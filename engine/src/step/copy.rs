@@ -223,7 +223,8 @@ async fn copy_one(
         unit: format!("{}/{}", step.id, h.file),
         action: ActionKind::CopyBackups,
         effect: Effect::Idempotent,
-        command: format!("copy {src} -> {dst}"),
+        command: crate::text::copy(c.share.local, c.destination.local)
+            .fill(&[(crate::text::FILE, &h.file)]),
         target: "files".into(),
         inputs: vec![FileRef {
             path: src.clone(),

@@ -101,20 +101,11 @@ impl Env {
 
     /// The whole command line a cmdlet runs as, for intents and the plan.
     pub fn shell_display(&self, line: &str) -> String {
-        match &self.shell {
-            Some(cfg) => {
-                let mut args = cfg.args.clone();
-                args.push(line.to_string());
-                ShellCommand {
-                    program: cfg.program.clone(),
-                    args,
-                    stdin: None,
-                    timeout: DEFAULT_TIMEOUT,
-                    env_remove: Vec::new(),
-                }
-                .display()
-            }
-            None => line.to_string(),
-        }
+        crate::text::shell_shown(self.shell(), &crate::text::Template::literal(line)).shown()
+    }
+
+    /// The configured shell, which the texts of cmdlet lines are shown through.
+    pub fn shell(&self) -> Option<&ShellConfig> {
+        self.shell.as_ref()
     }
 }

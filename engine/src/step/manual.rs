@@ -22,7 +22,7 @@ pub async fn run(
         unit: step.id.clone(),
         action: ActionKind::Manual,
         effect: Effect::ReadOnly,
-        command: instruction.to_string(),
+        command: crate::text::manual(instruction).fill(&[]),
         target: "operator".into(),
         inputs: vec![],
     };

@@ -12,11 +12,10 @@ use super::position::recovery_probe;
 use super::record::{batch_json, sql_error_json};
 use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome};
 use crate::runbook::Step;
-use crate::sql::quote_ident;
 
 /// The statement that recovers `database`.
 pub fn command(database: &str) -> String {
-    format!("RESTORE DATABASE {} WITH RECOVERY", quote_ident(database))
+    crate::text::recover(database).fill(&[])
 }
 
 /// Recovers the database; an approval, when the step requires one, shows the cost.

@@ -29,7 +29,8 @@ use crate::files;
 use crate::lsn::{BackupHeader, Lsn};
 use crate::recovery::{NotApplied, RecoveryPoint};
 use crate::runbook::Step;
-use crate::sql::{quote_ident, quote_nstring, SqlError};
+use crate::sql::{quote_nstring, SqlError};
+use crate::text;
 
 /// What a `restore_logs` step restores, where from.
 pub struct Restore<'a> {
@@ -235,18 +236,16 @@ async fn restore_one(
     restart: bool,
 ) -> Result<Outcome, Halt> {
     let (target, database, timeout) = (r.target, r.database, r.timeout);
-    let verify = format!("RESTORE VERIFYONLY FROM DISK = {};", quote_nstring(&h.path));
-    let command = format!(
-        "RESTORE LOG {} FROM DISK = {} WITH FILE = 1, NORECOVERY{}",
-        quote_ident(database),
-        quote_nstring(&h.path),
-        if restart { ", RESTART" } else { "" }
-    );
+    // The file's name, as it stands in the string literal of each statement.
+    let name = text::in_sql_string(&h.file);
+    let values = [(text::FILE, name.as_str())];
+    let verify = text::verify_only(r.folder.server).fill(&values);
+    let command = text::restore_log(database, r.folder.server, restart).fill(&values);
     let intent = Intent {
         unit: format!("{}/{}", step.id, h.file),
         action: ActionKind::RestoreLogs,
         effect: Effect::Guarded,
-        command: format!("{verify}\n{command}"),
+        command: text::restore_recorded(database, r.folder.server, restart).fill(&values),
         target: target.to_string(),
         inputs: vec![FileRef {
             path: h.path.clone(),

@@ -95,7 +95,8 @@ pub async fn run(
         .iter()
         .filter(|s| !s.command.to_ascii_uppercase().starts_with("RESTORE"))
     {
-        let command = format!("KILL {}", s.session_id);
+        let command =
+            crate::text::kill().fill(&[(crate::text::SESSION_ID, &s.session_id.to_string())]);
         let intent = Intent {
             unit: format!("{}/session-{}", step.id, s.session_id),
             action: ActionKind::KillSessions,

@@ -135,6 +135,7 @@ impl Verifier<'_> {
         }
 
         self.check_semantics(&event, &leaf)?;
+        self.plan.event(&event)?;
 
         // Everything about this event holds: fold it in.
         match self.signers.get_mut(&event.key) {

@@ -180,6 +180,8 @@ pub struct Verifier<'a> {
     could_not_check: bool,
     /// What the run rules examined in finished runs.
     tally: Tally,
+    /// Each run's intents held against the plan it recorded.
+    plan: crate::plan_check::PlanCheck,
 }
 
 type Fail = Box<Failure>;
@@ -276,6 +278,7 @@ impl<'a> Verifier<'a> {
             failure: None,
             could_not_check: false,
             tally: Tally::default(),
+            plan: Default::default(),
         })
     }
 

@@ -215,6 +215,7 @@ impl Verifier<'_> {
                             CheckStatus::NotReached,
                             format!("held for seq 0..{}", self.next_seq),
                         ),
+                        Check::Plan => self.plan.result(),
                         Check::Checkpoints => (
                             CheckStatus::Passed,
                             format!("{} checkpoint(s)", self.checkpoints.len()),
