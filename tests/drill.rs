@@ -401,31 +401,62 @@ fn a_drill_killed_between_any_action_and_its_outcome_resumes_without_repeating_i
 /// `events_from`) and between every `actions_step`-th action (from `actions_from`) and its
 /// outcome.
 fn crash_matrix(scenario: &str, events: (u64, usize), actions: (u64, usize)) {
+    crash_points(scenario, Some(events), Some(actions));
+}
+
+/// Kills `scenario` after every `events.1`-th event from `events.0`, and between every
+/// `actions.1`-th action from `actions.0` and its outcome; either may be left out, so that
+/// the points of one matrix are shared between tests that run side by side.
+fn crash_points(scenario: &str, events: Option<(u64, usize)>, actions: Option<(u64, usize)>) {
     let (total, count, expected) = uninterrupted_in(scenario);
     let mut runs = 0;
-    for n in (events.0..total).step_by(events.1) {
-        crash_and_resume_in(scenario, Crash::AfterEvents(n), &expected);
-        runs += 1;
+    if let Some((from, step)) = events {
+        for n in (from..total).step_by(step) {
+            crash_and_resume_in(scenario, Crash::AfterEvents(n), &expected);
+            runs += 1;
+        }
     }
-    for k in (actions.0..=count).step_by(actions.1) {
-        crash_and_resume_in(scenario, Crash::BeforeOutcome(k), &expected);
-        runs += 1;
+    if let Some((from, step)) = actions {
+        for k in (from..=count).step_by(step) {
+            crash_and_resume_in(scenario, Crash::BeforeOutcome(k), &expected);
+            runs += 1;
+        }
     }
-    eprintln!("crash matrix of {scenario}: {runs} runs, 0 violations");
+    eprintln!("crash points of {scenario}: {runs} runs, 0 violations");
 }
 
 /// The crash matrix of a scenario that completes without an operator decision: sessions to
-/// end before the restores.
+/// end before the restores. Every fifth event and every fourth action, in three shares.
 #[test]
-fn crash_matrix_of_sessions_holding_the_database() {
-    crash_matrix("sessions-holding-db", (1, 5), (1, 4));
+fn crash_matrix_of_sessions_holding_the_database_after_events_from_1() {
+    crash_points("sessions-holding-db", Some((1, 10)), None);
+}
+
+#[test]
+fn crash_matrix_of_sessions_holding_the_database_after_events_from_6() {
+    crash_points("sessions-holding-db", Some((6, 10)), None);
+}
+
+#[test]
+fn crash_matrix_of_sessions_holding_the_database_before_outcomes() {
+    crash_points("sessions-holding-db", None, Some((1, 4)));
 }
 
 /// The crash matrix of a scenario that completes without an operator decision: a restore job
-/// to wait for.
+/// to wait for. Every fifth event and every fourth action, in three shares.
 #[test]
-fn crash_matrix_of_a_running_restore_job() {
-    crash_matrix("restore-job-running", (1, 5), (1, 4));
+fn crash_matrix_of_a_running_restore_job_after_events_from_1() {
+    crash_points("restore-job-running", Some((1, 10)), None);
+}
+
+#[test]
+fn crash_matrix_of_a_running_restore_job_after_events_from_6() {
+    crash_points("restore-job-running", Some((6, 10)), None);
+}
+
+#[test]
+fn crash_matrix_of_a_running_restore_job_before_outcomes() {
+    crash_points("restore-job-running", None, Some((1, 4)));
 }
 
 /// Kills from outside, at pseudo-random moments of a paced drill.
