@@ -182,7 +182,7 @@ pub(super) fn decode_public_key(b64: &str) -> Option<VerifyingKey> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{failed_at, Journal, RUN};
+    use super::super::testing::{failed_at, note, Journal, RUN};
     use super::*;
 
     #[test]
@@ -197,7 +197,7 @@ mod tests {
     #[test]
     fn an_event_that_does_not_name_the_leaf_before_it_breaks_the_chain() {
         let mut j = Journal::opened(1);
-        let mut started = j.next(Some(RUN), Body::Observation(observation()));
+        let mut started = j.next(Some(RUN), note());
         started.prev = hex(&[7u8; 32]);
         j.append(&started);
         assert_eq!(
@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn a_skipped_seq_is_a_sequence_failure() {
         let mut j = Journal::opened(1);
-        let mut skipped = j.next(Some(RUN), Body::Observation(observation()));
+        let mut skipped = j.next(Some(RUN), note());
         skipped.seq = 2;
         j.append(&skipped);
         assert_eq!(
@@ -222,7 +222,7 @@ mod tests {
     fn an_event_of_a_key_not_trusted_fails_its_signature() {
         let mut j = Journal::opened(1);
         let stranger = Journal::opened(2);
-        let mut foreign = j.next(Some(RUN), Body::Observation(observation()));
+        let mut foreign = j.next(Some(RUN), note());
         foreign.key = signing::key_id(&stranger.key.verifying_key());
         j.append(&foreign);
         assert_eq!(
@@ -234,21 +234,12 @@ mod tests {
     #[test]
     fn time_that_goes_backwards_fails() {
         let mut j = Journal::opened(1);
-        let mut early = j.next(Some(RUN), Body::Observation(observation()));
+        let mut early = j.next(Some(RUN), note());
         early.at = "2025-12-31T23:59:59.000000Z".into();
         j.append(&early);
         assert_eq!(
             failed_at(&j.verify(&Options::default())),
             Some((Check::Timestamps, Some(1)))
         );
-    }
-
-    fn observation() -> crate::event::Observation {
-        crate::event::Observation {
-            step: None,
-            name: "note".into(),
-            source: "test".into(),
-            data: serde_json::json!({}),
-        }
     }
 }

@@ -191,22 +191,14 @@ pub(super) fn for_each_prepared(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{Journal, RUN};
+    use super::super::testing::{note, Journal, RUN};
     use super::*;
 
     fn written(events: usize) -> (Journal, tempfile::TempDir, PathBuf) {
         let mut j = Journal::opened(1);
         j.start_run();
         for _ in 0..events {
-            j.push(
-                Some(RUN),
-                Body::Observation(crate::event::Observation {
-                    step: None,
-                    name: "note".into(),
-                    source: "test".into(),
-                    data: serde_json::json!({}),
-                }),
-            );
+            j.push(Some(RUN), note());
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("journal.jsonl");
@@ -246,15 +238,7 @@ mod tests {
     #[test]
     fn the_parallel_walk_gives_the_sequential_verdict() {
         let (mut j, _dir, _path) = written(40);
-        let mut bad = j.next(
-            Some(RUN),
-            Body::Observation(crate::event::Observation {
-                step: None,
-                name: "note".into(),
-                source: "test".into(),
-                data: serde_json::json!({}),
-            }),
-        );
+        let mut bad = j.next(Some(RUN), note());
         bad.prev = hex(&[9u8; 32]);
         j.append(&bad);
         let dir = tempfile::tempdir().expect("a temporary directory");

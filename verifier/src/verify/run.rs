@@ -552,23 +552,13 @@ fn describe_units(units: &[(String, u64, u64)]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{failed_at, Journal, RUN};
+    use super::super::testing::{failed_at, note, Journal, RUN};
     use super::*;
-    use crate::event::Observation;
-
-    fn observation() -> Body {
-        Body::Observation(Observation {
-            step: None,
-            name: "note".into(),
-            source: "test".into(),
-            data: serde_json::json!({}),
-        })
-    }
 
     #[test]
     fn an_event_of_a_run_not_started_fails_its_pairing() {
         let mut j = Journal::opened(1);
-        j.push(Some(RUN), observation());
+        j.push(Some(RUN), note());
         assert_eq!(
             failed_at(&j.verify(&Options::default())),
             Some((Check::IntentPairing, Some(1)))

@@ -4,7 +4,7 @@
 use ed25519_dalek::SigningKey;
 
 use super::*;
-use crate::event::{JournalOpened, Operator, RunStarted, RunbookSource};
+use crate::event::{JournalOpened, Observation, Operator, RunStarted, RunbookSource};
 
 pub(super) const JOURNAL: &str = "journal-under-test";
 pub(super) const RUN: &str = "run-under-test";
@@ -136,4 +136,14 @@ impl Journal {
 /// The failing check and seq of a report, or `None` when it holds.
 pub(super) fn failed_at(report: &Report) -> Option<(Check, Option<u64>)> {
     report.failure.as_ref().map(|f| (f.check, f.seq))
+}
+
+/// An observation of no consequence: an event that is only a link of the chain.
+pub(super) fn note() -> Body {
+    Body::Observation(Observation {
+        step: None,
+        name: "note".into(),
+        source: "test".into(),
+        data: serde_json::json!({}),
+    })
 }
