@@ -528,7 +528,7 @@ impl Run {
                 };
                 self.found(e.seq, unit, kind, covered);
             }
-            READINESS_OBSERVATION if o.data["ok"] != serde_json::Value::Bool(true) => {
+            READINESS_OBSERVATION if !Readiness::holds(&o.data) => {
                 self.found(e.seq, unit, FindingKind::Readiness, false);
             }
             HALT_OBSERVATION => {
@@ -910,6 +910,19 @@ impl Timeline {
     /// The last run.
     pub fn last(&self) -> Option<&Run> {
         self.runs.last()
+    }
+}
+
+/// A `readiness` observation as the engine writes it: `ok` is true only when the step may act.
+#[derive(serde::Deserialize)]
+struct Readiness {
+    ok: bool,
+}
+
+impl Readiness {
+    /// Whether the readiness held; one that does not decode did not.
+    fn holds(data: &serde_json::Value) -> bool {
+        crate::event::results::decode::<Readiness>(data).is_some_and(|r| r.ok)
     }
 }
 
