@@ -28,11 +28,17 @@ fn journals() -> Vec<(PathBuf, &'static str)> {
     out
 }
 
-/// A private copy of the journal and its trusted keys (the readers may leave lock or WAL files).
+/// A private copy of the journal (with its WAL, when one is there) and its trusted keys: the
+/// readers may leave lock or WAL files.
 fn copy(dir: &Path, keys: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().unwrap();
     for f in ["journal.db", keys] {
         std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
+    }
+    for f in ["journal.db-wal", "journal.db-shm"] {
+        if dir.join(f).exists() {
+            std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
+        }
     }
     tmp
 }
@@ -68,152 +74,161 @@ fn report_not_applied(md: &str) -> BTreeSet<(String, u64, String)> {
 fn status_resume_the_report_and_the_verifier_agree_on_every_journal() {
     let mut checked = 0;
     for (dir, keys) in journals() {
-        let tmp = copy(&dir, keys);
-        let journal = tmp.path().join("journal.db");
-        let trusted = tmp.path().join(keys);
-        let name = dir.display().to_string();
-
-        let out = runledger_verify()
-            .arg(&journal)
-            .arg("--trust")
-            .arg(&trusted)
-            .arg("--json")
-            .output()
-            .unwrap();
-        assert!(
-            matches!(out.status.code(), Some(0)),
-            "{name}: {:?}",
-            text(&out)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let last_status = v["runs"].as_array().unwrap().last().unwrap()["status"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let in_flight: Vec<String> = v["open"]["intents_in_flight"]
-            .as_array()
-            .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
-            .unwrap_or_default();
-        let not_applied: BTreeSet<(String, u64, String)> = v["not_applied"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| {
-                (
-                    n["file"].as_str().unwrap().to_string(),
-                    n["seq"].as_u64().unwrap(),
-                    n["step"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-
-        // status: finished exactly when the verifier's last run is not in flight; the intent
-        // it names in flight is the verifier's first.
-        let out = runledger()
-            .args(["status", "--journal"])
-            .arg(&journal)
-            .output()
-            .unwrap();
-        let (status, _) = text(&out);
-        assert_eq!(out.status.code(), Some(0), "{name}: {status}");
-        assert!(
-            status.contains("hold together under the key it names"),
-            "{name}: {status}"
-        );
-        let finished = status.contains("state    finished");
-        assert_eq!(
-            finished,
-            last_status != "in_flight",
-            "{name}: status says {status:?}, the verifier's last run is {last_status}"
-        );
-        if let Some(first) = in_flight.first() {
-            assert!(
-                status.contains(&format!("in flight: {first}")),
-                "{name}: the verifier has {first} in flight, status says {status:?}"
-            );
-        }
-        // status --json says the same as its lines, in keys a script reads.
-        let out = runledger()
-            .args(["status", "--json", "--journal"])
-            .arg(&journal)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{name}: {:?}", text(&out));
-        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(json["integrity"]["verdict"], "holds", "{name}: {json}");
-        assert_eq!(
-            json["state"]["kind"] == "finished",
-            finished,
-            "{name}: {json}"
-        );
-        if let Some(first) = in_flight.first() {
-            assert_eq!(json["state"]["kind"], "in_flight", "{name}: {json}");
-            let s = &json["state"];
-            assert_eq!(
-                format!(
-                    "{} attempt {} (intent seq {})",
-                    s["unit"].as_str().unwrap_or(""),
-                    s["attempt"],
-                    s["intent_seq"]
-                ),
-                first.as_str(),
-                "{name}: {json}"
-            );
-        }
-
-        // resume: the intents it would name in doubt (and reconcile) are the verifier's in
-        // flight, and none when the run finished.
-        let last = runledger_engine::run::last_run(&journal)
-            .unwrap()
-            .expect("a run was started");
-        assert_eq!(last.finished, finished, "{name}: resume reads another end");
-        let in_doubt: Vec<String> = runledger_engine::run::in_doubt(&last.timeline)
-            .iter()
-            .map(|d| {
-                format!(
-                    "{} attempt {} (intent seq {})",
-                    d.step, d.attempt, d.intent_seq
-                )
-            })
-            .collect();
-        assert_eq!(
-            in_doubt, in_flight,
-            "{name}: resume's in-doubt intents against the verifier's in flight"
-        );
-        if let Some(first) = in_doubt.first() {
-            assert!(
-                status.contains(&format!("in flight: {first}")),
-                "{name}: resume would reconcile {first} first, status says {status:?}"
-            );
-        }
-
-        // The report: the same files not applied, each with the seq and step of its finding.
-        let md = tmp.path().join("report.md");
-        let out = runledger()
-            .args(["report", "--journal"])
-            .arg(&journal)
-            .arg("--trust")
-            .arg(&trusted)
-            .arg("--html")
-            .arg(tmp.path().join("report.html"))
-            .arg("--md")
-            .arg(&md)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{name}: {:?}", text(&out));
-        let md = std::fs::read_to_string(&md).unwrap();
-        assert_eq!(
-            report_not_applied(&md),
-            not_applied,
-            "{name}: files not applied, report against verifier"
-        );
-        if not_applied.is_empty() {
-            assert!(md.contains("Files not applied: none"), "{name}");
-        }
+        readers_agree(&dir, keys);
         checked += 1;
     }
     assert!(checked >= 7, "fixtures and golden journals read: {checked}");
     eprintln!("{checked} journals: status, resume, report and verifier agree");
+}
+
+/// `runledger-verify`, `status` (lines and JSON), what `resume` would reconcile, and the report
+/// agree on the journal in `dir` (`journal.db`, trusted by the keys file `keys` beside it):
+/// whether its last run finished, the intents in flight, the files not applied. Every drill
+/// scenario's journal is held to it at the end of its test, as the fixtures and golden
+/// journals are here.
+pub fn readers_agree(dir: &Path, keys: &str) {
+    let tmp = copy(dir, keys);
+    let journal = tmp.path().join("journal.db");
+    let trusted = tmp.path().join(keys);
+    let name = dir.display().to_string();
+
+    let out = runledger_verify()
+        .arg(&journal)
+        .arg("--trust")
+        .arg(&trusted)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0)),
+        "{name}: {:?}",
+        text(&out)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last_status = v["runs"].as_array().unwrap().last().unwrap()["status"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let in_flight: Vec<String> = v["open"]["intents_in_flight"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    let not_applied: BTreeSet<(String, u64, String)> = v["not_applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["file"].as_str().unwrap().to_string(),
+                n["seq"].as_u64().unwrap(),
+                n["step"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+
+    // status: finished exactly when the verifier's last run is not in flight; the intent
+    // it names in flight is the verifier's first.
+    let out = runledger()
+        .args(["status", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    let (status, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{name}: {status}");
+    assert!(
+        status.contains("hold together under the key it names"),
+        "{name}: {status}"
+    );
+    let finished = status.contains("state    finished");
+    assert_eq!(
+        finished,
+        last_status != "in_flight",
+        "{name}: status says {status:?}, the verifier's last run is {last_status}"
+    );
+    if let Some(first) = in_flight.first() {
+        assert!(
+            status.contains(&format!("in flight: {first}")),
+            "{name}: the verifier has {first} in flight, status says {status:?}"
+        );
+    }
+    // status --json says the same as its lines, in keys a script reads.
+    let out = runledger()
+        .args(["status", "--json", "--journal"])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{name}: {:?}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["integrity"]["verdict"], "holds", "{name}: {json}");
+    assert_eq!(
+        json["state"]["kind"] == "finished",
+        finished,
+        "{name}: {json}"
+    );
+    if let Some(first) = in_flight.first() {
+        assert_eq!(json["state"]["kind"], "in_flight", "{name}: {json}");
+        let s = &json["state"];
+        assert_eq!(
+            format!(
+                "{} attempt {} (intent seq {})",
+                s["unit"].as_str().unwrap_or(""),
+                s["attempt"],
+                s["intent_seq"]
+            ),
+            first.as_str(),
+            "{name}: {json}"
+        );
+    }
+
+    // resume: the intents it would name in doubt (and reconcile) are the verifier's in
+    // flight, and none when the run finished.
+    let last = runledger_engine::run::last_run(&journal)
+        .unwrap()
+        .expect("a run was started");
+    assert_eq!(last.finished, finished, "{name}: resume reads another end");
+    let in_doubt: Vec<String> = runledger_engine::run::in_doubt(&last.timeline)
+        .iter()
+        .map(|d| {
+            format!(
+                "{} attempt {} (intent seq {})",
+                d.step, d.attempt, d.intent_seq
+            )
+        })
+        .collect();
+    assert_eq!(
+        in_doubt, in_flight,
+        "{name}: resume's in-doubt intents against the verifier's in flight"
+    );
+    if let Some(first) = in_doubt.first() {
+        assert!(
+            status.contains(&format!("in flight: {first}")),
+            "{name}: resume would reconcile {first} first, status says {status:?}"
+        );
+    }
+
+    // The report: the same files not applied, each with the seq and step of its finding.
+    let md = tmp.path().join("report.md");
+    let out = runledger()
+        .args(["report", "--journal"])
+        .arg(&journal)
+        .arg("--trust")
+        .arg(&trusted)
+        .arg("--html")
+        .arg(tmp.path().join("report.html"))
+        .arg("--md")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{name}: {:?}", text(&out));
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert_eq!(
+        report_not_applied(&md),
+        not_applied,
+        "{name}: files not applied, report against verifier"
+    );
+    if not_applied.is_empty() {
+        assert!(md.contains("Files not applied: none"), "{name}");
+    }
 }
 
 /// A journal a key holder edited against the run's rules: `status` says first that it does not

@@ -163,8 +163,17 @@ impl Drill {
 }
 
 impl Drop for Drill {
+    /// Stops the simulated servers; then, unless the test already failed, holds the journal
+    /// the scenario ended with (finished or halted) to the agreement of its readers.
     fn drop(&mut self) {
         stop_server(self.dir.path());
+        let journal = self.path("journal.db");
+        if std::thread::panicking() || !journal.exists() {
+            return;
+        }
+        if matches!(runledger_engine::run::last_run(&journal), Ok(Some(_))) {
+            crate::agreement::readers_agree(self.dir.path(), "operator.key.pub");
+        }
     }
 }
 

@@ -894,8 +894,18 @@ fn finish_run(run: &mut RunView, mut list: Vec<FileView>) {
         r.recovered = recovered;
         r.newest_available = newest.map(|n| n.to_string());
     }
+    // A refusal the run's own finding already names (with its reason, seq and step) is not
+    // listed a second time; one no finding names (a journal written before findings were
+    // recorded) is.
+    let named = |gaps: &[String], unit: &str| {
+        let file = unit.rsplit('/').next().unwrap_or(unit);
+        gaps.iter().any(|g| g.starts_with(&format!("{file}: ")))
+    };
     for s in &run.steps {
         for a in &s.attempts {
+            if named(&run.gaps, &a.unit) {
+                continue;
+            }
             // 4305: the log begins after the database's restore point.
             if a.error_numbers.contains(&4305) {
                 run.gaps.push(format!(
