@@ -125,8 +125,8 @@ CREATE TABLE history (
 /// instance name, `{S}` the session id; both come from our own code, never from a client.
 pub const SESSION_VIEWS: &str = r#"
 CREATE TEMP VIEW sys_databases AS SELECT name, database_id,
-  CASE state_desc WHEN 'ONLINE' THEN 0 WHEN 'RESTORING' THEN 1 WHEN 'RECOVERING' THEN 2
-    WHEN 'RECOVERY_PENDING' THEN 3 WHEN 'SUSPECT' THEN 4 ELSE 6 END AS state,
+  CASE lower(state_desc) WHEN 'online' THEN 0 WHEN 'restoring' THEN 1 WHEN 'recovering' THEN 2
+    WHEN 'recovery_pending' THEN 3 WHEN 'suspect' THEN 4 ELSE 6 END AS state,
   state_desc, is_in_standby,
   CASE user_access_desc WHEN 'MULTI_USER' THEN 0 WHEN 'SINGLE_USER' THEN 1 ELSE 2 END AS user_access,
   user_access_desc,
