@@ -840,14 +840,14 @@ impl Dispatcher {
         // `--yes` and a rehearsal's auto_approve give step approvals only: accepting data loss,
         // going on without a step, deciding what an interrupted action did, and approving a step
         // marked `explicit_approval` always take a flag naming the step, or a person.
-        let pre = match decision {
+        let given_by_flags = match decision {
             Decision::AcceptDataLoss => self.policy.data_loss.contains(&base),
             Decision::Skip => self.policy.skip.contains(&base),
             Decision::TreatAsApplied => self.policy.steps.contains(&base),
             _ if self.explicit_steps.contains(&base) => self.policy.steps.contains(&base),
             _ => self.policy.all || self.policy.steps.contains(&base),
         };
-        let given = if pre {
+        let given = if given_by_flags {
             true
         } else if self.policy.interactive {
             self.ui.confirm(&format!("{step}: {text}. Approve?"))
@@ -871,7 +871,7 @@ impl Dispatcher {
         }
         // Only a step approval given by the rehearsal's own auto_approve carries its label.
         let by_runbook =
-            pre && decision == Decision::Approved && !self.policy.steps.contains(&base);
+            given_by_flags && decision == Decision::Approved && !self.policy.steps.contains(&base);
         let operator = match &self.policy.auto_label {
             Some(label) if by_runbook => format!("{} ({label})", self.policy.operator),
             _ => self.policy.operator.clone(),

@@ -399,7 +399,8 @@ fn own_key(journal: &Path, events: &[Event]) -> Result<TrustedKeys> {
         .with_context(|| format!("the key named by {} is not usable", journal.display()))
 }
 
-fn word<T: serde::Serialize>(t: &T) -> String {
+/// A value as the format spells it (`succeeded`, `guarded`): its serde name, for display.
+fn serde_word<T: serde::Serialize>(t: &T) -> String {
     match serde_json::to_value(t) {
         Ok(Value::String(s)) => s,
         Ok(v) => v.to_string(),
@@ -477,7 +478,7 @@ fn run_view(run: &Run, started: &Started, observations: Vec<(u64, &Observation)>
     });
     if let Some(f) = &run.finished {
         view.finished_at = Some(f.at.clone());
-        view.status = word(&f.status);
+        view.status = serde_word(&f.status);
         view.summary = Some(f.summary.clone());
     }
     let files = run.files.values().map(|f| file_view(run, f)).collect();
@@ -566,7 +567,7 @@ fn attempt_view(a: &Attempt) -> AttemptView {
         attempt: a.attempt,
         intent_seq: a.intent_seq,
         started_at: a.intent_at.clone(),
-        effect: word(&a.effect),
+        effect: serde_word(&a.effect),
         command: a.command.clone(),
         target: a.target.clone(),
         inputs: a.inputs.clone(),
@@ -582,7 +583,7 @@ fn attempt_view(a: &Attempt) -> AttemptView {
             result,
             ..
         } => {
-            view.status = word(status);
+            view.status = serde_word(status);
             view.duration_us = Some(*duration_us);
             read_result(result.as_ref().unwrap_or(&Value::Null), &mut view);
         }
@@ -593,7 +594,7 @@ fn attempt_view(a: &Attempt) -> AttemptView {
             probe_result,
             ..
         } => {
-            let verdict = word(verdict);
+            let verdict = serde_word(verdict);
             view.status = format!("reconciled: {verdict}");
             view.reconciliation = Some(ReconciliationView {
                 seq: *seq,
@@ -888,7 +889,7 @@ fn finish_run(run: &mut RunView, mut list: Vec<FileView>) {
     run.files = list;
     let recovered = run.steps.iter().any(|s| {
         kind(s) == Some(ActionKind::RecoverDatabase)
-            && s.status() == word(&OutcomeStatus::Succeeded)
+            && s.status() == serde_word(&OutcomeStatus::Succeeded)
     });
     if let Some(r) = &mut run.recovery {
         r.recovered = recovered;
