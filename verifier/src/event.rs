@@ -622,7 +622,7 @@ impl JsonSchema for Decision {
 pub struct InDoubt {
     /// Step id.
     pub step: String,
-    /// Attempt.
+    /// Its attempt number: 1, then 2, … for each retry of the unit.
     pub attempt: u64,
     /// Seq of the intent.
     pub intent_seq: u64,

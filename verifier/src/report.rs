@@ -317,7 +317,7 @@ pub struct StepRow {
     pub run_id: String,
     /// Step id (or `<step>/<file>`).
     pub step: String,
-    /// Attempt.
+    /// Its attempt number: 1, then 2, … for each retry of the unit.
     pub attempt: u64,
     /// Action kind.
     pub action: String,

@@ -91,7 +91,7 @@ pub struct Tally {
     pub restores_checked: u64,
     /// Log restores of a file whose header the run did not record: not checked.
     pub restores_unchecked: u64,
-    /// Recoveries.
+    /// Recoveries that took effect (`WITH RECOVERY`), each checked to come once, after the last restore.
     pub recoveries: u64,
 }
 

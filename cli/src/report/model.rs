@@ -280,9 +280,9 @@ pub struct DecisionView {
 pub struct FileView {
     /// File name.
     pub name: String,
-    /// Size.
+    /// Size in bytes.
     pub size: u64,
-    /// sha256.
+    /// Lowercase hex SHA-256 of its content.
     pub sha256: String,
     /// FirstLSN, if a header was recorded.
     pub first_lsn: Option<String>,

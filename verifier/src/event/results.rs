@@ -78,7 +78,7 @@ impl ResultSet {
 pub struct SqlMessage {
     /// Error number, e.g. 4305.
     pub number: u32,
-    /// State.
+    /// Where in the server it was raised, as the server reports it.
     pub state: u8,
     /// Severity; 10 and below are informational.
     pub severity: u8,
