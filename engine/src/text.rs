@@ -70,12 +70,10 @@ impl Template {
     }
 }
 
-/// A backup file's name in the templates that copy and restore it.
-pub const FILE: &str = "file";
-/// A session's id in `KILL`.
-pub const SESSION_ID: &str = "session_id";
-/// The identity a `cs_cmdlet` reads at run time (the runbook writes it `{{resolved_identity}}`).
-pub const RESOLVED_IDENTITY_NAME: &str = "resolved_identity";
+/// The fields a plan leaves to the run, named as the verifier's plan check knows them.
+pub use runledger_verifier::plan_check::{
+    FILE, RESOLVED_IDENTITY as RESOLVED_IDENTITY_NAME, SESSION_ID,
+};
 
 /// What a field means, for the plan.
 pub fn field_meaning(name: &str) -> &'static str {

@@ -17,19 +17,36 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Body, Event};
+use crate::event::{ActionKind, Body, Event};
 use crate::report::{Check, CheckStatus, Failure};
 use crate::verify::step_of;
 
 /// The name of the observation that records a run's plan.
 pub const PLAN_OBSERVATION: &str = "plan";
 
-/// The fields a plan may leave to the run, each with the rule its value obeys.
-pub const PLACEHOLDERS: [&str; 3] = ["file", "session_id", "resolved_identity"];
+/// A backup file's name, in the texts that copy and restore it.
+pub const FILE: &str = "file";
+/// A session's id, in `KILL`.
+pub const SESSION_ID: &str = "session_id";
+/// The identity a `cs_cmdlet` reads at run time (the runbook writes it `{{resolved_identity}}`).
+pub const RESOLVED_IDENTITY: &str = "resolved_identity";
 
-/// The actions whose text is T-SQL: a value there sits inside a string literal at most, and
-/// must not close it.
-const TSQL_ACTIONS: [&str; 4] = ["sql", "restore_logs", "kill_sessions", "recover_database"];
+/// The fields a plan may leave to the run, each with the rule its value obeys.
+pub const PLACEHOLDERS: [&str; 3] = [FILE, SESSION_ID, RESOLVED_IDENTITY];
+
+/// Whether the text of `action` is T-SQL: a value there sits inside a string literal at most,
+/// and must not close it.
+fn is_tsql(action: &str) -> bool {
+    matches!(
+        ActionKind::parse(action),
+        Some(
+            ActionKind::Sql
+                | ActionKind::RestoreLogs
+                | ActionKind::KillSessions
+                | ActionKind::RecoverDatabase
+        )
+    )
+}
 
 /// A named field of a template, decided at run time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,18 +154,18 @@ pub fn value_rule(name: &str, action: &str, value: &str) -> Result<(), String> {
         return Err(format!("{name} holds a control character"));
     }
     match name {
-        "file" => {
+        FILE => {
             if value.contains(['/', '\\']) || value == "." || value == ".." {
                 return Err(format!("file {value:?} is not a file name"));
             }
-            if TSQL_ACTIONS.contains(&action) && !quotes_doubled(value, |c| c == '\'') {
+            if is_tsql(action) && !quotes_doubled(value, |c| c == '\'') {
                 return Err(format!("file {value:?} would close its string literal"));
             }
             Ok(())
         }
-        "session_id" if value.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
-        "session_id" => Err(format!("session id {value:?} is not a number")),
-        "resolved_identity" => {
+        SESSION_ID if value.bytes().all(|b| b.is_ascii_digit()) => Ok(()),
+        SESSION_ID => Err(format!("session id {value:?} is not a number")),
+        RESOLVED_IDENTITY => {
             let shown = value.replace("'\\''", "'");
             if ps_literal(value) || (shown != value && ps_literal(&shown)) {
                 Ok(())
@@ -273,18 +290,6 @@ pub struct PlanCheck {
     tally: Tally,
 }
 
-#[derive(Deserialize)]
-struct RunbookSteps {
-    #[serde(default)]
-    steps: Vec<RunbookStep>,
-}
-
-#[derive(Deserialize)]
-struct RunbookStep {
-    id: String,
-    action: String,
-}
-
 fn failed(seq: u64, reason: String) -> Box<Failure> {
     Box::new(Failure {
         check: Check::Plan,
@@ -297,19 +302,21 @@ fn failed(seq: u64, reason: String) -> Box<Failure> {
 }
 
 impl PlanCheck {
-    /// Checks the next event (one the other checks passed).
+    /// A run starts, whose embedded runbook has these steps: (id, action), in order. The
+    /// verifier reads the runbook once, at `run.started`, and hands its steps over here.
+    pub fn start(&mut self, runbook: Vec<(String, String)>) {
+        self.run = Some(RunPlan {
+            runbook,
+            awaiting: true,
+            steps: None,
+        });
+    }
+
+    /// Checks the next event (one the other checks passed), after [`PlanCheck::start`] for
+    /// its `run.started`.
     pub fn event(&mut self, event: &Event) -> Result<(), Box<Failure>> {
         let seq = event.seq;
-        if let Body::RunStarted(started) = &event.body {
-            // An unreadable runbook fails the `runbook` check first.
-            let runbook = toml::from_str::<RunbookSteps>(&started.runbook.source)
-                .map(|r| r.steps.into_iter().map(|s| (s.id, s.action)).collect())
-                .unwrap_or_default();
-            self.run = Some(RunPlan {
-                runbook,
-                awaiting: true,
-                steps: None,
-            });
+        if let Body::RunStarted(_) = &event.body {
             return Ok(());
         }
         let Some(run) = self.run.as_mut() else {

@@ -132,6 +132,13 @@ impl Verifier<'_> {
                             ),
                         )
                     })?;
+                self.plan.start(
+                    parsed
+                        .steps
+                        .iter()
+                        .map(|s| (s.id.clone(), s.action.clone()))
+                        .collect(),
+                );
                 let mut steps = HashMap::new();
                 let mut rules = Vec::with_capacity(parsed.steps.len());
                 for (i, step) in parsed.steps.into_iter().enumerate() {
