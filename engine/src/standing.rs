@@ -239,8 +239,7 @@ fn integrity(journal: &Path) -> Integrity {
             return not_checked("seq 0 is not a readable journal.opened naming its key".into())
         }
     };
-    let trusted = match TrustedKeys::parse(&format!("journal-named-key {key}\n"), "journal.opened")
-    {
+    let trusted = match TrustedKeys::named_by_journal(&key) {
         Ok(t) => t,
         Err(e) => return not_checked(format!("the key it names is not usable: {e}")),
     };

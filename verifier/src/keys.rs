@@ -107,6 +107,16 @@ impl TrustedKeys {
         TrustedKeys::parse(&text, &path.display().to_string())
     }
 
+    /// The one key a journal names in its `journal.opened` (standard base64), as a trust set
+    /// named `journal-named-key`: what a reader without the operator's trusted keys holds the
+    /// journal to. Whether that key is the operator's is a question for a trusted-keys file.
+    pub fn named_by_journal(public_key: &str) -> Result<TrustedKeys, KeyError> {
+        TrustedKeys::parse(
+            &format!("journal-named-key {public_key}\n"),
+            "journal.opened",
+        )
+    }
+
     /// Adds a key.
     pub fn insert(&mut self, name: String, key: VerifyingKey) {
         let id = key_id(&key);

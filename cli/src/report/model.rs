@@ -395,7 +395,7 @@ fn own_key(journal: &Path, events: &[Event]) -> Result<TrustedKeys> {
                 journal.display()
             )
         })?;
-    TrustedKeys::parse(&format!("journal-named-key {key}\n"), "journal.opened")
+    TrustedKeys::named_by_journal(&key)
         .with_context(|| format!("the key named by {} is not usable", journal.display()))
 }
 
