@@ -196,6 +196,24 @@ fn runbooks_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/runbooks/invalid")
 }
 
+/// The two commands that must refuse a bad runbook before anything exists: `plan RUNBOOK`, and
+/// `run RUNBOOK --journal JOURNAL --key KEY --yes`.
+pub(crate) fn plan_and_run(runbook: &Path, journal: &Path, key: &Path) -> [Vec<String>; 2] {
+    let word = |p: &Path| p.display().to_string();
+    [
+        vec!["plan".into(), word(runbook)],
+        vec![
+            "run".into(),
+            word(runbook),
+            "--journal".into(),
+            word(journal),
+            "--key".into(),
+            word(key),
+            "--yes".into(),
+        ],
+    ]
+}
+
 /// A private key file, owner-only, in `dir`.
 pub(crate) fn new_key(dir: &Path, name: &str) -> PathBuf {
     let key = dir.join(name);
@@ -223,18 +241,7 @@ fn invalid_runbooks_are_refused_by_plan_and_run_before_any_journal() {
         let (pos, fragment) = expect.split_once(' ').unwrap();
         let named = format!("runledger: error: {}:{pos}: ", path.display());
         let journal = dir.path().join("journal.db");
-        for args in [
-            vec!["plan".to_string(), path.display().to_string()],
-            vec![
-                "run".to_string(),
-                path.display().to_string(),
-                "--journal".to_string(),
-                journal.display().to_string(),
-                "--key".to_string(),
-                key.display().to_string(),
-                "--yes".to_string(),
-            ],
-        ] {
+        for args in plan_and_run(&path, &journal, &key) {
             let out = runledger().args(&args).output().unwrap();
             let (stdout, stderr) = text(&out);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::bad_input::{error_line, last_line, new_key, CrashedDrill, JournalState};
+use crate::bad_input::{error_line, last_line, new_key, plan_and_run, CrashedDrill, JournalState};
 use crate::common::{runledger, text};
 
 fn set_mode(path: &Path, mode: u32) {
@@ -311,18 +311,7 @@ fn injected_identifiers_are_refused_before_any_plan_or_journal() {
         repo("fixtures/runbooks/invalid/parameter_injection.toml"),
     ] {
         let journal = dir.path().join("journal.db");
-        for args in [
-            vec!["plan".to_string(), runbook.display().to_string()],
-            vec![
-                "run".into(),
-                runbook.display().to_string(),
-                "--journal".into(),
-                journal.display().to_string(),
-                "--key".into(),
-                key.display().to_string(),
-                "--yes".into(),
-            ],
-        ] {
+        for args in plan_and_run(&runbook, &journal, &key) {
             let out = runledger().args(&args).output().unwrap();
             let (stdout, stderr) = text(&out);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
@@ -376,18 +365,7 @@ fn a_powershell_pipeline_in_a_parameter_is_refused_before_any_journal() {
         runbook.display()
     );
     let journal = dir.path().join("journal.db");
-    for args in [
-        vec!["plan".to_string(), runbook.display().to_string()],
-        vec![
-            "run".into(),
-            runbook.display().to_string(),
-            "--journal".into(),
-            journal.display().to_string(),
-            "--key".into(),
-            key.display().to_string(),
-            "--yes".into(),
-        ],
-    ] {
+    for args in plan_and_run(&runbook, &journal, &key) {
         let out = runledger().args(&args).output().unwrap();
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
