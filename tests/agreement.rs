@@ -185,7 +185,11 @@ pub fn readers_agree(dir: &Path, keys: &str) {
     let last = runledger_engine::run::last_run(&journal)
         .unwrap()
         .expect("a run was started");
-    assert_eq!(last.finished, finished, "{name}: resume reads another end");
+    assert_eq!(
+        last.finished(),
+        finished,
+        "{name}: resume reads another end"
+    );
     let in_doubt: Vec<String> = runledger_engine::run::in_doubt(&last.timeline)
         .iter()
         .map(|d| {

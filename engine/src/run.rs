@@ -484,8 +484,6 @@ pub struct LastRun {
     pub started: RunStarted,
     /// Every event of the run after `run.started`.
     pub events: Vec<Event>,
-    /// Whether `run.finished` was written.
-    pub finished: bool,
     /// The run's timeline: its attempts and how they ended, its decisions, its halt.
     pub timeline: timeline::Run,
 }
@@ -537,9 +535,15 @@ pub fn last_run(path: &Path) -> Result<Option<LastRun>, RunError> {
         run_id: body.run_id.clone(),
         started: (**body).clone(),
         events,
-        finished: run.finished.is_some(),
         timeline: run,
     }))
+}
+
+impl LastRun {
+    /// Whether `run.finished` was written.
+    pub fn finished(&self) -> bool {
+        self.timeline.finished.is_some()
+    }
 }
 
 /// Intents of a run without outcome or reconciliation: what a resume reconciles.
@@ -612,7 +616,7 @@ pub async fn resume(
             reason: "no run was started in it".into(),
         });
     };
-    if last.finished {
+    if last.finished() {
         return Err(RunError::AlreadyFinished {
             path: path.display().to_string(),
             run_id: last.run_id.clone(),

@@ -361,7 +361,7 @@ fn the_last_run_is_read_back_from_the_journals_end() {
     drop(j);
     let last = runledger_engine::run::last_run(&path).unwrap().unwrap();
     assert_eq!(last.run_id, "run-2");
-    assert!(!last.finished);
+    assert!(!last.finished());
     let seqs: Vec<u64> = last.events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, [4, 5], "the run's events after run.started, in order");
 
@@ -371,7 +371,7 @@ fn the_last_run_is_read_back_from_the_journals_end() {
     drop(j);
     let last = runledger_engine::run::last_run(&path).unwrap().unwrap();
     assert_eq!(last.run_id, "run-2");
-    assert!(last.finished);
+    assert!(last.finished());
     assert_eq!(last.events.len(), 2);
 }
 
