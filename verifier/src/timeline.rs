@@ -187,6 +187,21 @@ pub struct NotApplied {
     pub error: Option<i64>,
 }
 
+impl NotApplied {
+    /// The files a `data_loss` observation's data lists as given up, in its order.
+    pub fn listed(data: &serde_json::Value) -> impl Iterator<Item = NotApplied> + '_ {
+        data["not_applied"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| NotApplied {
+                file: f["file"].as_str().unwrap_or("").to_string(),
+                reason: f["reason"].as_str().unwrap_or("").to_string(),
+                error: f["error"].as_i64(),
+            })
+    }
+}
+
 /// What a finding found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FindingKind {
@@ -510,16 +525,7 @@ impl Run {
                     .as_deref()
                     .and_then(Lsn::parse)
                     .unwrap_or_default();
-                let not_applied = o.data["not_applied"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|f| NotApplied {
-                        file: f["file"].as_str().unwrap_or("").to_string(),
-                        reason: f["reason"].as_str().unwrap_or("").to_string(),
-                        error: f["error"].as_i64(),
-                    })
-                    .collect();
+                let not_applied = NotApplied::listed(&o.data).collect();
                 let covered = self.accepted_points.iter().any(|&p| point >= p);
                 let kind = FindingKind::DataLoss {
                     point,

@@ -241,7 +241,7 @@ impl Verifier<'_> {
                     let point = obs.data["recovery_point"]["lsn"]
                         .as_str()
                         .map(str::to_string);
-                    for f in obs.data["not_applied"].as_array().into_iter().flatten() {
+                    for f in crate::timeline::NotApplied::listed(&obs.data) {
                         if self.pending_not_applied.len() >= MAX_FILE_ROWS {
                             break;
                         }
@@ -249,9 +249,9 @@ impl Verifier<'_> {
                             run_id: run.id.clone(),
                             step: obs.step.clone().unwrap_or_default(),
                             seq,
-                            file: f["file"].as_str().unwrap_or("").to_string(),
-                            reason: f["reason"].as_str().unwrap_or("").to_string(),
-                            error: f["error"].as_i64(),
+                            file: f.file,
+                            reason: f.reason,
+                            error: f.error,
                             recovery_point_lsn: point.clone(),
                         });
                     }
