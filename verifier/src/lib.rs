@@ -9,6 +9,7 @@
 
 pub mod canonical;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod event;
 pub mod keys;
 pub mod lsn;
@@ -25,6 +26,7 @@ pub mod source;
 pub mod terminal;
 pub mod timeline;
 pub mod verify;
+pub mod witness_policy;
 
 pub use keys::TrustedKeys;
 pub use report::{Report, Verdict};
