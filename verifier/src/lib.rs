@@ -22,6 +22,7 @@ pub mod report;
 pub mod schema;
 pub mod semantics;
 pub mod signing;
+pub mod site;
 pub mod source;
 pub mod terminal;
 pub mod timeline;

@@ -45,6 +45,9 @@ pub struct Report {
     pub checkpoints: Vec<CheckpointRow>,
     /// Requirements given on the command line and whether they hold.
     pub requirements: Vec<Requirement>,
+    /// What witnesses vouch for, when a witness policy was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witnessed: Option<Witnessed>,
 }
 
 /// Caps that keep the report (and memory) bounded whatever the journal's length.
@@ -166,11 +169,14 @@ pub enum Check {
     Checkpoints,
     /// Each backup file named is present with its recorded sha256 (`--backups`).
     BackupFiles,
+    /// Witnesses of the policy cosigned a checkpoint covering the journal (`--witness-policy`),
+    /// and no seal they cosigned contradicts it.
+    Witnesses,
 }
 
 impl Check {
     /// Every check in report order.
-    pub const ALL: [Check; 22] = [
+    pub const ALL: [Check; 23] = [
         Check::Readable,
         Check::CanonicalForm,
         Check::EventForm,
@@ -193,6 +199,7 @@ impl Check {
         Check::Seal,
         Check::Checkpoints,
         Check::BackupFiles,
+        Check::Witnesses,
     ];
 
     /// The check's name as written in reports.
@@ -220,6 +227,7 @@ impl Check {
             Check::Seal => "seal",
             Check::Checkpoints => "checkpoints",
             Check::BackupFiles => "backup_files",
+            Check::Witnesses => "witnesses",
         }
     }
 }
@@ -385,6 +393,64 @@ pub struct CheckpointRow {
     pub status: String,
 }
 
+/// What witnesses vouch for: the strongest evidence found for the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct Witnessed {
+    /// Cosignatures meeting the policy's quorum cover every event of the journal.
+    pub holds: bool,
+    /// The file the evidence came from (empty when there is none).
+    pub via: String,
+    /// The site log's origin, when the journal is witnessed through one.
+    pub site: Option<String>,
+    /// The site checkpoint's size.
+    pub site_size: Option<u64>,
+    /// The index of the site log entry that seals the journal last.
+    pub entry: Option<u64>,
+    /// How many of the journal's events the witnessed checkpoint or seal covers.
+    pub covers: u64,
+    /// The witnesses of the policy whose cosignature verified.
+    pub cosigners: Vec<Cosigner>,
+    /// The quorum, as evaluated.
+    pub quorum: String,
+    /// One sentence.
+    pub text: String,
+}
+
+/// One verified cosignature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct Cosigner {
+    /// The witness's name in the policy.
+    pub witness: String,
+    /// The time in the cosignature, seconds since the UNIX epoch (the witness's clock).
+    pub time: u64,
+    /// The same time, RFC 3339 UTC.
+    pub at: String,
+}
+
+/// `secs` since the UNIX epoch as RFC 3339 UTC (`2026-11-27T21:40:00Z`).
+pub fn unix_rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
 /// A requirement from the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
@@ -417,6 +483,9 @@ impl Report {
             if !r.holds {
                 let _ = writeln!(s, "REQUIREMENT NOT MET: --require-{}", r.name);
             }
+        }
+        if let Some(w) = &self.witnessed {
+            let _ = writeln!(s, "witnesses: {}", t(&w.text));
         }
         if let Some(f) = &self.failure {
             let at = match (f.seq, &f.position) {
@@ -587,5 +656,23 @@ pub fn format_duration(us: u64) -> String {
         format!("{}.{} ms", us / 1000, (us % 1000) / 100)
     } else {
         format!("{us} µs")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unix_rfc3339;
+
+    #[test]
+    fn unix_times_read_as_the_calendar_says() {
+        // Values from Python's datetime.fromtimestamp(t, UTC), not from this function.
+        for (t, expected) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_795_814_400, "2026-11-27T21:20:00Z"),
+            (4_102_444_799, "2099-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(unix_rfc3339(t), expected, "{t}");
+        }
     }
 }

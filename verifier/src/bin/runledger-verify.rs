@@ -14,7 +14,9 @@ use runledger_verifier::report::{
     Check, CheckResult, CheckStatus, Failure, JournalSummary, Report, Verdict,
 };
 use runledger_verifier::terminal;
-use runledger_verifier::verify::{verify, Options};
+use runledger_verifier::site;
+use runledger_verifier::verify::{verify, Options, WitnessOptions};
+use runledger_verifier::witness_policy::Policy;
 
 const EXIT_HOLDS: u8 = 0;
 const EXIT_FAILED: u8 = 1;
@@ -22,11 +24,14 @@ const EXIT_COULD_NOT_CHECK: u8 = 2;
 
 const USAGE: &str = "\
 usage: runledger-verify JOURNAL --trust KEYS [--checkpoint FILE]... [--backups DIR]
+                        [--witness-policy POLICY [--require-witness]]
                         [--require-sealed] [--require-anchor] [--json]
        runledger-verify --proof FILE --trust KEYS [--json]
 
 JOURNAL is the SQLite journal or its JSONL export. KEYS holds trusted public keys,
-one `name base64-public-key` per line.
+one `name base64-public-key` per line. With --witness-policy, JOURNAL.witnessed.json
+(the site evidence a run writes beside its journal) is read when present; a --checkpoint
+FILE may also be such evidence, or a checkpoint of the journal carrying cosignatures.
 exit codes: 0 all checks hold, 1 a check failed, 2 could not check";
 
 struct Args {
@@ -38,6 +43,8 @@ struct Args {
     json: bool,
     require_sealed: bool,
     require_anchor: bool,
+    witness_policy: Option<PathBuf>,
+    require_witness: bool,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -47,6 +54,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut backups = None;
     let mut proof = None;
     let (mut json, mut require_sealed, mut require_anchor) = (false, false, false);
+    let (mut witness_policy, mut require_witness) = (None, false);
     while let Some(arg) = it.next() {
         let mut value = |flag: &str| it.next().ok_or_else(|| format!("{flag} needs a value"));
         match arg.as_str() {
@@ -57,6 +65,10 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--json" => json = true,
             "--require-sealed" => require_sealed = true,
             "--require-anchor" => require_anchor = true,
+            "--witness-policy" => {
+                witness_policy = Some(PathBuf::from(value("--witness-policy")?))
+            }
+            "--require-witness" => require_witness = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             s if journal.is_none() => journal = Some(PathBuf::from(s)),
@@ -64,6 +76,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         }
     }
     let trust = trust.ok_or("--trust KEYS is required")?;
+    if require_witness && witness_policy.is_none() {
+        return Err("--require-witness needs --witness-policy POLICY".into());
+    }
     if journal.is_none() == proof.is_none() {
         return Err("give a JOURNAL or --proof FILE (one of them)".into());
     }
@@ -76,6 +91,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         json,
         require_sealed,
         require_anchor,
+        witness_policy,
+        require_witness,
     })
 }
 
@@ -178,16 +195,47 @@ fn run_journal(args: &Args, trusted: Result<TrustedKeys, String>) -> u8 {
         .expect("parse_args requires a journal here");
     let report = trusted.and_then(|trusted| {
         let mut checkpoints = Vec::new();
+        let mut evidence = Vec::new();
         for p in &args.checkpoints {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| format!("cannot read checkpoint {}: {e}", p.display()))?;
-            checkpoints.push((p.display().to_string(), text));
+            // Site evidence is JSON; a checkpoint is a note, which never starts with `{`.
+            if text.trim_start().starts_with('{') {
+                evidence.push((p.display().to_string(), text));
+            } else {
+                checkpoints.push((p.display().to_string(), text));
+            }
         }
+        let witness = match &args.witness_policy {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!("cannot read witness policy {}: {e}", path.display())
+                })?;
+                let policy = Policy::parse(&text, &path.display().to_string())
+                    .map_err(|e| e.to_string())?;
+                let beside = site::evidence_path(&journal);
+                match std::fs::read_to_string(&beside) {
+                    Ok(text) => evidence.push((beside.display().to_string(), text)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(format!("cannot read {}: {e}", beside.display())),
+                }
+                Some(WitnessOptions { policy, evidence })
+            }
+            None if !evidence.is_empty() => {
+                return Err(format!(
+                    "{} is site evidence: give --witness-policy POLICY to check it",
+                    evidence[0].0
+                ))
+            }
+            None => None,
+        };
         let options = Options {
             checkpoints,
             backups: args.backups.clone(),
             require_sealed: args.require_sealed,
             require_anchor: args.require_anchor,
+            witness,
+            require_witness: args.require_witness,
         };
         if let Some(dir) = &options.backups {
             if !dir.is_dir() {
@@ -251,5 +299,6 @@ fn could_not_check(journal: &std::path::Path, reason: String) -> Report {
         not_applied: Vec::new(),
         checkpoints: Vec::new(),
         requirements: Vec::new(),
+        witnessed: None,
     }
 }

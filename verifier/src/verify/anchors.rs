@@ -6,6 +6,8 @@ use super::*;
 pub(super) struct HeldCheckpoint {
     pub(super) path: String,
     pub(super) checkpoint: Checkpoint,
+    /// Its note, for the cosignatures it may carry.
+    pub(super) note: crate::note::Note,
     pub(super) signer: Option<String>,
     /// Some(true) when the root at its size matched, Some(false) when it did not.
     pub(super) matched: Option<bool>,

@@ -152,12 +152,15 @@ impl Verifier<'_> {
         self.summary.last_seq = Some(seq);
         let size = self.frontier.size();
         // The root costs ~log2(size) node hashes: only computed at a checkpoint's size.
-        if self.checkpoints.iter().any(|cp| cp.checkpoint.size == size) {
+        if self.wants_root(size) {
             let root = self.frontier.root();
             for cp in &mut self.checkpoints {
                 if cp.checkpoint.size == size {
                     cp.matched = Some(cp.checkpoint.root == root);
                 }
+            }
+            if self.sealed_sizes.contains(&size) {
+                self.roots_at.insert(size, root);
             }
         }
         Ok(())

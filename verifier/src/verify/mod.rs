@@ -34,7 +34,7 @@
 //! of one core. Parallel strict verification keeps the acceptance rule of the spec exactly
 //! and scales with cores.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
@@ -65,6 +65,10 @@ pub struct Options {
     pub require_sealed: bool,
     /// Fail unless a trusted checkpoint covers the whole journal.
     pub require_anchor: bool,
+    /// Whether witnesses vouch for the journal, and by which policy.
+    pub witness: Option<WitnessOptions>,
+    /// Fail unless cosignatures meeting the policy's quorum cover the whole journal.
+    pub require_witness: bool,
 }
 
 /// Why verification could not even start.
@@ -141,6 +145,7 @@ mod chain;
 mod pipeline;
 mod run;
 mod verdict;
+mod witnessed;
 
 use anchors::checkpoint_status;
 use anchors::HeldCheckpoint;
@@ -148,6 +153,8 @@ use chain::decode_public_key;
 pub use pipeline::THREADS_ENV;
 use pipeline::{for_each_prepared, worker_threads, Prepared};
 use run::RunState;
+pub use witnessed::WitnessOptions;
+use witnessed::HeldEvidence;
 
 #[cfg(test)]
 mod testing;
@@ -182,6 +189,12 @@ pub struct Verifier<'a> {
     tally: Tally,
     /// Each run's intents held against the plan it recorded.
     plan: crate::plan_check::PlanCheck,
+    /// Site evidence given, read before the walk.
+    evidence: Vec<HeldEvidence>,
+    /// The sizes the evidence seals (of any journal: which one is this is known at the end).
+    sealed_sizes: BTreeSet<u64>,
+    /// The journal's root at each size in `sealed_sizes` the walk reached.
+    roots_at: BTreeMap<u64, Hash>,
 }
 
 type Fail = Box<Failure>;
@@ -246,10 +259,19 @@ impl<'a> Verifier<'a> {
             checkpoints.push(HeldCheckpoint {
                 path: cp_path.clone(),
                 checkpoint: signed.checkpoint,
+                note: signed.note,
                 signer,
                 matched: None,
             });
         }
+        let evidence = match &options.witness {
+            Some(w) => witnessed::hold_evidence(w)?,
+            None => Vec::new(),
+        };
+        let sealed_sizes = evidence
+            .iter()
+            .flat_map(|e| e.evidence.seals.iter().map(|(_, s)| s.size))
+            .collect();
         Ok(Verifier {
             trusted,
             options,
@@ -279,6 +301,9 @@ impl<'a> Verifier<'a> {
             could_not_check: false,
             tally: Tally::default(),
             plan: Default::default(),
+            evidence,
+            sealed_sizes,
+            roots_at: BTreeMap::new(),
         })
     }
 

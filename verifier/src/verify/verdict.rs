@@ -36,6 +36,11 @@ impl Verifier<'_> {
         if self.failure.is_none() {
             self.check_checkpoints(total);
         }
+        let witnessed = if self.failure.is_none() {
+            self.check_witnesses(total)
+        } else {
+            None
+        };
         let backups_checked = self.failure.is_none() && self.options.backups.is_some();
         if backups_checked {
             self.check_backups();
@@ -84,6 +89,15 @@ impl Verifier<'_> {
                 holds: matches!(verdict, Verdict::ValidSealed | Verdict::ValidAnchored),
             });
         }
+        if self.options.require_witness {
+            requirements.push(Requirement {
+                name: "witness".into(),
+                holds: matches!(
+                    verdict,
+                    Verdict::ValidAnchored | Verdict::ValidSealed | Verdict::ValidOpen
+                ) && witnessed.as_ref().is_some_and(|w| w.holds),
+            });
+        }
         if self.options.require_anchor {
             requirements.push(Requirement {
                 name: "anchor".into(),
@@ -91,7 +105,7 @@ impl Verifier<'_> {
             });
         }
 
-        let checks = self.check_results(backups_checked);
+        let checks = self.check_results(backups_checked, witnessed.as_ref());
         self.summary.root = hex(&self.frontier.root());
         self.summary.signers = self
             .signers
@@ -134,6 +148,7 @@ impl Verifier<'_> {
             not_applied: self.not_applied,
             checkpoints,
             requirements,
+            witnessed,
         };
         (report, tail)
     }
@@ -180,14 +195,21 @@ impl Verifier<'_> {
         }
     }
 
-    fn check_results(&self, backups_checked: bool) -> Vec<CheckResult> {
+    fn check_results(
+        &self,
+        backups_checked: bool,
+        witnessed: Option<&Witnessed>,
+    ) -> Vec<CheckResult> {
         let failed = self.failure.as_ref().map(|f| f.check);
         let mut tally = self.tally;
         if let Some(run) = &self.run {
             tally.add(run.rules.tally());
         }
         let per_event_stop = self.failure.is_some()
-            && !matches!(failed, Some(Check::Checkpoints | Check::BackupFiles));
+            && !matches!(
+                failed,
+                Some(Check::Checkpoints | Check::BackupFiles | Check::Witnesses)
+            );
         Check::ALL
             .iter()
             .map(|&check| {
@@ -198,6 +220,17 @@ impl Verifier<'_> {
                         Check::Checkpoints if self.checkpoints.is_empty() => {
                             (CheckStatus::Skipped, "no --checkpoint given".into())
                         }
+                        Check::Witnesses if self.options.witness.is_none() => {
+                            (CheckStatus::Skipped, "no --witness-policy given".into())
+                        }
+                        Check::Witnesses if failed.is_some() => {
+                            (CheckStatus::NotReached, String::new())
+                        }
+                        Check::Witnesses => match &witnessed {
+                            Some(w) if w.holds => (CheckStatus::Passed, w.text.clone()),
+                            Some(w) => (CheckStatus::Skipped, w.text.clone()),
+                            None => (CheckStatus::NotReached, String::new()),
+                        },
                         Check::BackupFiles if self.options.backups.is_none() => {
                             (CheckStatus::Skipped, "no --backups given".into())
                         }
