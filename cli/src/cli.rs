@@ -140,6 +140,9 @@ pub enum Command {
     /// The simulated data center for drills.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Witness other logs' checkpoints (C2SP tlog-witness): serve, or print the witness key.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
     /// Print the completion script of a shell (bash, zsh, fish, elvish, powershell) to
     /// standard output, e.g. `runledger completions bash > /etc/bash_completion.d/runledger`.
     Completions {
@@ -160,6 +163,41 @@ pub enum KeysCommand {
         /// The key's name in trusted-keys files and on checkpoints [default: the file's stem].
         #[arg(long)]
         name: Option<String>,
+    },
+}
+
+/// `runledger witness …`
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Cosign checkpoints of the logs in LOGS as a C2SP tlog-witness: `POST /add-checkpoint`
+    /// over HTTP on ADDR, each log's latest cosigned size and root kept in STATE; runs until
+    /// killed, one line per request on standard error.
+    Serve {
+        /// Where to listen, `HOST:PORT` (port 0: any free port; the address is printed).
+        #[arg(long, value_name = "ADDR")]
+        listen: String,
+        /// The witness's private key (`runledger keys generate`); its name is the name of the
+        /// cosignatures.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The witness state (SQLite), created if missing.
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// The logs it witnesses: `ORIGIN NAME BASE64-KEY` or `ORIGIN VKEY` lines.
+        #[arg(long, value_name = "FILE")]
+        logs: PathBuf,
+        /// Requests answered at once.
+        #[arg(long, default_value_t = 4)]
+        threads: usize,
+    },
+    /// Print the witness's C2SP vkey (type 0x04) and its `witness` line for a policy file.
+    Vkey {
+        /// The witness key: the private key file or its `.pub`.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// The witness's URL, for the policy line.
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 

@@ -97,6 +97,7 @@ pub fn run(command: Command) -> Result<Exit> {
             force,
         } => prove(&journal, seq, &Output::from_arg(&out), key, force),
         Command::Sim(cmd) => crate::simulator::run(cmd),
+        Command::Witness(cmd) => crate::witness::run(cmd),
         Command::Completions { shell } => completions(shell),
     }
 }

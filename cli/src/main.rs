@@ -8,6 +8,7 @@ mod operate;
 mod output;
 mod report;
 mod simulator;
+mod witness;
 
 use std::io::Write as _;
 use std::process::ExitCode;
