@@ -16,7 +16,7 @@ use runledger_verifier::event::{Body, Operator, RunResumed, RunStarted, RunbookS
 use runledger_verifier::signing::sha256_hex;
 
 use crate::bad_input::{error_line, new_key, sim_history, CrashedDrill, JournalState};
-use crate::common::{resume, runledger, runledger_verify, text};
+use crate::common::{cut_tail, resume, runledger, runledger_verify, text};
 
 /// The kept checkpoints of a journal: size → text.
 fn history(journal: &Path) -> BTreeMap<u64, String> {
@@ -75,30 +75,6 @@ impl Drop for Serving {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Deletes the last `n` events of a SQLite journal, as whoever can write the file can: the
-/// append-only triggers dropped first.
-fn cut_tail(journal: &Path, n: i64) {
-    let c = rusqlite::Connection::open(journal).unwrap();
-    let triggers: Vec<String> = c
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert!(!triggers.is_empty(), "the journal has append-only triggers");
-    for t in triggers {
-        c.execute_batch(&format!("DROP TRIGGER \"{t}\"")).unwrap();
-    }
-    let deleted = c
-        .execute(
-            "DELETE FROM events WHERE seq >= (SELECT max(seq) FROM events) - ?1 + 1",
-            [n],
-        )
-        .unwrap();
-    assert_eq!(deleted as i64, n);
 }
 
 #[test]

@@ -103,3 +103,143 @@ pub fn event_count(journal: &std::path::Path) -> i64 {
         .and_then(|c| c.query_row("SELECT count(*) FROM events", [], |r| r.get(0)))
         .unwrap_or(0)
 }
+
+/// Deletes the last `n` events of a SQLite journal, as whoever can write the file can: the
+/// append-only triggers dropped first.
+pub fn cut_tail(journal: &std::path::Path, n: i64) {
+    let c = rusqlite::Connection::open(journal).unwrap();
+    let triggers: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!triggers.is_empty(), "the journal has append-only triggers");
+    for t in triggers {
+        c.execute_batch(&format!("DROP TRIGGER \"{t}\"")).unwrap();
+    }
+    let deleted = c
+        .execute(
+            "DELETE FROM events WHERE seq >= (SELECT max(seq) FROM events) - ?1 + 1",
+            [n],
+        )
+        .unwrap();
+    assert_eq!(deleted as i64, n);
+}
+
+/// `runledger witness serve` as a child process on 127.0.0.1 (any free port); killed when
+/// dropped.
+pub struct WitnessServer {
+    child: std::process::Child,
+    addr: String,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    files: [std::path::PathBuf; 3],
+}
+
+impl WitnessServer {
+    /// Starts a witness with the key file `key`, the logs file `logs` and the state `state`.
+    pub fn start(key: &std::path::Path, logs: &std::path::Path, state: &std::path::Path) -> Self {
+        Self::start_on("127.0.0.1:0", key, logs, state)
+    }
+
+    fn start_on(
+        listen: &str,
+        key: &std::path::Path,
+        logs: &std::path::Path,
+        state: &std::path::Path,
+    ) -> Self {
+        use std::io::BufRead as _;
+        let mut child = runledger()
+            .args(["witness", "serve", "--listen", listen, "--key"])
+            .arg(key)
+            .arg("--state")
+            .arg(state)
+            .arg("--logs")
+            .arg(logs)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        let addr = first
+            .split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&stderr);
+        // Drain standard error so that the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        WitnessServer {
+            child,
+            addr,
+            stderr,
+            files: [key.to_path_buf(), logs.to_path_buf(), state.to_path_buf()],
+        }
+    }
+
+    /// Its address (`127.0.0.1:PORT`).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Its URL prefix (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What it wrote on standard error so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Kills it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Kills it and starts it again on the same address, key, logs and state.
+    pub fn restart(&mut self) {
+        self.kill();
+        let [key, logs, state] = self.files.clone();
+        *self = WitnessServer::start_on(&self.addr.clone(), &key, &logs, &state);
+    }
+
+    /// Its line for a policy file, as `runledger witness vkey` prints it.
+    pub fn policy_line(&self) -> String {
+        witness_policy_line(&self.files[0], &self.url())
+    }
+}
+
+impl Drop for WitnessServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The policy line of the witness key `key` at `url`, as `runledger witness vkey` prints it.
+pub fn witness_policy_line(key: &std::path::Path, url: &str) -> String {
+    let out = runledger()
+        .args(["witness", "vkey", "--url", url, "--key"])
+        .arg(key)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    stdout
+        .lines()
+        .find(|l| l.starts_with("witness "))
+        .unwrap_or_else(|| panic!("no policy line in {stdout}"))
+        .to_string()
+}

@@ -7,11 +7,10 @@
 //! spec's wire format, its cosignature checked without our cosignature module.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Barrier, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD;
@@ -25,7 +24,7 @@ use runledger_verifier::merkle::{consistency_proof, leaf_hash, root_from_leaves,
 use runledger_verifier::witness_policy::Policy;
 use sha2::{Digest as _, Sha256};
 
-use crate::common::{runledger, text};
+use crate::common::{runledger, text, WitnessServer as Server};
 
 const ORIGIN: &str = "runledger/site-a";
 const LOG_KEY_NAME: &str = "site-log";
@@ -75,7 +74,8 @@ impl Setup {
     }
 
     fn serve(&self) -> Server {
-        Server::start(self.dir.path(), &self.state())
+        let dir = self.dir.path();
+        Server::start(&dir.join("w.key"), &dir.join("logs"), &self.state())
     }
 
     /// The log's checkpoint of the first `size` of `leaves`, signed.
@@ -110,74 +110,9 @@ fn now() -> u64 {
         .as_secs()
 }
 
-/// `runledger witness serve` as a child process; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Server {
-    fn start(dir: &Path, state: &Path) -> Server {
-        let mut child = runledger()
-            .args(["witness", "serve", "--listen", "127.0.0.1:0", "--key"])
-            .arg(dir.join("w.key"))
-            .arg("--state")
-            .arg(state)
-            .arg("--logs")
-            .arg(dir.join("logs"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut reader = BufReader::new(child.stderr.take().unwrap());
-        let mut first = String::new();
-        reader.read_line(&mut first).unwrap();
-        let addr = first
-            .split("http://")
-            .nth(1)
-            .and_then(|s| s.split('/').next())
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_string();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        // Drain standard error so that the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Server {
-            child,
-            addr,
-            stderr,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn add(&self, old: u64, proof: &[Hash], note: &str) -> Result<String, AddError> {
-        add_checkpoint(&self.url(), old, proof, note, TIMEOUT)
-    }
-
-    fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The witness under test, asked through the client under test.
+fn add(server: &Server, old: u64, proof: &[Hash], note: &str) -> Result<String, AddError> {
+    add_checkpoint(&server.url(), old, proof, note, TIMEOUT)
 }
 
 fn status(result: &Result<String, AddError>) -> u16 {
@@ -217,7 +152,7 @@ fn first_checkpoint_is_cosigned_then_only_consistent_ones() {
     let l = leaves(1, 9);
     let before = now();
     let cp3 = setup.checkpoint(&l, 3);
-    let lines = server.add(0, &[], &cp3).unwrap();
+    let lines = add(&server, 0, &[], &cp3).unwrap();
     let time = cosignature::verify_line(body(&cp3), &lines, &setup.witness).unwrap();
     assert!(time >= before && time <= now() + 1, "time {time}");
     assert_eq!(
@@ -241,10 +176,10 @@ fn first_checkpoint_is_cosigned_then_only_consistent_ones() {
     // A larger tree with a proof from the recorded size.
     let cp9 = setup.checkpoint(&l, 9);
     let proof = consistency_proof(&l, 3).unwrap();
-    let lines = server.add(3, &proof, &cp9).unwrap();
+    let lines = add(&server, 3, &proof, &cp9).unwrap();
     cosignature::verify_line(body(&cp9), &lines, &setup.witness).unwrap();
     // The same checkpoint again: cosigned again.
-    let lines = server.add(9, &[], &cp9).unwrap();
+    let lines = add(&server, 9, &[], &cp9).unwrap();
     cosignature::verify_line(body(&cp9), &lines, &setup.witness).unwrap();
     let log = server.log();
     assert!(
@@ -258,7 +193,7 @@ fn rollback_and_fork_get_409_with_the_recorded_size() {
     let setup = Setup::new();
     let server = setup.serve();
     let l = leaves(2, 6);
-    server.add(0, &[], &setup.checkpoint(&l, 6)).unwrap();
+    add(&server, 0, &[], &setup.checkpoint(&l, 6)).unwrap();
     // A smaller tree, from any old size but the recorded one.
     let cp4 = setup.checkpoint(&l, 4);
     for old in [0, 2] {
@@ -267,21 +202,21 @@ fn rollback_and_fork_get_409_with_the_recorded_size() {
         } else {
             consistency_proof(&l[..4], old as u64).unwrap()
         };
-        match server.add(old as u64, &proof, &cp4) {
+        match add(&server, old as u64, &proof, &cp4) {
             Err(AddError::Conflict { size, .. }) => assert_eq!(size, 6),
             other => panic!("expected a conflict, got {other:?}"),
         }
     }
     // From the recorded size to a smaller one: old above new is a bad request.
-    assert_eq!(status(&server.add(6, &[], &cp4)), 400);
+    assert_eq!(status(&add(&server, 6, &[], &cp4)), 400);
     // The same size with another root: a fork.
     let forked = setup.checkpoint(&leaves(3, 6), 6);
-    match server.add(6, &[], &forked) {
+    match add(&server, 6, &[], &forked) {
         Err(AddError::Conflict { size, .. }) => assert_eq!(size, 6),
         other => panic!("expected a conflict, got {other:?}"),
     }
     // The record did not move: the original size still passes, the fork still does not.
-    server.add(6, &[], &setup.checkpoint(&l, 6)).unwrap();
+    add(&server, 6, &[], &setup.checkpoint(&l, 6)).unwrap();
 }
 
 #[test]
@@ -289,7 +224,7 @@ fn bad_proof_unknown_key_and_unknown_origin_are_refused() {
     let setup = Setup::new();
     let server = setup.serve();
     let l = leaves(4, 8);
-    server.add(0, &[], &setup.checkpoint(&l, 3)).unwrap();
+    add(&server, 0, &[], &setup.checkpoint(&l, 3)).unwrap();
     let cp8 = setup.checkpoint(&l, 8);
     let proof = consistency_proof(&l, 3).unwrap();
     // A flipped hash, a missing one, one too many, and a proof for another old size.
@@ -303,17 +238,23 @@ fn bad_proof_unknown_key_and_unknown_origin_are_refused() {
         longer,
         consistency_proof(&l, 2).unwrap(),
     ] {
-        let r = server.add(3, &bad, &cp8);
+        let r = add(&server, 3, &bad, &cp8);
         assert_eq!(status(&r), 422, "{r:?}");
         let Err(e) = r else { unreachable!() };
         assert!(e.to_string().contains("consistency proof"), "{e}");
     }
     // Signed by a key the witness does not know for the origin (same name, other key).
     let stranger = SigningKey::from_bytes(&[7; 32]);
-    let r = server.add(3, &proof, &signed(ORIGIN, &l, 8, LOG_KEY_NAME, &stranger));
+    let r = add(
+        &server,
+        3,
+        &proof,
+        &signed(ORIGIN, &l, 8, LOG_KEY_NAME, &stranger),
+    );
     assert_eq!(status(&r), 403, "{r:?}");
     // An origin the witness does not witness.
-    let r = server.add(
+    let r = add(
+        &server,
         0,
         &[],
         &signed("runledger/site-b", &l, 8, LOG_KEY_NAME, &setup.log_key),
@@ -322,7 +263,7 @@ fn bad_proof_unknown_key_and_unknown_origin_are_refused() {
     let Err(e) = r else { unreachable!() };
     assert!(e.to_string().contains("unknown"), "{e}");
     // None of them moved the record: the good proof still passes.
-    server.add(3, &proof, &cp8).unwrap();
+    add(&server, 3, &proof, &cp8).unwrap();
 }
 
 #[test]
@@ -330,16 +271,16 @@ fn a_killed_witness_keeps_its_record() {
     let setup = Setup::new();
     let l = leaves(5, 12);
     let mut server = setup.serve();
-    server.add(0, &[], &setup.checkpoint(&l, 7)).unwrap();
+    add(&server, 0, &[], &setup.checkpoint(&l, 7)).unwrap();
     server.kill();
     let server = setup.serve();
     // A rollback to a smaller tree, as if the witness had never seen the log.
-    match server.add(0, &[], &setup.checkpoint(&l, 5)) {
+    match add(&server, 0, &[], &setup.checkpoint(&l, 5)) {
         Err(AddError::Conflict { size, .. }) => assert_eq!(size, 7),
         other => panic!("expected a conflict, got {other:?}"),
     }
     let proof = consistency_proof(&l, 7).unwrap();
-    server.add(7, &proof, &setup.checkpoint(&l, 12)).unwrap();
+    add(&server, 7, &proof, &setup.checkpoint(&l, 12)).unwrap();
 }
 
 #[test]
@@ -347,7 +288,7 @@ fn of_concurrent_requests_from_one_old_size_exactly_one_is_cosigned() {
     let setup = Setup::new();
     let server = setup.serve();
     let l = leaves(6, 40);
-    server.add(0, &[], &setup.checkpoint(&l, 4)).unwrap();
+    add(&server, 0, &[], &setup.checkpoint(&l, 4)).unwrap();
     let url = server.url();
     let mut old = 4;
     for round in 0..3 {
@@ -424,7 +365,7 @@ fn a_request_written_by_hand_from_the_wire_format() {
     let l = leaves(7, 5);
     let cp2 = setup.checkpoint(&l, 2);
     // The body as the spec writes it, not as our client builds it.
-    let (code, _, payload) = raw_post(&server.addr, "/add-checkpoint", &format!("old 0\n\n{cp2}"));
+    let (code, _, payload) = raw_post(server.addr(), "/add-checkpoint", &format!("old 0\n\n{cp2}"));
     assert_eq!(code, 200, "{payload}");
     check_independently(body(&cp2), &payload, &setup.witness.key);
     let cp5 = setup.checkpoint(&l, 5);
@@ -438,22 +379,22 @@ fn a_request_written_by_hand_from_the_wire_format() {
         by_hand,
         request_body(2, &consistency_proof(&l, 2).unwrap(), &cp5)
     );
-    let (code, _, payload) = raw_post(&server.addr, "/add-checkpoint", &by_hand);
+    let (code, _, payload) = raw_post(server.addr(), "/add-checkpoint", &by_hand);
     assert_eq!(code, 200, "{payload}");
     check_independently(body(&cp5), &payload, &setup.witness.key);
     // A stale old size: 409, text/x.tlog.size, the size and a newline.
     let (code, content_type, payload) =
-        raw_post(&server.addr, "/add-checkpoint", &format!("old 0\n\n{cp2}"));
+        raw_post(server.addr(), "/add-checkpoint", &format!("old 0\n\n{cp2}"));
     assert_eq!(
         (code, content_type.as_str(), payload.as_str()),
         (409, "text/x.tlog.size", "5\n")
     );
     // Malformed bodies: 400.
     for bad in ["", "old 1\n", "old x\n\n", &format!("old 0\n{cp2}")] {
-        let (code, _, _) = raw_post(&server.addr, "/add-checkpoint", bad);
+        let (code, _, _) = raw_post(server.addr(), "/add-checkpoint", bad);
         assert_eq!(code, 400, "{bad:?}");
     }
-    let (code, _, _) = raw_post(&server.addr, "/other", "old 0\n\n");
+    let (code, _, _) = raw_post(server.addr(), "/other", "old 0\n\n");
     assert_eq!(code, 404);
 }
 

@@ -33,6 +33,8 @@ pub enum Command {
         key: PathBuf,
         #[command(flatten)]
         approvals: Approvals,
+        #[command(flatten)]
+        witness: crate::witnessing::WitnessArgs,
     },
     /// Continue the last run of a journal after a crash or a halt.
     Resume {
@@ -51,6 +53,8 @@ pub enum Command {
         checkpoint: Vec<PathBuf>,
         #[command(flatten)]
         approvals: Approvals,
+        #[command(flatten)]
+        witness: crate::witnessing::WitnessArgs,
     },
     /// Say where the run stands, from the journal alone.
     Status {
@@ -69,6 +73,9 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The site log that witnesses cosign for every journal of a site.
+    #[command(subcommand)]
+    Site(SiteCommand),
     /// Write the journal as JSONL: one `{"event":…,"sig":…}` line per event.
     Export {
         /// The journal (SQLite).
@@ -95,6 +102,8 @@ pub enum Command {
         /// Replace the output file if it exists.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        witness: crate::witnessing::WitnessArgs,
     },
     /// Write an inclusion proof of one event that `runledger-verify --proof` checks alone.
     Prove {
@@ -198,6 +207,30 @@ pub enum WitnessCommand {
         /// The witness's URL, for the policy line.
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+/// `runledger site …`
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Create the site log, once per site: its folder, key and origin. Prints the line each
+    /// witness is configured with.
+    Init {
+        /// The site log folder [default: $RUNLEDGER_SITE, else ~/.local/share/runledger/site].
+        #[arg(long, value_name = "DIR")]
+        site: Option<PathBuf>,
+        /// The site log's origin, as witnesses know it (e.g. `example.com/runledger-site`).
+        #[arg(long)]
+        origin: String,
+        /// The key that signs the site log [default: a new DIR/site.key].
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Print the site log's origin, size and witness configuration lines.
+    Show {
+        /// The site log folder [default: $RUNLEDGER_SITE, else ~/.local/share/runledger/site].
+        #[arg(long, value_name = "DIR")]
+        site: Option<PathBuf>,
     },
 }
 

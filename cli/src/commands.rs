@@ -14,7 +14,7 @@ use runledger_verifier::source::{self, Format};
 use runledger_verifier::terminal;
 use runledger_verifier::verify::{verify_with_tail, Options, Tail};
 
-use crate::cli::{Command, KeysCommand, RunbooksCommand};
+use crate::cli::{Command, KeysCommand, RunbooksCommand, SiteCommand};
 use crate::exit::Exit;
 use crate::output::{self, outln, Output};
 
@@ -31,14 +31,27 @@ pub fn run(command: Command) -> Result<Exit> {
             journal,
             key,
             approvals,
-        } => crate::operate::run(&runbook, &journal, &key, &approvals),
+            witness,
+        } => crate::operate::run(&runbook, &journal, &key, &approvals, &witness),
         Command::Resume {
             journal,
             key,
             runbook,
             checkpoint,
             approvals,
-        } => crate::operate::resume(runbook.as_deref(), &journal, &key, &checkpoint, &approvals),
+            witness,
+        } => crate::operate::resume(
+            runbook.as_deref(),
+            &journal,
+            &key,
+            &checkpoint,
+            &approvals,
+            &witness,
+        ),
+        Command::Site(SiteCommand::Init { site, origin, key }) => {
+            crate::witnessing::init(site.as_deref(), &origin, key.as_deref())
+        }
+        Command::Site(SiteCommand::Show { site }) => crate::witnessing::show(site.as_deref()),
         Command::Drill(args) => crate::drill::drill(&args),
         Command::Status { journal, json } => crate::operate::status(&journal, json),
         Command::Report {
@@ -83,10 +96,12 @@ pub fn run(command: Command) -> Result<Exit> {
             key,
             out,
             force,
+            witness,
         } => checkpoint(
             &journal,
             key,
             &out.as_deref().map_or(Output::Stdout, Output::from_arg),
+            &witness,
             force,
         ),
         Command::Prove {
@@ -210,10 +225,21 @@ fn verified_tail(journal: &Path, key: &PrivateKey) -> Result<(String, Tail)> {
     Ok((id, tail))
 }
 
-fn checkpoint(journal: &Path, key: Option<PathBuf>, out: &Output, force: bool) -> Result<Exit> {
+fn checkpoint(
+    journal: &Path,
+    key: Option<PathBuf>,
+    out: &Output,
+    witness: &crate::witnessing::WitnessArgs,
+    force: bool,
+) -> Result<Exit> {
     let key_path = signing_key_path(journal, key)?;
     output::check(out, force, &[journal, &key_path])?;
     let key = keyfile::load(&key_path)?;
+    let witnessing = witness.load()?;
+    // A journal that contradicts what witnesses cosigned of it is refused first, naming them.
+    if let Some(w) = &witnessing {
+        w.hold(journal)?;
+    }
     let (id, tail) = verified_tail(journal, &key)?;
     let cp = Checkpoint {
         origin: format!("runledger/{id}"),
@@ -230,7 +256,11 @@ fn checkpoint(journal: &Path, key: Option<PathBuf>, out: &Output, force: bool) -
             terminal::line(&out.describe())
         );
     }
-    Ok(Exit::Ok)
+    Ok(crate::witnessing::after_run(
+        witnessing.as_ref(),
+        journal,
+        Exit::Ok,
+    ))
 }
 
 fn prove(

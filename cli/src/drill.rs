@@ -46,6 +46,8 @@ pub struct DrillArgs {
     /// Faults to inject (crash tests), as for `run`.
     #[arg(long = "inject-fault", value_name = "FAULT", hide = true)]
     pub inject_fault: Vec<runledger_engine::fault::Fault>,
+    #[command(flatten)]
+    pub witness: crate::witnessing::WitnessArgs,
 }
 
 /// A simulated SQL instance as the drill's runbook reaches it.
@@ -210,6 +212,7 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
             dir.join("operator.key").display()
         );
     }
+    let witnessing = args.witness.load()?;
     let exe = std::env::current_exe().context("cannot find the runledger binary")?;
     let instances = runledger_sim::init(
         &dir,
@@ -316,7 +319,14 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         }
         server.release();
     }
-    summary(&dir, &journal, &key_path, started)?;
+    let exit = crate::witnessing::after_run(witnessing.as_ref(), &journal, exit);
+    summary(
+        &dir,
+        &journal,
+        &key_path,
+        started,
+        args.witness.witness_policy.as_deref(),
+    )?;
     Ok(exit)
 }
 
@@ -336,7 +346,13 @@ fn write_private(path: &Path, text: &str) -> Result<()> {
 }
 
 /// The drill's closing summary: steps and durations, files restored, the verdict, the paths.
-pub fn summary(dir: &Path, journal: &Path, key: &Path, started: Instant) -> Result<()> {
+pub fn summary(
+    dir: &Path,
+    journal: &Path,
+    key: &Path,
+    started: Instant,
+    witness_policy: Option<&Path>,
+) -> Result<()> {
     let mut trusted = TrustedKeys::default();
     let k = keyfile::load(key)?;
     trusted.insert(k.name.clone(), k.key.verifying_key());
@@ -395,6 +411,14 @@ pub fn summary(dir: &Path, journal: &Path, key: &Path, started: Instant) -> Resu
             "verify again     runledger-verify {} --trust {}.pub",
             journal.display(),
             key.display()
+        )?;
+    }
+    if let Some(policy) = witness_policy {
+        outln!(
+            "witnessed        runledger-verify {} --trust {}.pub --witness-policy {} --require-witness",
+            journal.display(),
+            key.display(),
+            policy.display()
         )?;
     }
     outln!("took             {:.1} s", started.elapsed().as_secs_f64())?;

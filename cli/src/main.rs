@@ -9,6 +9,7 @@ mod output;
 mod report;
 mod simulator;
 mod witness;
+mod witnessing;
 
 use std::io::Write as _;
 use std::process::ExitCode;

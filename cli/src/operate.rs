@@ -16,6 +16,7 @@ use runledger_verifier::terminal;
 
 use crate::cli::Approvals;
 use crate::exit::Exit;
+use crate::witnessing::{WitnessArgs, Witnessing};
 
 /// A runbook file, or `builtin:NAME`.
 pub fn load_runbook(spec: &str) -> Result<LoadedRunbook> {
@@ -216,9 +217,16 @@ pub(crate) fn journal_lost(result: &Result<run::Finished, RunError>) -> bool {
 }
 
 /// `runledger run`.
-pub fn run(spec: &str, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit> {
+pub fn run(
+    spec: &str,
+    journal: &Path,
+    key: &Path,
+    a: &Approvals,
+    witness: &WitnessArgs,
+) -> Result<Exit> {
     let loaded = load_runbook(spec)?;
     let opts = options(journal, key, &[], a)?;
+    let witnessing = witness.load()?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
     say(&format!(
@@ -229,7 +237,21 @@ pub fn run(spec: &str, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit
         journal.display()
     ));
     let result = rt.block_on(run::start(&loaded, opts));
-    report(result, journal)
+    finish(result, journal, witnessing.as_ref())
+}
+
+/// Says how the run ended, then has the journal witnessed when asked (not when it is gone).
+fn finish(
+    result: Result<run::Finished, RunError>,
+    journal: &Path,
+    witnessing: Option<&Witnessing>,
+) -> Result<Exit> {
+    let lost = journal_lost(&result);
+    let exit = report(result, journal)?;
+    if lost {
+        return Ok(exit);
+    }
+    Ok(crate::witnessing::after_run(witnessing, journal, exit))
 }
 
 /// `runledger resume`.
@@ -239,14 +261,20 @@ pub fn resume(
     key: &Path,
     checkpoints: &[PathBuf],
     a: &Approvals,
+    witness: &WitnessArgs,
 ) -> Result<Exit> {
     let given = spec.map(load_runbook).transpose()?;
     let opts = options(journal, key, checkpoints, a)?;
+    let witnessing = witness.load()?;
+    // Never continue a journal shorter or other than what witnesses cosigned of it.
+    if let Some(w) = &witnessing {
+        w.hold(journal)?;
+    }
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
     say(&format!("resuming {}", journal.display()));
     let result = rt.block_on(run::resume(given.as_ref(), opts));
-    report(result, journal)
+    finish(result, journal, witnessing.as_ref())
 }
 
 /// One line of `status` on standard output, its control characters made visible (it shows

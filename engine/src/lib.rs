@@ -16,6 +16,7 @@ pub mod recovery;
 pub mod run;
 pub mod runbook;
 pub mod shell;
+pub mod site;
 pub mod sql;
 pub mod standing;
 pub mod step;

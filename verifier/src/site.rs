@@ -311,7 +311,11 @@ mod tests {
         let long = (2, seal(12, 12));
         assert!(matches!(
             seals_hold(&[&a, &long], 10, roots),
-            SealsHold::Contradicted { index: 2, seq: 10, .. }
+            SealsHold::Contradicted {
+                index: 2,
+                seq: 10,
+                ..
+            }
         ));
         // Rewritten: another root at a sealed size.
         let other = (3, seal(4, 9));
@@ -323,7 +327,11 @@ mod tests {
         // is smaller.
         assert!(matches!(
             seals_hold(&[&b, &a], 10, roots),
-            SealsHold::Contradicted { index: 0, seq: 4, .. }
+            SealsHold::Contradicted {
+                index: 0,
+                seq: 4,
+                ..
+            }
         ));
     }
 

@@ -13,8 +13,8 @@ use runledger_verifier::proof::{self, ProofReport};
 use runledger_verifier::report::{
     Check, CheckResult, CheckStatus, Failure, JournalSummary, Report, Verdict,
 };
-use runledger_verifier::terminal;
 use runledger_verifier::site;
+use runledger_verifier::terminal;
 use runledger_verifier::verify::{verify, Options, WitnessOptions};
 use runledger_verifier::witness_policy::Policy;
 
@@ -65,9 +65,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--json" => json = true,
             "--require-sealed" => require_sealed = true,
             "--require-anchor" => require_anchor = true,
-            "--witness-policy" => {
-                witness_policy = Some(PathBuf::from(value("--witness-policy")?))
-            }
+            "--witness-policy" => witness_policy = Some(PathBuf::from(value("--witness-policy")?)),
             "--require-witness" => require_witness = true,
             "-h" | "--help" => return Err(String::new()),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
@@ -208,11 +206,10 @@ fn run_journal(args: &Args, trusted: Result<TrustedKeys, String>) -> u8 {
         }
         let witness = match &args.witness_policy {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    format!("cannot read witness policy {}: {e}", path.display())
-                })?;
-                let policy = Policy::parse(&text, &path.display().to_string())
-                    .map_err(|e| e.to_string())?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read witness policy {}: {e}", path.display()))?;
+                let policy =
+                    Policy::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
                 let beside = site::evidence_path(&journal);
                 match std::fs::read_to_string(&beside) {
                     Ok(text) => evidence.push((beside.display().to_string(), text)),

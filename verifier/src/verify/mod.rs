@@ -153,8 +153,8 @@ use chain::decode_public_key;
 pub use pipeline::THREADS_ENV;
 use pipeline::{for_each_prepared, worker_threads, Prepared};
 use run::RunState;
-pub use witnessed::WitnessOptions;
 use witnessed::HeldEvidence;
+pub use witnessed::WitnessOptions;
 
 #[cfg(test)]
 mod testing;
