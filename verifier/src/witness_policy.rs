@@ -473,6 +473,11 @@ mod tests {
         assert_eq!(w[1].key.key, sk.verifying_key());
         assert_eq!(w[1].url, None);
         assert_eq!(p.quorum_name(), "g");
+        // A log key may be a signed-note vkey too; its name is kept.
+        let log_vkey = note::encode_verifier_key("site-log", &sk.verifying_key());
+        let p = Policy::parse(&format!("log {log_vkey}\nquorum none\n"), "p").unwrap();
+        assert_eq!(p.logs()[0].name.as_deref(), Some("site-log"));
+        assert_eq!(p.logs()[0].key, sk.verifying_key());
     }
 
     #[test]

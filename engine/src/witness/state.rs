@@ -54,6 +54,7 @@ impl State {
     }
 
     /// The recorded size and root of `origin`, if any.
+    #[cfg(test)]
     pub fn get(&self, origin: &str) -> rusqlite::Result<Option<(u64, Hash)>> {
         read(&self.conn, origin)
     }
