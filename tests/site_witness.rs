@@ -185,6 +185,97 @@ fn a_drill_is_witnessed_and_a_cut_journal_is_refused_by_checkpoint_and_the_verif
         stdout.contains("INVALID") && stdout.contains("[witnesses]") && stdout.contains("was cut"),
         "{stdout}"
     );
+
+    // Nor is a resume of it started: refused before anything runs, naming the witness.
+    let before = event_count(&site.path("d/journal.db"));
+    let out = runledger()
+        .args(["resume", "--journal"])
+        .arg(site.path("d/journal.db"))
+        .arg("--key")
+        .arg(site.path("d/operator.key"))
+        .arg("--witness-policy")
+        .arg(&policy)
+        .arg("--site")
+        .arg(site.path("site"))
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("witness w1") && stderr.contains("it was cut"),
+        "{stderr}"
+    );
+    assert_eq!(event_count(&site.path("d/journal.db")), before);
+}
+
+#[test]
+fn witnessing_inputs_that_cannot_be_used_are_one_line_and_nothing_runs() {
+    let site = Site::new(1);
+    let policy = site.policy("policy", "1", 0);
+    let one_line = |out: &Output, needle: &str| {
+        let (stdout, stderr) = text(out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    };
+    // `site show` prints the lines `site init` printed.
+    let out = runledger()
+        .args(["site", "show", "--site"])
+        .arg(site.path("site"))
+        .output()
+        .unwrap();
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    let logs = std::fs::read_to_string(site.path("logs")).unwrap();
+    assert!(
+        stdout.contains(logs.trim()) && stdout.contains("entries       0"),
+        "{stdout}"
+    );
+    // A site log is created once.
+    let again = runledger()
+        .args(["site", "init", "--origin", "example.com/other", "--site"])
+        .arg(site.path("site"))
+        .output()
+        .unwrap();
+    one_line(&again, "already holds a site log");
+    // No site log: said before the drill creates anything.
+    let out = runledger()
+        .args(["drill", "--dir"])
+        .arg(site.path("d"))
+        .arg("--witness-policy")
+        .arg(&policy)
+        .arg("--site")
+        .arg(site.path("nowhere"))
+        .output()
+        .unwrap();
+    one_line(&out, "runledger site init");
+    assert!(!site.path("d/journal.db").exists());
+    // A policy that does not parse names its file and line.
+    let bad = site.path("bad-policy");
+    std::fs::write(&bad, "witness w1 not-a-key http://127.0.0.1:9\nquorum w1\n").unwrap();
+    let out = runledger()
+        .args(["drill", "--dir"])
+        .arg(site.path("d"))
+        .arg("--witness-policy")
+        .arg(&bad)
+        .arg("--site")
+        .arg(site.path("site"))
+        .output()
+        .unwrap();
+    one_line(&out, &format!("{}:1", bad.display()));
+    assert!(!site.path("d/journal.db").exists());
+    // The verifier: --require-witness means nothing without a policy.
+    let out = runledger_verify()
+        .arg(site.path("d/journal.db"))
+        .args(["--trust", "x", "--require-witness"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--require-witness needs --witness-policy"),
+        "{stderr}"
+    );
 }
 
 /// The root line a seal of the whole journal carries, computed here from the journal's rows
