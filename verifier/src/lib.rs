@@ -20,6 +20,7 @@ pub mod report;
 #[cfg(feature = "schema")]
 pub mod schema;
 pub mod semantics;
+pub mod signer;
 pub mod signing;
 pub mod source;
 pub mod terminal;
