@@ -24,6 +24,7 @@
 //! | `concurrency` | two engines started on one journal at once: exactly one proceeds |
 //! | `journal_gone` | a journal deleted or replaced under a running engine halts the run (exit 1) before its next action, never "finished" |
 //! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers and parameter values that are not of their kind (a PowerShell pipeline, say) are refused before any journal; a parameter is a quoted literal in every cmdlet line and T-SQL text, as the plan shows; a pinned CA is used, and a server it did not sign stops the run |
+//! | `ssh_agent` | a run and a checkpoint signed through OpenSSH's `ssh-agent` verify under the line `keys public` prints, the key `ssh-keygen -y` reads; a missing agent, an unknown fingerprint, an RSA key or an ambiguous comment is one error line before any journal; an agent killed mid-run halts it with one error line, the journal verifying, and resume through a new agent completes it |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
 mod agreement;
@@ -48,4 +49,5 @@ mod report;
 mod resume_refusals;
 mod security;
 mod sim_crash_restore;
+mod ssh_agent;
 mod storage_faults;
