@@ -428,6 +428,114 @@ mod tests {
         );
     }
 
+    /// An agent on a real Unix socket that lists `key` and answers every sign request with
+    /// `answer(message)`: what a broken agent or token would send.
+    #[cfg(unix)]
+    fn misbehaving_agent(
+        key: VerifyingKey,
+        answer: impl Fn(&[u8]) -> Vec<u8> + Send + 'static,
+    ) -> (tempfile::TempDir, PathBuf) {
+        use std::os::unix::net::UnixListener;
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut len = [0u8; 4];
+                if stream.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let mut msg = vec![0u8; u32::from_be_bytes(len) as usize];
+                stream.read_exact(&mut msg).unwrap();
+                let reply = match msg[0] {
+                    REQUEST_IDENTITIES => {
+                        let mut r = vec![IDENTITIES_ANSWER];
+                        r.extend_from_slice(&1u32.to_be_bytes());
+                        put_string(&mut r, &ed25519_blob(&key));
+                        put_string(&mut r, b"ops");
+                        r
+                    }
+                    _ => {
+                        let mut rest = Reader(&msg[1..]);
+                        let _blob = rest.string().unwrap();
+                        answer(rest.string().unwrap())
+                    }
+                };
+                let mut framed = (reply.len() as u32).to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                let _ = stream.write_all(&framed);
+            }
+        });
+        (dir, socket)
+    }
+
+    #[cfg(unix)]
+    fn sign_response(sig: &Signature) -> Vec<u8> {
+        let mut blob = Vec::new();
+        put_string(&mut blob, ED25519.as_bytes());
+        put_string(&mut blob, &sig.to_bytes());
+        let mut r = vec![SIGN_RESPONSE];
+        put_string(&mut r, &blob);
+        r
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_signature_the_agent_gets_wrong_is_an_error_never_a_signature() {
+        use ed25519_dalek::Signer as _;
+        let good = ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]);
+        let other = ed25519_dalek::SigningKey::from_bytes(&[2u8; 32]);
+        let public = good.verifying_key();
+
+        // An honest agent: the signature is the key's, over exactly the bytes sent.
+        let signer_of = |answer: Box<dyn Fn(&[u8]) -> Vec<u8> + Send>| {
+            let (dir, socket) = misbehaving_agent(public, answer);
+            let signer = AgentSigner::select_at(&socket, "ops").unwrap();
+            (dir, signer)
+        };
+        let honest = good.clone();
+        let (_d, signer) = signer_of(Box::new(move |m| sign_response(&honest.sign(m))));
+        assert_eq!(signer.name(), "ops");
+        assert_eq!(signer.sign(b"bytes").unwrap(), good.sign(b"bytes"));
+
+        // Another key's signature, a signature over other bytes, a refusal, an RSA signature.
+        let cases: Vec<(Box<dyn Fn(&[u8]) -> Vec<u8> + Send>, &str)> = vec![
+            (
+                Box::new(move |m| sign_response(&other.sign(m))),
+                "does not verify under the key",
+            ),
+            (
+                Box::new({
+                    let good = good.clone();
+                    move |_| sign_response(&good.sign(b"something else"))
+                }),
+                "does not verify under the key",
+            ),
+            (Box::new(|_| vec![FAILURE]), "it refused to sign"),
+            (
+                Box::new(|_| {
+                    let mut blob = Vec::new();
+                    put_string(&mut blob, b"rsa-sha2-256");
+                    put_string(&mut blob, &[0u8; 64]);
+                    let mut r = vec![SIGN_RESPONSE];
+                    put_string(&mut r, &blob);
+                    r
+                }),
+                "a rsa-sha2-256 signature",
+            ),
+        ];
+        for (answer, expected) in cases {
+            let (_d, signer) = signer_of(answer);
+            let err = signer.sign(b"bytes").unwrap_err().to_string();
+            assert!(
+                err.starts_with("cannot sign with key ops (SHA256:"),
+                "{err}"
+            );
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
     #[test]
     fn a_comment_that_is_no_key_name_gives_a_name_from_the_key() {
         let key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
