@@ -288,7 +288,7 @@ fn an_agent_key_that_cannot_be_used_is_one_error_line_before_anything_is_written
             true,
         ),
         &[
-            "0 keys in the ssh-agent match",
+            "no key in the ssh-agent matches",
             &ed_fp,
             "operator",
             &rsa_fp,
@@ -300,11 +300,16 @@ fn an_agent_key_that_cannot_be_used_is_one_error_line_before_anything_is_written
         &run(&format!("ssh-agent:{rsa_fp}"), true),
         &[&rsa_fp, "is ssh-rsa", "Ed25519 keys only"],
     );
+    // The OpenSSH key file given as a key file: the message says how to use it.
+    assert_one_error_line(
+        &run(ed.to_str().unwrap(), true),
+        &["an OpenSSH key", "ssh-add", "--key ssh-agent:"],
+    );
     // Two keys with one comment.
     agent.add_new_key("ed25519", "operator", "second_ed25519");
     assert_one_error_line(
         &run("ssh-agent:operator", true),
-        &["2 keys in the ssh-agent match \"operator\""],
+        &["2 keys in the ssh-agent match \"operator\"; give the fingerprint"],
     );
     // An empty selector is refused by the argument parser.
     let out = run("ssh-agent:", true);

@@ -61,9 +61,19 @@ pub enum AgentError {
         /// What was expected and what was found.
         reason: String,
     },
-    /// No key, or more than one, matches the selector.
-    #[error("{count} keys in the ssh-agent match {selector:?} (expected one); it holds: {held}")]
-    Selection {
+    /// No key matches the selector.
+    #[error("no key in the ssh-agent matches {selector:?}; it holds: {held}")]
+    NoMatch {
+        /// What was given after `ssh-agent:`.
+        selector: String,
+        /// Every key the agent holds, `fingerprint (comment, type)`.
+        held: String,
+    },
+    /// More than one key matches the selector.
+    #[error(
+        "{count} keys in the ssh-agent match {selector:?}; give the fingerprint of one: {held}"
+    )]
+    Ambiguous {
         /// What was given after `ssh-agent:`.
         selector: String,
         /// How many matched.
@@ -191,10 +201,14 @@ impl AgentSigner {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            return Err(AgentError::Selection {
-                selector: selector.to_string(),
-                count: matching.len(),
-                held,
+            let selector = selector.to_string();
+            return Err(match matching.len() {
+                0 => AgentError::NoMatch { selector, held },
+                count => AgentError::Ambiguous {
+                    selector,
+                    count,
+                    held,
+                },
             });
         };
         let public = key.ed25519().ok_or_else(|| AgentError::NotEd25519 {

@@ -204,5 +204,14 @@ pub fn load(path: &Path) -> Result<PrivateKey, KeyFileError> {
     #[cfg(not(unix))]
     let _ = meta;
     let text = std::fs::read_to_string(path).map_err(io)?;
+    if text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----") {
+        return Err(KeyFileError::Format(KeyError::Private {
+            path: path.display().to_string(),
+            reason: format!(
+                "an OpenSSH key; add it to an ssh-agent (`ssh-add {}`) and give --key ssh-agent:FINGERPRINT",
+                path.display()
+            ),
+        }));
+    }
     Ok(PrivateKey::parse(&text, &path.display().to_string())?)
 }
