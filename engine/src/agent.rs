@@ -484,6 +484,10 @@ mod tests {
         (dir, socket)
     }
 
+    /// What a test agent answers to a sign request, from the bytes it was asked to sign.
+    #[cfg(unix)]
+    type Answer = Box<dyn Fn(&[u8]) -> Vec<u8> + Send>;
+
     #[cfg(unix)]
     fn sign_response(sig: &Signature) -> Vec<u8> {
         let mut blob = Vec::new();
@@ -503,7 +507,7 @@ mod tests {
         let public = good.verifying_key();
 
         // An honest agent: the signature is the key's, over exactly the bytes sent.
-        let signer_of = |answer: Box<dyn Fn(&[u8]) -> Vec<u8> + Send>| {
+        let signer_of = |answer: Answer| {
             let (dir, socket) = misbehaving_agent(public, answer);
             let signer = AgentSigner::select_at(&socket, "ops").unwrap();
             (dir, signer)
@@ -514,7 +518,7 @@ mod tests {
         assert_eq!(signer.sign(b"bytes").unwrap(), good.sign(b"bytes"));
 
         // Another key's signature, a signature over other bytes, a refusal, an RSA signature.
-        let cases: Vec<(Box<dyn Fn(&[u8]) -> Vec<u8> + Send>, &str)> = vec![
+        let cases: Vec<(Answer, &str)> = vec![
             (
                 Box::new(move |m| sign_response(&other.sign(m))),
                 "does not verify under the key",
