@@ -202,6 +202,14 @@ fn a_run_signed_through_the_agent_verifies_under_the_line_keys_public_prints() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert_verifies(&journal, &trusted);
+    // `keys public` of a key file prints the line `keys generate` wrote beside it.
+    assert_eq!(
+        format!(
+            "{}\n",
+            keys_public(&agent, d.path("operator.key").to_str().unwrap())
+        ),
+        std::fs::read_to_string(d.path("operator.key.pub")).unwrap()
+    );
     // Not the drill's key: the journal holds the agent key's signatures only.
     let out = runledger_verify()
         .arg(&journal)

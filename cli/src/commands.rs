@@ -5,8 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use runledger_engine::checkpoints;
-use runledger_engine::keyfile;
-use runledger_engine::keyfile::KeySpec;
+use runledger_engine::keyfile::{self, KeySpec};
 use runledger_verifier::checkpoint::Checkpoint;
 use runledger_verifier::keys::{trusted_key_line, TrustedKeys};
 use runledger_verifier::merkle;

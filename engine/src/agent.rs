@@ -169,6 +169,9 @@ impl AgentSigner {
     /// The one Ed25519 key of the agent at `SSH_AUTH_SOCK` that `selector` names: an OpenSSH
     /// fingerprint (`SHA256:…`, as `ssh-add -l` prints it) or the key's comment.
     pub fn select(selector: &str) -> Result<AgentSigner, AgentError> {
+        if cfg!(not(unix)) {
+            return Err(AgentError::NotUnix);
+        }
         let socket = std::env::var_os("SSH_AUTH_SOCK")
             .filter(|s| !s.is_empty())
             .ok_or(AgentError::NoSocket)?;
