@@ -11,7 +11,9 @@
 //! | unknown step action | 2 | same test (`unknown_action.toml`) |
 //! | missing or unreadable key | 2 | `bad_input::a_missing_or_unreadable_key_is_refused_naming_it` |
 //! | key file readable by others | 2 | `security::private_keys_readable_by_group_or_others_are_refused_everywhere`; `journal_tools::checkpoint_anchors_the_journal_and_refuses_a_key_readable_by_others` |
-//! | wrong key on resume | 2 | `resume_refusals::resume_refuses_another_key_and_appends_nothing` |
+//! | wrong key on resume | 2 | `resume_refusals::resume_refuses_another_key_and_appends_nothing`; `ssh_agent::a_run_signed_through_the_agent_verifies_under_the_line_keys_public_prints` (another agent key) |
+//! | ssh-agent key missing, unknown, ambiguous or not Ed25519 | 2 | `ssh_agent::an_agent_key_that_cannot_be_used_is_one_error_line_before_anything_is_written` |
+//! | ssh-agent gone mid-run | 2 | `ssh_agent::an_agent_that_dies_mid_run_halts_it_with_one_error_line_and_resume_completes_it` |
 //! | runbook changed between crash and resume | 2 | `resume_refusals::resume_refuses_another_runbook_and_appends_nothing` |
 //! | journal locked by another process | 2 | `resume_refusals::resume_refuses_a_journal_locked_by_another_process`; `concurrency` (two real engines at once) |
 //! | journal that fails verification on resume | 2 | `resume_refusals::resume_refuses_a_journal_that_does_not_verify_and_appends_nothing`; `storage_faults` (torn files) |

@@ -224,7 +224,7 @@ fn write_journal(path: &Path, key: &Path, reasons: &[String], keep: bool) {
     for body in bodies {
         j.append(Some("run-1"), body).unwrap();
         if keep {
-            checkpoints::keep(path, j.len(), &j.checkpoint_text()).unwrap();
+            checkpoints::keep(path, j.len(), &j.checkpoint_text().unwrap()).unwrap();
         }
     }
 }

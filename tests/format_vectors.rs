@@ -392,7 +392,7 @@ fn the_journal_writer_reproduces_the_documented_vectors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("journal.db");
     let journal = write_vector_journal(&db);
-    let checkpoint_text = journal.checkpoint_text();
+    let checkpoint_text = journal.checkpoint_text().unwrap();
     drop(journal);
 
     let mut records = Vec::new();

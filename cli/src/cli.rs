@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use runledger_engine::keyfile::KeySpec;
 
 /// runledger: run a database failover runbook as an audit-grade, event-sourced workflow.
 #[derive(Debug, Parser)]
@@ -28,9 +29,10 @@ pub enum Command {
         /// The journal to create.
         #[arg(long)]
         journal: PathBuf,
-        /// The signing key.
-        #[arg(long)]
-        key: PathBuf,
+        /// The signing key: a private key file, or `ssh-agent:SHA256:…` / `ssh-agent:COMMENT`
+        /// for an Ed25519 key held by the ssh-agent at SSH_AUTH_SOCK.
+        #[arg(long, value_name = "KEY")]
+        key: KeySpec,
         #[command(flatten)]
         approvals: Approvals,
         #[command(flatten)]
@@ -41,9 +43,10 @@ pub enum Command {
         /// The journal.
         #[arg(long)]
         journal: PathBuf,
-        /// The signing key (the one that started the journal).
-        #[arg(long)]
-        key: PathBuf,
+        /// The signing key (the one that started the journal): a private key file, or
+        /// `ssh-agent:SHA256:…` / `ssh-agent:COMMENT` for a key held by the ssh-agent.
+        #[arg(long, value_name = "KEY")]
+        key: KeySpec,
         /// The runbook file; refused unless it is the one embedded in the journal.
         #[arg(long)]
         runbook: Option<String>,
@@ -93,9 +96,10 @@ pub enum Command {
         /// The journal (SQLite).
         #[arg(long)]
         journal: PathBuf,
-        /// The signing key [default: operator.key beside the journal].
-        #[arg(long)]
-        key: Option<PathBuf>,
+        /// The signing key: a private key file, or `ssh-agent:SHA256:…` / `ssh-agent:COMMENT`
+        /// [default: operator.key beside the journal].
+        #[arg(long, value_name = "KEY")]
+        key: Option<KeySpec>,
         /// Where to write it (`-`: standard output) [default: standard output].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -116,9 +120,10 @@ pub enum Command {
         /// Where to write the proof (`-`: standard output).
         #[arg(long)]
         out: PathBuf,
-        /// The key that signs the proof's checkpoint [default: operator.key beside the journal].
-        #[arg(long)]
-        key: Option<PathBuf>,
+        /// The key that signs the proof's checkpoint: a private key file, or
+        /// `ssh-agent:SHA256:…` / `ssh-agent:COMMENT` [default: operator.key beside the journal].
+        #[arg(long, value_name = "KEY")]
+        key: Option<KeySpec>,
         /// Replace the output file if it exists.
         #[arg(long)]
         force: bool,
@@ -172,6 +177,13 @@ pub enum KeysCommand {
         /// The key's name in trusted-keys files and on checkpoints [default: the file's stem].
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Print the trusted-keys line (`name base64-public-key`) of a signing key: a private key
+    /// file, or `ssh-agent:SHA256:…` / `ssh-agent:COMMENT` for a key held by the ssh-agent.
+    Public {
+        /// The key.
+        #[arg(long, value_name = "KEY")]
+        key: KeySpec,
     },
 }
 

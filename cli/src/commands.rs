@@ -1,15 +1,16 @@
 //! What each subcommand does: validate the input, call the libraries, report.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context as _, Result};
 use runledger_engine::checkpoints;
-use runledger_engine::keyfile;
+use runledger_engine::keyfile::{self, KeySpec};
 use runledger_verifier::checkpoint::Checkpoint;
-use runledger_verifier::keys::{PrivateKey, TrustedKeys};
+use runledger_verifier::keys::{trusted_key_line, TrustedKeys};
 use runledger_verifier::merkle;
 use runledger_verifier::proof;
+use runledger_verifier::signer::Signer;
 use runledger_verifier::source::{self, Format};
 use runledger_verifier::terminal;
 use runledger_verifier::verify::{verify_with_tail, Options, Tail};
@@ -86,6 +87,7 @@ pub fn run(command: Command) -> Result<Exit> {
             }
         }
         Command::Keys(KeysCommand::Generate { out, name }) => keys_generate(&out, name),
+        Command::Keys(KeysCommand::Public { key }) => keys_public(&key),
         Command::Export {
             journal,
             jsonl,
@@ -141,6 +143,18 @@ fn keys_generate(out: &Path, name: Option<String>) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// `runledger keys public --key K`: the trusted-keys line of a key file or an agent key, on
+/// standard output, and where it came from on standard error.
+fn keys_public(spec: &KeySpec) -> Result<Exit> {
+    let key = spec.load()?;
+    output::print(&format!(
+        "{}\n",
+        trusted_key_line(key.name(), &key.public_key())
+    ))?;
+    eprintln!("key {} id {}", terminal::line(&spec.to_string()), key.id());
+    Ok(Exit::Ok)
+}
+
 fn export(journal: &Path, out: &Output, force: bool) -> Result<Exit> {
     output::check(out, force, &[journal])?;
     let format = source::detect(journal)?;
@@ -180,9 +194,9 @@ fn export(journal: &Path, out: &Output, force: bool) -> Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// The key file given, or `operator.key` beside the journal.
-fn signing_key_path(journal: &Path, key: Option<PathBuf>) -> Result<PathBuf> {
-    let path = match key {
+/// The key given, or the key file `operator.key` beside the journal.
+fn signing_key(journal: &Path, key: Option<KeySpec>) -> Result<KeySpec> {
+    let spec = match key {
         Some(k) => k,
         None => {
             let beside = journal
@@ -195,18 +209,23 @@ fn signing_key_path(journal: &Path, key: Option<PathBuf>) -> Result<PathBuf> {
                     beside.display()
                 );
             }
-            beside
+            KeySpec::File(beside)
         }
     };
-    Ok(path)
+    Ok(spec)
+}
+
+/// The files a command reads: the journal, and the key when it is a file.
+fn inputs<'a>(journal: &'a Path, key: &'a KeySpec) -> Vec<&'a Path> {
+    std::iter::once(journal).chain(key.file()).collect()
 }
 
 /// Verifies the journal under the signing key and returns its id and where the verified
 /// events end (their count and Merkle frontier), so that the key signs a tree over exactly the
 /// events it has just vouched for, even if a writer appends meanwhile.
-fn verified_tail(journal: &Path, key: &PrivateKey) -> Result<(String, Tail)> {
+fn verified_tail(journal: &Path, key: &dyn Signer) -> Result<(String, Tail)> {
     let mut trusted = TrustedKeys::default();
-    trusted.insert(key.name.clone(), key.key.verifying_key());
+    trusted.insert(key.name().to_string(), key.public_key());
     // Never sign a journal that is shorter than, or other than, a checkpoint of it.
     let options = Options {
         checkpoints: checkpoints::gather(journal, &[])?,
@@ -217,7 +236,7 @@ fn verified_tail(journal: &Path, key: &PrivateKey) -> Result<(String, Tail)> {
         bail!(
             "refusing to sign: journal {} does not verify under key {}: {}",
             journal.display(),
-            key.name,
+            key.name(),
             report.verdict_text
         );
     }
@@ -227,27 +246,27 @@ fn verified_tail(journal: &Path, key: &PrivateKey) -> Result<(String, Tail)> {
 
 fn checkpoint(
     journal: &Path,
-    key: Option<PathBuf>,
+    key: Option<KeySpec>,
     out: &Output,
     witness: &crate::witnessing::WitnessArgs,
     force: bool,
 ) -> Result<Exit> {
-    let key_path = signing_key_path(journal, key)?;
-    output::check(out, force, &[journal, &key_path])?;
-    let key = keyfile::load(&key_path)?;
+    let spec = signing_key(journal, key)?;
+    output::check(out, force, &inputs(journal, &spec))?;
+    let key = spec.load()?;
     let witnessing = witness.load()?;
     // A journal that contradicts what witnesses cosigned of it is refused first, naming them.
     if let Some(w) = &witnessing {
         w.hold(journal)?;
     }
-    let (id, tail) = verified_tail(journal, &key)?;
+    let (id, tail) = verified_tail(journal, key.as_ref())?;
     let cp = Checkpoint {
         origin: format!("runledger/{id}"),
         size: tail.events,
         root: tail.frontier.root(),
         extensions: Vec::new(),
     };
-    let text = cp.sign(&key.name, &key.key)?;
+    let text = cp.sign_with(key.as_ref())?;
     output::write(out, force, text.as_bytes())?;
     if !out.is_stdout() {
         eprintln!(
@@ -267,13 +286,13 @@ fn prove(
     journal: &Path,
     seq: u64,
     out: &Output,
-    key: Option<PathBuf>,
+    key: Option<KeySpec>,
     force: bool,
 ) -> Result<Exit> {
-    let key_path = signing_key_path(journal, key)?;
-    output::check(out, force, &[journal, &key_path])?;
-    let key = keyfile::load(&key_path)?;
-    let (id, tail) = verified_tail(journal, &key)?;
+    let spec = signing_key(journal, key)?;
+    output::check(out, force, &inputs(journal, &spec))?;
+    let key = spec.load()?;
+    let (id, tail) = verified_tail(journal, key.as_ref())?;
     if seq >= tail.events {
         bail!(
             "journal {} has no seq {seq} (it ends at seq {})",
@@ -310,7 +329,7 @@ fn prove(
         &record.event,
         &record.sig,
         &path,
-        &cp.sign(&key.name, &key.key)?,
+        &cp.sign_with(key.as_ref())?,
         cp.size,
     );
     output::write(out, force, &text)?;

@@ -267,7 +267,7 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
     );
 
     let loaded = runbook::load(&runbook_path)?;
-    let key = keyfile::load(&key_path)?;
+    let key = keyfile::load(&key_path)?.into();
     let opts = runledger_engine::run::RunOptions {
         journal: journal.clone(),
         key,

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use runledger_engine::dispatcher::{ApprovalPolicy, Halt, Ui};
 use runledger_engine::fault::FaultPlan;
 use runledger_engine::journal::JournalError;
-use runledger_engine::keyfile;
+use runledger_engine::keyfile::KeySpec;
 use runledger_engine::run::{self, RunError, RunOptions};
 use runledger_engine::runbook::{self, LoadedRunbook};
 use runledger_verifier::terminal;
@@ -115,11 +115,11 @@ fn policy(a: &Approvals) -> ApprovalPolicy {
 
 fn options(
     journal: &Path,
-    key: &Path,
+    key: &KeySpec,
     checkpoints: &[PathBuf],
     a: &Approvals,
 ) -> Result<RunOptions> {
-    let key = keyfile::load(key)?;
+    let key = key.load()?;
     let stop = Arc::new(AtomicBool::new(false));
     Ok(RunOptions {
         journal: journal.to_path_buf(),
@@ -220,7 +220,7 @@ pub(crate) fn journal_lost(result: &Result<run::Finished, RunError>) -> bool {
 pub fn run(
     spec: &str,
     journal: &Path,
-    key: &Path,
+    key: &KeySpec,
     a: &Approvals,
     witness: &WitnessArgs,
 ) -> Result<Exit> {
@@ -258,7 +258,7 @@ fn finish(
 pub fn resume(
     spec: Option<&str>,
     journal: &Path,
-    key: &Path,
+    key: &KeySpec,
     checkpoints: &[PathBuf],
     a: &Approvals,
     witness: &WitnessArgs,

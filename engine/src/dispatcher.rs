@@ -347,8 +347,13 @@ impl Dispatcher {
             return;
         };
         let size = self.journal.len();
-        let text = self.journal.checkpoint_text();
-        if let Some(warning) = keeper.keep(size, &text) {
+        let warning = match self.journal.checkpoint_text() {
+            Ok(text) => keeper.keep(size, &text),
+            Err(e) => Some(format!(
+                "warning: cannot keep the checkpoint of {size} events: {e}"
+            )),
+        };
+        if let Some(warning) = warning {
             self.ui.line(&warning);
         }
     }

@@ -17,11 +17,13 @@ use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use runledger_verifier::checkpoint::Checkpoint;
+use runledger_verifier::checkpoint::{Checkpoint, CheckpointError};
 use runledger_verifier::event::{Body, Event, JournalOpened, Seal, ZERO_HASH_HEX};
-use runledger_verifier::keys::{PrivateKey, TrustedKeys};
+use runledger_verifier::keys::TrustedKeys;
 use runledger_verifier::merkle::{Frontier, Hash};
+use runledger_verifier::note::NoteError;
 use runledger_verifier::report::Check;
+use runledger_verifier::signer::{SharedSigner, SignError};
 use runledger_verifier::signing::{self, hex};
 use runledger_verifier::source::{self, SQLITE_APPLICATION_ID, SQLITE_SCHEMA, SQLITE_USER_VERSION};
 use runledger_verifier::verify::{verify_with_tail, Options as VerifyOptions, VerifyError};
@@ -140,6 +142,14 @@ pub enum JournalError {
     /// Reading the existing events failed.
     #[error(transparent)]
     Source(#[from] source::SourceError),
+    /// The signer could not sign an event; nothing was written for it.
+    #[error("event seq {seq} not written: {source}")]
+    Sign {
+        /// The seq the event would have had.
+        seq: u64,
+        /// Why.
+        source: SignError,
+    },
 }
 
 /// An event that is durable in the journal.
@@ -158,7 +168,7 @@ pub struct Journal {
     conn: Connection,
     _lock: File,
     path: PathBuf,
-    key: PrivateKey,
+    key: SharedSigner,
     key_id: String,
     journal_id: String,
     next_seq: u64,
@@ -310,7 +320,7 @@ impl Journal {
     /// Creates a journal at `path` and appends `journal.opened`.
     pub fn create(
         path: &Path,
-        key: PrivateKey,
+        key: impl Into<SharedSigner>,
         engine_version: &str,
     ) -> Result<Journal, JournalError> {
         Journal::create_with_clock(path, key, engine_version, Box::new(SystemClock))
@@ -319,7 +329,7 @@ impl Journal {
     /// [`Journal::create`] with a clock of the caller's (tests, fixtures).
     pub fn create_with_clock(
         path: &Path,
-        key: PrivateKey,
+        key: impl Into<SharedSigner>,
         engine_version: &str,
         clock: Box<dyn Clock>,
     ) -> Result<Journal, JournalError> {
@@ -333,7 +343,7 @@ impl Journal {
     /// `faults` apply from the first append on (none in production).
     pub fn create_with_run(
         path: &Path,
-        key: PrivateKey,
+        key: impl Into<SharedSigner>,
         engine_version: &str,
         run_id: &str,
         started: Vec<Body>,
@@ -342,7 +352,7 @@ impl Journal {
         let journal_id = uuid::Uuid::new_v4().to_string();
         Journal::create_inner(
             path,
-            key,
+            key.into(),
             engine_version,
             Box::new(SystemClock),
             journal_id,
@@ -354,14 +364,14 @@ impl Journal {
     /// [`Journal::create_with_clock`] with a fixed journal id (fixtures and test vectors).
     pub fn create_with_id(
         path: &Path,
-        key: PrivateKey,
+        key: impl Into<SharedSigner>,
         engine_version: &str,
         clock: Box<dyn Clock>,
         journal_id: String,
     ) -> Result<Journal, JournalError> {
         Journal::create_inner(
             path,
-            key,
+            key.into(),
             engine_version,
             clock,
             journal_id,
@@ -372,7 +382,7 @@ impl Journal {
 
     fn create_inner(
         path: &Path,
-        key: PrivateKey,
+        key: SharedSigner,
         engine_version: &str,
         clock: Box<dyn Clock>,
         journal_id: String,
@@ -408,7 +418,7 @@ impl Journal {
         let key_id = key.id();
         let public_key = {
             use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD.encode(key.key.verifying_key().as_bytes())
+            base64::engine::general_purpose::STANDARD.encode(key.public_key().as_bytes())
         };
         let mut journal = Journal {
             conn,
@@ -470,16 +480,17 @@ impl Journal {
     ///
     /// See [`Journal::open_verified`]; a journal that does not verify under `key` is refused
     /// with [`JournalError::WrongKey`] or [`JournalError::Damaged`] (see [`refusal`]).
-    pub fn open(path: &Path, key: PrivateKey) -> Result<Journal, JournalError> {
+    pub fn open(path: &Path, key: impl Into<SharedSigner>) -> Result<Journal, JournalError> {
         Journal::open_with_clock(path, key, Box::new(SystemClock))
     }
 
     /// [`Journal::open`] with a clock of the caller's.
     pub fn open_with_clock(
         path: &Path,
-        key: PrivateKey,
+        key: impl Into<SharedSigner>,
         clock: Box<dyn Clock>,
     ) -> Result<Journal, JournalError> {
+        let key = key.into();
         let given = key.id();
         match Journal::open_verified(path, key, clock, FaultPlan::default(), Vec::new())? {
             Opened::Valid(journal) => Ok(*journal),
@@ -499,17 +510,21 @@ impl Journal {
     /// one that cannot be read at all is an error.
     pub fn open_verified(
         path: &Path,
-        key: PrivateKey,
+        key: impl Into<SharedSigner>,
         clock: Box<dyn Clock>,
         faults: FaultPlan,
         checkpoints: Vec<(String, String)>,
     ) -> Result<Opened, JournalError> {
-        Journal::open_checked(path, key, clock, faults, checkpoints, true)
+        Journal::open_checked(path, key.into(), clock, faults, checkpoints, true)
     }
 
     /// [`Journal::open`] for replaying a journal without appending to it: verified and locked
     /// the same way, but its WAL is not prepared for appends (see [`preallocate_wal`]).
-    pub fn open_to_replay(path: &Path, key: PrivateKey) -> Result<Journal, JournalError> {
+    pub fn open_to_replay(
+        path: &Path,
+        key: impl Into<SharedSigner>,
+    ) -> Result<Journal, JournalError> {
+        let key = key.into();
         let given = key.id();
         let opened = Journal::open_checked(
             path,
@@ -527,7 +542,7 @@ impl Journal {
 
     fn open_checked(
         path: &Path,
-        key: PrivateKey,
+        key: SharedSigner,
         clock: Box<dyn Clock>,
         faults: FaultPlan,
         checkpoints: Vec<(String, String)>,
@@ -541,7 +556,7 @@ impl Journal {
         }
         let lock = take_lock(path)?;
         let mut trusted = TrustedKeys::default();
-        trusted.insert(key.name.clone(), key.key.verifying_key());
+        trusted.insert(key.name().to_string(), key.public_key());
         let options = VerifyOptions {
             checkpoints,
             ..VerifyOptions::default()
@@ -638,7 +653,8 @@ impl Journal {
             });
         }
         let leaf = signing::event_leaf_hash(&bytes);
-        let sig = signing::sign_leaf(&self.key.key, &leaf);
+        let sig = signing::sign_leaf_with(self.key.as_ref(), &leaf)
+            .map_err(|source| JournalError::Sign { seq, source })?;
         self.appends += 1;
         if self
             .faults
@@ -713,21 +729,33 @@ impl Journal {
         }
     }
 
-    /// The signed checkpoint text of the journal as it stands.
-    pub fn checkpoint_text(&self) -> String {
+    /// The signed checkpoint text of the journal as it stands; an error only when the signer
+    /// cannot sign (a key held by an agent that is gone).
+    pub fn checkpoint_text(&self) -> Result<String, SignError> {
         let cp = Checkpoint {
             origin: format!("runledger/{}", self.journal_id),
             size: self.next_seq,
             root: self.frontier.root(),
             extensions: Vec::new(),
         };
-        cp.sign(&self.key.name, &self.key.key)
-            .expect("a key name from a parsed key file is a valid note name")
+        match cp.sign_with(self.key.as_ref()) {
+            Ok(text) => Ok(text),
+            Err(CheckpointError::Note(NoteError::Sign(e))) => Err(e),
+            Err(e) => panic!(
+                "a signer's name is a valid note key name and the checkpoint is well formed: {e}"
+            ),
+        }
     }
 
     /// Writes the signed checkpoint to `path` atomically (temp file, fsync, rename).
     pub fn write_checkpoint(&self, path: &Path) -> std::io::Result<()> {
-        write_atomically(path, self.checkpoint_text().as_bytes())
+        let text = self.checkpoint_text().map_err(std::io::Error::other)?;
+        write_atomically(path, text.as_bytes())
+    }
+
+    /// The signer of every event and checkpoint this writer writes.
+    pub fn signer(&self) -> &SharedSigner {
+        &self.key
     }
 
     /// Journal id.

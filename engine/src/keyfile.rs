@@ -1,10 +1,15 @@
-//! The operator's private key file: created readable by its owner only, refused otherwise.
+//! The operator's signing key: a private key file, created readable by its owner only and
+//! refused otherwise, or a key held by an ssh-agent (`ssh-agent:SELECTOR`, see `agent`).
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use runledger_verifier::keys::{trusted_key_line, KeyError, PrivateKey};
+use runledger_verifier::signer::SharedSigner;
+
+use crate::agent::{AgentError, AgentSigner};
 
 /// Why a key file could not be written or used.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +38,76 @@ pub enum KeyFileError {
     /// The name cannot be a key name.
     #[error("key name {0:?} must be non-empty and contain no whitespace or `+`")]
     BadName(String),
+    /// The ssh-agent key could not be found or used.
+    #[error("key {spec}: {source}")]
+    Agent {
+        /// The key as given (`ssh-agent:…`).
+        spec: String,
+        /// Why.
+        source: AgentError,
+    },
+}
+
+/// Where the signing key is, as `--key` gives it: `ssh-agent:SELECTOR` (an OpenSSH fingerprint
+/// `SHA256:…` or the key's comment) selects a key of the ssh-agent at `SSH_AUTH_SOCK`;
+/// anything else is a private key file's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySpec {
+    /// A private key file.
+    File(PathBuf),
+    /// A key held by the ssh-agent, by fingerprint or comment.
+    Agent(String),
+}
+
+/// What marks a `--key` value as an ssh-agent key.
+pub const AGENT_PREFIX: &str = "ssh-agent:";
+
+impl std::str::FromStr for KeySpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<KeySpec, String> {
+        match s.strip_prefix(AGENT_PREFIX) {
+            Some("") => Err(format!(
+                "{AGENT_PREFIX} needs the key's fingerprint (SHA256:…, as `ssh-add -l` prints it) or its comment"
+            )),
+            Some(selector) => Ok(KeySpec::Agent(selector.to_string())),
+            None if s.is_empty() => Err("the key file's path is empty".into()),
+            None => Ok(KeySpec::File(PathBuf::from(s))),
+        }
+    }
+}
+
+impl std::fmt::Display for KeySpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySpec::File(p) => write!(f, "{}", p.display()),
+            KeySpec::Agent(s) => write!(f, "{AGENT_PREFIX}{s}"),
+        }
+    }
+}
+
+impl KeySpec {
+    /// The key file, if it is one (a command's output must not be written over it).
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            KeySpec::File(p) => Some(p),
+            KeySpec::Agent(_) => None,
+        }
+    }
+
+    /// Loads the signer: the key file (refused if group or others can read it), or the agent's
+    /// one Ed25519 key the selector names.
+    pub fn load(&self) -> Result<SharedSigner, KeyFileError> {
+        match self {
+            KeySpec::File(p) => Ok(Arc::new(load(p)?)),
+            KeySpec::Agent(selector) => AgentSigner::select(selector)
+                .map(|s| Arc::new(s) as SharedSigner)
+                .map_err(|source| KeyFileError::Agent {
+                    spec: self.to_string(),
+                    source,
+                }),
+        }
+    }
 }
 
 /// Generates a key named `name`, writes it to `path` (mode 0600) and its trusted-keys line to
@@ -129,5 +204,14 @@ pub fn load(path: &Path) -> Result<PrivateKey, KeyFileError> {
     #[cfg(not(unix))]
     let _ = meta;
     let text = std::fs::read_to_string(path).map_err(io)?;
+    if text.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----") {
+        return Err(KeyFileError::Format(KeyError::Private {
+            path: path.display().to_string(),
+            reason: format!(
+                "an OpenSSH key; add it to an ssh-agent (`ssh-add {}`) and give --key ssh-agent:FINGERPRINT",
+                path.display()
+            ),
+        }));
+    }
     Ok(PrivateKey::parse(&text, &path.display().to_string())?)
 }

@@ -3,6 +3,7 @@
 //! so there is one encoder.
 #![deny(missing_docs)]
 
+pub mod agent;
 pub mod checkpoints;
 pub mod clock;
 pub mod dispatcher;

@@ -15,7 +15,7 @@ use runledger_verifier::event::{
     Body, Event, InDoubt, Operator, RunFinished, RunResumed, RunStarted, RunStatus, RunbookSource,
     Target,
 };
-use runledger_verifier::keys::PrivateKey;
+use runledger_verifier::signer::SharedSigner;
 use runledger_verifier::signing::sha256_hex;
 use runledger_verifier::source;
 use runledger_verifier::timeline::{self, Keep};
@@ -37,8 +37,8 @@ pub const ENGINE_VERSION: &str = concat!("runledger ", env!("CARGO_PKG_VERSION")
 pub struct RunOptions {
     /// The journal file.
     pub journal: PathBuf,
-    /// The signing key.
-    pub key: PrivateKey,
+    /// The signer of every event and checkpoint (a key file's key, or an ssh-agent's).
+    pub key: SharedSigner,
     /// How approvals are given.
     pub policy: ApprovalPolicy,
     /// Where lines go.
@@ -604,7 +604,11 @@ pub async fn resume(
     };
     // The journal as verified is kept in the history before anything is appended to it, so
     // that what this resume adds is told apart from what another continuation added.
-    if let Err(e) = checkpoints::keep(&path, journal.len(), &journal.checkpoint_text()) {
+    let kept = journal
+        .checkpoint_text()
+        .map_err(std::io::Error::other)
+        .and_then(|text| checkpoints::keep(&path, journal.len(), &text));
+    if let Err(e) = kept {
         opts.ui.line(&format!(
             "warning: cannot keep the checkpoint of the journal as resumed: {e}"
         ));
@@ -682,7 +686,7 @@ pub enum ReplayEnd {
 /// The journal's writer lock is taken while replaying (the journal must not be in use).
 pub async fn replay(
     path: &Path,
-    key: PrivateKey,
+    key: impl Into<SharedSigner>,
     limit: Option<usize>,
 ) -> Result<ReplayEnd, RunError> {
     let journal = Journal::open_to_replay(path, key)?;

@@ -176,6 +176,14 @@ impl Checkpoint {
     /// text. runledger signs under the key's own name (its trusted-keys name), not the origin,
     /// so that a verifier finds the key by the name it already trusts.
     pub fn sign(&self, name: &str, key: &SigningKey) -> Result<String, CheckpointError> {
+        self.sign_with(&crate::keys::PrivateKey {
+            name: name.to_owned(),
+            key: key.clone(),
+        })
+    }
+
+    /// [`Checkpoint::sign`] with any signer, under the signer's name.
+    pub fn sign_with(&self, signer: &dyn crate::signer::Signer) -> Result<String, CheckpointError> {
         if !is_valid_line(&self.origin) {
             return Err(CheckpointError::InvalidOrigin {
                 found: excerpt(&self.origin),
@@ -186,7 +194,7 @@ impl Checkpoint {
                 found: excerpt(ext),
             });
         }
-        Ok(note::sign(&self.body(), name, key)?)
+        Ok(note::sign_with(&self.body(), signer)?)
     }
 }
 

@@ -21,6 +21,7 @@ pub mod report;
 #[cfg(feature = "schema")]
 pub mod schema;
 pub mod semantics;
+pub mod signer;
 pub mod signing;
 pub mod site;
 pub mod source;

@@ -12,7 +12,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::signing::hex;
@@ -136,6 +136,9 @@ pub enum NoteError {
     /// A private key was given where a verifier (public) key was expected.
     #[error("expected a verifier key, found a private key (it starts with PRIVATE+KEY+)")]
     PrivateKeyGiven,
+    /// The signer could not sign (a key held by an agent that is gone, say).
+    #[error(transparent)]
+    Sign(#[from] crate::signer::SignError),
 }
 
 /// One signature line of a note, parsed but not verified.
@@ -216,6 +219,18 @@ pub fn ed25519_key_hash(name: &str, key: &VerifyingKey) -> [u8; 4] {
 /// `body` must be non-empty, end in a newline and hold no control character
 /// other than newline; the note must fit in [`MAX_NOTE_BYTES`].
 pub fn sign(body: &str, name: &str, key: &SigningKey) -> Result<String, NoteError> {
+    sign_with(
+        body,
+        &crate::keys::PrivateKey {
+            name: name.to_owned(),
+            key: key.clone(),
+        },
+    )
+}
+
+/// [`sign`] with any signer, under its own name: the same bytes signed, the same note.
+pub fn sign_with(body: &str, signer: &dyn crate::signer::Signer) -> Result<String, NoteError> {
+    let name = signer.name();
     check_name(name)?;
     if body.is_empty() {
         return Err(NoteError::InvalidText {
@@ -228,9 +243,9 @@ pub fn sign(body: &str, name: &str, key: &SigningKey) -> Result<String, NoteErro
         });
     }
     check_controls(body)?;
-    let signature = key.sign(body.as_bytes());
+    let signature = signer.sign(body.as_bytes())?;
     let mut blob = Vec::with_capacity(4 + 64);
-    blob.extend_from_slice(&ed25519_key_hash(name, &key.verifying_key()));
+    blob.extend_from_slice(&ed25519_key_hash(name, &signer.public_key()));
     blob.extend_from_slice(&signature.to_bytes());
     let note = format!(
         "{body}\n{SIGNATURE_PREFIX}{name} {}\n",
@@ -554,6 +569,7 @@ fn wipe(bytes: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ed25519_dalek::Signer as _;
 
     // Known answers from the golang.org/x/mod/sumdb/note documentation and
     // tests (test keys, public test data).

@@ -8,6 +8,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::merkle::{self, Hash};
+use crate::signer::SignError;
 
 /// Domain separation prefix of the signing message.
 pub const SIGNING_CONTEXT: &[u8] = b"runledger/event/v1\n";
@@ -25,9 +26,17 @@ pub fn signing_message(leaf_hash: &Hash) -> [u8; 51] {
     msg
 }
 
-/// Signs an event's leaf hash.
+/// Signs an event's leaf hash with a key in memory (fixtures, vectors, benchmarks).
 pub fn sign_leaf(key: &SigningKey, leaf_hash: &Hash) -> Signature {
     key.sign(&signing_message(leaf_hash))
+}
+
+/// Signs an event's leaf hash with any signer: the same bytes as [`sign_leaf`].
+pub fn sign_leaf_with(
+    signer: &dyn crate::signer::Signer,
+    leaf_hash: &Hash,
+) -> Result<Signature, SignError> {
+    signer.sign(&signing_message(leaf_hash))
 }
 
 /// Strict Ed25519 verification of an event signature.
