@@ -38,10 +38,15 @@ pub struct Copied {
 }
 
 /// Size of one read: large enough that per-call costs vanish next to hashing, small enough
-/// that the buffers in flight stay at 16 MiB.
-const CHUNK: usize = 4 << 20;
-/// Buffers in flight between the pipeline's stages.
-const IN_FLIGHT: usize = 4;
+/// that a buffer is still in the CPU's cache when the hasher and then the writer read it
+/// (docs/benchmarks.md has the measurements behind these three sizes).
+const CHUNK: usize = 1 << 20;
+/// Buffers in flight between the pipeline's stages: 8 MiB in all.
+const IN_FLIGHT: usize = 8;
+/// Bytes written between two requests to the kernel to start writing them to disk: the disk
+/// gets large requests, and the final fsync finds at most this much (and what is in flight)
+/// left to write.
+const WRITEBACK: u64 = 16 << 20;
 
 /// What [`list_dir`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -156,8 +161,12 @@ pub fn partial_path(dst: &Path) -> PathBuf {
 /// describe no version of the file.
 ///
 /// Reading, hashing and writing run as a three-stage pipeline (a reader thread, a hashing
-/// thread, and the calling thread writing), passing 4 MiB buffers, so the copy runs at the
-/// speed of its slowest stage rather than their sum.
+/// thread, and the calling thread writing), passing 1 MiB buffers, so the copy runs at the
+/// speed of its slowest stage rather than their sum: on two cores, SHA-256 of the bytes
+/// (SHA-NI where the CPU has it) or the disk, whichever is slower. A buffer goes to the writer
+/// only after the hasher is done with it and nothing writes into it until the writer has
+/// written it, so the hash is of exactly the bytes written. Writing to disk starts every
+/// 16 MiB while the copy goes on, so the fsync at the end waits for little.
 pub fn copy_and_hash(src: &Path, dst: &Path, progress: &mut dyn FnMut(u64)) -> io::Result<Copied> {
     let partial = partial_path(dst);
     let result = copy_to_partial(src, &partial, progress).and_then(|copied| {
@@ -294,10 +303,14 @@ fn write_stage(
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<u64> {
     let mut written = 0u64;
+    let mut flushed = 0u64;
     for (buf, n) in input.iter() {
         output.write_all(&buf[..n])?;
-        start_writeback(output, written, n);
         written += n as u64;
+        if written - flushed >= WRITEBACK {
+            start_writeback(output, flushed, written - flushed);
+            flushed = written;
+        }
         progress(written);
         // The reader may have finished and dropped its receiver: nothing left to recycle for.
         let _ = free.send(buf);
@@ -306,11 +319,11 @@ fn write_stage(
 }
 
 /// Asks the kernel to start writing `len` bytes at `offset` to disk now, without waiting, so
-/// that the disk works while later chunks are read and hashed and the final fsync finds
+/// that the disk works while later bytes are read and hashed and the final fsync finds
 /// little left to write. Only a hint: a failure here is ignored (the fsync that follows
 /// reports any write error).
 #[cfg(target_os = "linux")]
-fn start_writeback(file: &File, offset: u64, len: usize) {
+fn start_writeback(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd as _;
     // SAFETY: sync_file_range(2) on an open descriptor reads no memory of ours.
     unsafe {
@@ -324,7 +337,7 @@ fn start_writeback(file: &File, offset: u64, len: usize) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn start_writeback(_file: &File, _offset: u64, _len: usize) {}
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     loop {
