@@ -52,6 +52,8 @@ impl Output {
 enum Existing {
     Nothing,
     /// A pipe, a terminal, a socket, `/dev/null`: written in place, nothing to clobber.
+    /// (Told apart on unix only; elsewhere every path is written through a temporary file.)
+    #[cfg_attr(not(unix), allow(dead_code))]
     Special,
     /// A regular file, a block device, a link to one, or a dangling link.
     File,
@@ -255,7 +257,8 @@ impl Sink {
 /// Puts the finished temporary file at `path`: over an old file only with `force`.
 fn place(tmp: &Path, path: &Path, force: bool) -> io::Result<()> {
     if force {
-        return fs::rename(tmp, path);
+        // Over the old file (on Windows, once whoever reads it has let go).
+        return runledger_engine::files::replace(tmp, path);
     }
     match fs::hard_link(tmp, path) {
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io::Error::new(

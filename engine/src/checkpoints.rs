@@ -12,7 +12,7 @@
 //! This module never deletes or replaces a kept checkpoint: a checkpoint of the same size with
 //! other content is an error, reported and left in place.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
@@ -222,7 +222,7 @@ impl Keeper {
 /// Makes the new name durable (best effort: the journal, not the checkpoint, is the record).
 fn sync_dir(dir: &Path) {
     #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
+    if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
     #[cfg(not(unix))]

@@ -351,7 +351,7 @@ fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 /// Makes the rename durable: on unix the new directory entry is only on disk once the
 /// directory itself is synced.
 #[cfg(unix)]
-fn sync_dir(path: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -363,9 +363,41 @@ fn sync_dir(path: &Path) -> io::Result<()> {
 
 /// Windows cannot open a directory as a file to sync it; NTFS journals the rename itself.
 #[cfg(not(unix))]
-fn sync_dir(_path: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(_path: &Path) -> io::Result<()> {
     Ok(())
 }
+
+/// Renames `from` over `to`, replacing a file already there (`MoveFileEx` with replace
+/// semantics on Windows). `from` must be closed: Windows refuses to rename an open file.
+///
+/// Windows also refuses to replace a file that another process holds open without allowing
+/// its deletion ("Access is denied"): a virus scanner or an indexer opens a new file for a
+/// moment, a viewer while it reads. There the rename is tried again for a little while; a file
+/// held longer is an error and stays as it was. Unix replaces an open file at once (readers
+/// keep the version they opened).
+pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(windows)]
+    {
+        let deadline = std::time::Instant::now() + REPLACE_PATIENCE;
+        loop {
+            match fs::rename(from, to) {
+                Err(e)
+                    if e.kind() == io::ErrorKind::PermissionDenied
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    fs::rename(from, to)
+}
+
+/// How long [`replace`] waits on Windows for another process to close the file it replaces.
+#[cfg(windows)]
+const REPLACE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
 
 fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))

@@ -207,10 +207,13 @@ struct Identity {
 }
 
 struct Held {
+    // Read by the unix check only: other platforms cannot compare a path with an open file.
+    #[cfg_attr(not(unix), allow(dead_code))]
     path: PathBuf,
     /// Keeps the inode allocated.
     _file: File,
     /// (device, inode) of the file opened.
+    #[cfg_attr(not(unix), allow(dead_code))]
     id: (u64, u64),
 }
 
@@ -922,18 +925,82 @@ fn preallocate_wal(conn: &Connection, path: &Path) {
 }
 
 /// Writes a file so that readers see either the old or the new content, never a mix.
+///
+/// The bytes go to `<path>.tmp`, which is synced and closed before it replaces `path`
+/// ([`crate::files::replace`]: Windows refuses to rename a file that is still open, and waits
+/// are needed there for a reader of the old file to close it); the folder is then synced where
+/// that is how a new name becomes durable (unix; on Windows a folder cannot be opened as a
+/// file, and NTFS journals the rename itself).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    {
+    let written = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        f.sync_all()
+        // `f` is closed here, before the rename.
+    })()
+    .and_then(|()| crate::files::replace(&tmp, path));
+    if let Err(e) = written {
+        // Best effort: the error that matters is the one being returned.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
     }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir)?.sync_all()?;
+    crate::files::sync_dir(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
     }
-    Ok(())
+
+    #[test]
+    fn write_atomically_replaces_a_file_that_is_open_for_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.html");
+        write_atomically(&path, b"first").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"first");
+        // Someone reads the old version meanwhile (a browser showing the report, a scanner):
+        // unix replaces it at once, Windows once the reader has closed it.
+        let mut reader = File::open(&path).unwrap();
+        let reading = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let mut old = String::new();
+            reader.read_to_string(&mut old).unwrap();
+            old
+        });
+        write_atomically(&path, b"second, longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+        assert_eq!(
+            reading.join().unwrap(),
+            "first",
+            "the reader saw one version whole"
+        );
+        write_atomically(&path, b"third").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"third");
+        assert_eq!(names(dir.path()), ["report.html"], "no temporary file left");
+    }
+
+    #[test]
+    fn a_failed_replace_keeps_what_was_there_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder holding a file cannot be replaced by a file, on any platform.
+        let path = dir.path().join("report.html");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("kept"), "kept").unwrap();
+        assert!(write_atomically(&path, b"new").is_err());
+        assert_eq!(std::fs::read_to_string(path.join("kept")).unwrap(), "kept");
+        assert_eq!(names(dir.path()), ["report.html"], "no temporary file left");
+    }
 }

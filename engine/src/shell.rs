@@ -1,15 +1,15 @@
 //! The Lync Management Shell as a child process: run one command line, deliver its stdin,
 //! capture its output (bounded), and say how it ended as a [`ShellOutcome`].
 //!
-//! It owns process lifetime: a command that outlives its timeout is killed, with its whole
-//! process group on unix (a shell script's children too), and every child is reaped, so no
+//! It owns process lifetime: a command that outlives its timeout is killed with every process
+//! it started (its process group on unix, its Job Object on Windows), and every child is reaped, so no
 //! zombie and no orphan holding a pipe survive a step. It must never interpret the output
 //! (probes and the executor do), never run anything through an implicit shell (the program
 //! and its arguments are passed as they are), and never block on a full pipe: both outputs
 //! are drained to the end even past the capture cap.
 //!
-//! Platform code (process groups, signals) sits in `shell/unix.rs`; other platforms kill the
-//! direct child only.
+//! Platform code sits in `shell/unix.rs` (process groups, signals) and `shell/windows.rs` (a
+//! Job Object per command): on both, a timeout ends the command's whole process tree.
 
 use std::fmt;
 use std::process::{ExitStatus, Stdio};
@@ -25,6 +25,10 @@ use tokio::process::Command;
 mod unix;
 #[cfg(unix)]
 use unix as platform;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as platform;
 
 /// Bytes of each of stdout and stderr kept in memory; the rest is read and counted, not kept.
 pub const CAPTURE_LIMIT: usize = 1 << 20;
@@ -157,7 +161,8 @@ pub enum ShellOutcome {
         /// Its output.
         output: Captured,
     },
-    /// It ran past its timeout and was killed (with its process group on unix).
+    /// It ran past its timeout and was killed (with its process group on unix, its Job
+    /// Object on Windows).
     TimedOut {
         /// The limit.
         after: Duration,
@@ -372,28 +377,6 @@ fn outcome_of(status: ExitStatus, output: Captured) -> ShellOutcome {
         // Neither code nor signal does not happen on the platforms we build for; say so
         // rather than invent a code.
         (None, None) => ShellOutcome::Signaled { signal: 0, output },
-    }
-}
-
-/// Platforms without process groups: the direct child is killed by `start_kill` alone.
-#[cfg(not(unix))]
-mod platform {
-    use std::process::ExitStatus;
-
-    pub fn configure(_command: &mut tokio::process::Command) {}
-
-    pub struct Group;
-
-    impl Group {
-        pub fn of(_child: &tokio::process::Child) -> Group {
-            Group
-        }
-        pub fn kill(&mut self) {}
-        pub fn disarm(&mut self) {}
-    }
-
-    pub fn signal_of(_status: &ExitStatus) -> Option<i32> {
-        None
     }
 }
 
