@@ -50,11 +50,7 @@ pub fn primary_returns(dir: &Path) -> Result<Instance, SimError> {
         user: bak.user.clone(),
         password: bak.password.clone(),
     };
-    let fqdn = format!(
-        "{}.{}",
-        names::PRIMARY.to_ascii_lowercase(),
-        names::DOMAIN
-    );
+    let fqdn = format!("{}.{}", names::PRIMARY.to_ascii_lowercase(), names::DOMAIN);
     let tx = state::write_tx(&mut conn)?;
     tx.execute(
         "INSERT INTO instances (name, server_name, fqdn, host, port, login, password, role, reachable) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'primary', 1)",

@@ -127,7 +127,13 @@ pub fn call(
                 "INSERT INTO main.log_shipping_primary_databases VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, 0, NULL, NULL, ?9)",
                 params![instance, primary_id, db, directory, share, int(&a, 4, 4320), job_id, server, int(&a, 15, 2)],
             )?;
-            add_job(&tx, &instance, &job_id, &job_name, "Log shipping backup job")?;
+            add_job(
+                &tx,
+                &instance,
+                &job_id,
+                &job_name,
+                "Log shipping backup job",
+            )?;
             state::record(
                 &tx,
                 &instance,
@@ -249,8 +255,20 @@ pub fn call(
                 "INSERT INTO main.log_shipping_secondary VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, NULL, NULL)",
                 params![instance, secondary_id, primary, db, source, dest, int(&a, 6, 4320), copy_id, restore_id, server],
             )?;
-            add_job(&tx, &instance, &copy_id, &copy_name, "Log shipping copy job")?;
-            add_job(&tx, &instance, &restore_id, &restore_name, "Log shipping restore job")?;
+            add_job(
+                &tx,
+                &instance,
+                &copy_id,
+                &copy_name,
+                "Log shipping copy job",
+            )?;
+            add_job(
+                &tx,
+                &instance,
+                &restore_id,
+                &restore_name,
+                "Log shipping restore job",
+            )?;
             state::record(
                 &tx,
                 &instance,
@@ -380,7 +398,13 @@ pub fn call(
                 "INSERT INTO main.sysschedules VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![instance, id, uid, name, int(&a, 1, 1), int(&a, 2, 0), int(&a, 3, 0), int(&a, 4, 0), int(&a, 5, 0), int(&a, 8, 0), int(&a, 9, 99991231), int(&a, 10, 0), int(&a, 11, 235959)],
             )?;
-            state::record(&tx, &instance, Some(spid), text, &format!("schedule {name} (id {id}) created"))?;
+            state::record(
+                &tx,
+                &instance,
+                Some(spid),
+                text,
+                &format!("schedule {name} (id {id}) created"),
+            )?;
             tx.commit()?;
             outputs.insert("@schedule_id".into(), Lit::Int(id));
             outputs.insert("@schedule_uid".into(), Lit::Str(uid));

@@ -52,9 +52,7 @@ pub fn call(
         | "sp_add_log_shipping_secondary_primary"
         | "sp_add_log_shipping_secondary_database"
         | "sp_add_schedule"
-        | "sp_attach_schedule" => {
-            super::log_shipping::call(s, &proc_name, args, text, outputs)
-        }
+        | "sp_attach_schedule" => super::log_shipping::call(s, &proc_name, args, text, outputs),
         "sp_update_job" => {
             let a = Args::bind(
                 &proc_name,
