@@ -50,10 +50,10 @@ pub struct DrillArgs {
     /// failback against the same simulated data center (its journal in DIR/failback/).
     #[arg(long)]
     pub round_trip: bool,
-    /// Stop the engine abruptly after this many events of the failback's journal (crash tests
-    /// of a round trip; then `runledger resume --journal DIR/failback/journal.db`).
-    #[arg(long, hide = true)]
-    pub failback_crash_after_events: Option<u64>,
+    /// Faults to inject into the failback of a round trip (crash tests), as for `run`; then
+    /// `runledger resume --journal DIR/failback/journal.db`.
+    #[arg(long = "failback-inject-fault", value_name = "FAULT", hide = true)]
+    pub failback_inject_fault: Vec<runledger_engine::fault::Fault>,
 }
 
 /// A simulated SQL instance as the drill's runbook reaches it.
@@ -457,15 +457,13 @@ fn failback_leg(dir: &Path, exe: &Path, key_path: &Path, args: &DrillArgs) -> Re
         ui: Box::new(crate::operate::Terminal),
         stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         pace_ms: args.pace,
-        faults: runledger_engine::fault::FaultPlan::of(
-            args.failback_crash_after_events
-                .map(Fault::CrashAfterEvents),
-        ),
+        faults: runledger_engine::fault::FaultPlan::of(args.failback_inject_fault.iter().copied()),
         checkpoints: Vec::new(),
         progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
     };
     let rt = crate::operate::runtime()?;
-    if args.failback_crash_after_events.is_some() {
+    if !args.failback_inject_fault.is_empty() {
+        // A crash test: the server outlives this process, for `runledger resume`.
         server.release();
         let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
         crate::operate::report(result, &journal)?;

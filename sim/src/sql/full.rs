@@ -21,11 +21,16 @@ use crate::backup_file::{self, BackupHeader};
 use crate::lsn::Lsn;
 use crate::state;
 
+/// A table of the database: id, name, schema id, type, type description, creation date.
+type Table = (i64, String, i64, String, String, String);
+/// A database user: id, name, SID, type, type description, default schema.
+type User = (i64, String, Vec<u8>, String, String, Option<String>);
+
 /// What a full backup holds of the database: its tables and its users.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Content {
-    objects: Vec<(i64, String, i64, String, String, String)>,
-    principals: Vec<(i64, String, Vec<u8>, String, String, Option<String>)>,
+    objects: Vec<Table>,
+    principals: Vec<User>,
 }
 
 /// How `RESTORE DATABASE … FROM DISK` was asked to restore.
