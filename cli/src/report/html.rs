@@ -159,6 +159,9 @@ pub fn render(incident: &Incident) -> String {
     }
     for run in &incident.runs {
         render_run(&mut h, run, &note);
+        if let Some(o) = incident.objectives.iter().find(|o| o.run_id == run.id) {
+            render_objectives(&mut h, o);
+        }
     }
     let _ = write!(
         h,
@@ -481,4 +484,30 @@ fn render_attempt(h: &mut String, a: &AttemptView) {
         );
     }
     h.push_str("</div>");
+}
+
+/// The run's recovery objectives, each figure with the seqs it comes from.
+fn render_objectives(h: &mut String, o: &super::objectives::Objectives) {
+    let _ = write!(
+        h,
+        "<h3 id=\"objectives-{}\">Recovery objectives</h3><dl class=\"kv\">",
+        esc(&o.run_id)
+    );
+    kv(h, "run", &o.kind);
+    for (name, f) in [("RPO", &o.rpo), ("RTO", &o.rto)] {
+        let from: Vec<String> = f
+            .from
+            .iter()
+            .map(|(seq, what)| format!("seq {seq}: {what}"))
+            .collect();
+        kv(h, name, &format!("{} — from {}", f.value, from.join("; ")));
+    }
+    kv(
+        h,
+        "last successful drill",
+        o.last_drill
+            .as_deref()
+            .unwrap_or("none found in this journal or beside it"),
+    );
+    h.push_str("</dl>");
 }
