@@ -75,10 +75,8 @@ fn duration(from_us: i64, to_us: i64) -> String {
     }
     let us = (to_us - from_us) as u64;
     let s = us / 1_000_000;
-    let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60);
-    if d > 0 {
-        format!("{d} d {h} h {m} min")
-    } else if h > 0 {
+    let (h, m) = (s / 3_600, s % 3_600 / 60);
+    if h > 0 {
         format!("{h} h {m} min {} s", s % 60)
     } else {
         format_duration(us)
