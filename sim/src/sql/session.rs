@@ -239,6 +239,11 @@ impl<'h> Session<'h> {
                     [db],
                     |r| r.get(0),
                 )?;
+                // The session's current database, as sys.dm_exec_sessions shows it.
+                self.conn.execute(
+                    "UPDATE main.sessions SET database_name = ?3 WHERE instance = ?1 AND session_id = ?2",
+                    rusqlite::params![self.instance, self.spid, real],
+                )?;
                 let old = std::mem::replace(&mut self.database, real.clone());
                 out.push(Output::Database {
                     new: real.clone(),
