@@ -495,12 +495,23 @@ fn render_objectives(h: &mut String, o: &super::objectives::Objectives) {
     );
     kv(h, "run", &o.kind);
     for (name, f) in [("RPO", &o.rpo), ("RTO", &o.rto)] {
-        let from: Vec<String> = f
-            .from
-            .iter()
-            .map(|(seq, what)| format!("seq {seq}: {what}"))
-            .collect();
-        kv(h, name, &format!("{} — from {}", f.value, from.join("; ")));
+        let _ = write!(h, "<dt>{name}</dt><dd>{}", esc(&f.value));
+        for (seq, what, step) in &f.from {
+            match step {
+                Some(step) => {
+                    let _ = write!(
+                        h,
+                        "<br>from <a href=\"#step-{}\">seq {seq}</a>: {}",
+                        esc(step),
+                        esc(what)
+                    );
+                }
+                None => {
+                    let _ = write!(h, "<br>from seq {seq}: {}", esc(what));
+                }
+            }
+        }
+        h.push_str("</dd>");
     }
     kv(
         h,

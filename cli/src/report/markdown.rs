@@ -412,7 +412,7 @@ fn render_objectives(m: &mut String, o: &super::objectives::Objectives) {
     let _ = writeln!(m, "- **run**: {}", md(&o.kind));
     for (name, f) in [("RPO", &o.rpo), ("RTO", &o.rto)] {
         let _ = writeln!(m, "- **{name}**: {}", md(&f.value));
-        for (seq, what) in &f.from {
+        for (seq, what, _) in &f.from {
             let _ = writeln!(m, "  - seq {seq}: {}", md(what));
         }
     }

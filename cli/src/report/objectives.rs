@@ -24,6 +24,7 @@ use std::path::Path;
 
 use runledger_verifier::event::{Body, Decision, Event, OutcomeStatus};
 use runledger_verifier::report::format_duration;
+use runledger_verifier::verify::step_of;
 use serde_json::Value;
 
 use super::model::micros;
@@ -33,8 +34,8 @@ use super::model::micros;
 pub struct Figure {
     /// The figure in words (a duration, or why it cannot be computed).
     pub value: String,
-    /// The events it is computed from: (seq, what that event says).
-    pub from: Vec<(u64, String)>,
+    /// The events it is computed from: (seq, what that event says, the step it belongs to).
+    pub from: Vec<(u64, String, Option<String>)>,
 }
 
 /// The recovery objectives of one run.
@@ -185,7 +186,7 @@ pub fn objectives(events: &[Event], journal: &Path) -> Vec<Objectives> {
                 .iter()
                 .rev()
                 .find(|(_, i, _)| i.action == "restore_logs");
-            let point: Option<(u64, String, String, String)> = match last_restore {
+            let point: Option<(u64, String, String, String, Option<String>)> = match last_restore {
                 Some((x, i, _)) => {
                     let file = i.step.rsplit('/').next().unwrap_or("").to_string();
                     of_run.iter().rev().find_map(|ev| match &ev.body {
@@ -200,6 +201,7 @@ pub fn objectives(events: &[Event], journal: &Path) -> Vec<Objectives> {
                                         ),
                                         h["backup_finish"].as_str().unwrap_or("").to_string(),
                                         h["last_lsn"].as_str().unwrap_or("").to_string(),
+                                        Some(step_of(&i.step).to_string()),
                                     )
                                 })
                             })
@@ -219,24 +221,28 @@ pub fn objectives(events: &[Event], journal: &Path) -> Vec<Objectives> {
                             .unwrap_or("")
                             .to_string(),
                         ob.data["last_lsn"].as_str().unwrap_or("").to_string(),
+                        ob.step.as_deref().map(|x| step_of(x).to_string()),
                     )),
                     _ => None,
                 }),
             };
             match point.and_then(|p| Some((time_us(&p.2)?, p))) {
-                Some((finish_us, (pseq, what, finish, lsn))) => {
+                Some((finish_us, (pseq, what, finish, lsn, pstep))) => {
                     let declared_us = time_us(at).unwrap_or(finish_us);
                     rpo.value = format!(
                         "{} of log (the last applied log finished {finish} on the primary's clock, read as UTC; recovery point LSN {lsn})",
                         duration(finish_us, declared_us)
                     );
-                    rpo.from.push((pseq, what));
+                    rpo.from.push((pseq, what, pstep));
                 }
                 None => rpo.value = "not computed: no applied log backup is recorded".into(),
             }
-            rpo.from
-                .push((*seq, format!("failure declared at {step}, {at}")));
-        } else if let (Some((bx, _, result)), Some((sx, _, _))) = (full_backup, stopped) {
+            rpo.from.push((
+                *seq,
+                format!("failure declared at {step}, {at}"),
+                Some(step.clone()),
+            ));
+        } else if let (Some((bx, bi, result)), Some((sx, si, _))) = (full_backup, stopped) {
             let finish = column(result, "BackupFinishDate").unwrap_or_default();
             let lsn = column(result, "LastLSN").unwrap_or_default();
             match time_us(&finish) {
@@ -253,11 +259,15 @@ pub fn objectives(events: &[Event], journal: &Path) -> Vec<Objectives> {
                 }
                 None => rpo.value = "not computed: the full backup's header is not recorded".into(),
             }
-            rpo.from
-                .push((bx.seq, "the full backup and its header".into()));
+            rpo.from.push((
+                bx.seq,
+                "the full backup and its header".into(),
+                Some(step_of(&bi.step).to_string()),
+            ));
             rpo.from.push((
                 sx.seq,
                 format!("service stopped (active servers emptied), {}", sx.at),
+                Some(step_of(&si.step).to_string()),
             ));
         } else {
             rpo.value = "not computed: the run declares no failure and takes no full backup after stopping the service".into();
@@ -266,9 +276,14 @@ pub fn objectives(events: &[Event], journal: &Path) -> Vec<Objectives> {
 
         // RTO.
         let mut rto = Figure::default();
-        let (from_seq, from_at, from_what) = match &declared {
-            Some((seq, at, step)) => (*seq, at.clone(), format!("failure declared at {step}")),
-            None => (e.seq, e.at.clone(), "run.started".into()),
+        let (from_seq, from_at, from_what, from_step) = match &declared {
+            Some((seq, at, step)) => (
+                *seq,
+                at.clone(),
+                format!("failure declared at {step}"),
+                Some(step.clone()),
+            ),
+            None => (e.seq, e.at.clone(), "run.started".into(), None),
         };
         let restored = succeeded.iter().rev().find(|(_, i, _)| {
             i.command.contains("Set-CsPersistentChatState")
@@ -281,14 +296,19 @@ pub fn objectives(events: &[Event], journal: &Path) -> Vec<Objectives> {
                     (Some(a), Some(b)) => duration(a, b),
                     _ => "not computed: unreadable times".into(),
                 };
-                rto.from.push((from_seq, format!("{from_what}, {from_at}")));
                 rto.from
-                    .push((x.seq, format!("service restored by {} at {}", i.step, x.at)));
+                    .push((from_seq, format!("{from_what}, {from_at}"), from_step));
+                rto.from.push((
+                    x.seq,
+                    format!("service restored by {} at {}", i.step, x.at),
+                    Some(step_of(&i.step).to_string()),
+                ));
             }
             None => {
                 rto.value =
                     "not reached: no step gave the pool its servers back in this run".into();
-                rto.from.push((from_seq, format!("{from_what}, {from_at}")));
+                rto.from
+                    .push((from_seq, format!("{from_what}, {from_at}"), from_step));
             }
         }
         o.rto = rto;
