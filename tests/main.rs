@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `agreement` | `runledger-verify`, `runledger status`, `resume` and `runledger report` agree on the same journals: whether the last run finished, the intents in flight (those a resume reconciles), the files not applied |
 //! | `drill` | `runledger drill` completes the failover (the simulator's record is the witness); killed after any event or between any action and its outcome, `resume` reaches the same end state without repeating what must not be repeated |
+//! | `failback` | `runledger drill --round-trip` fails over and back against one simulated data center and ends in the topology a fresh one starts in; both journals verify anchored; a failback killed at its restores or its log-shipping configuration is resumed without executing any effect twice |
 //! | `drill_scenarios` | every simulator scenario ends as a DBA expects: gaps and damaged files wait for a recorded decision, sessions are ended, a running restore job is waited for, an unreachable CMS or share is stated |
 //! | `fixture_journals` | the committed journal fixtures are exactly what their generator writes (they pin the format) |
 //! | `fixtures_verify` | every fixture reaches its `EXPECT`ed verdict, seq and check through the library and the CLI, on SQLite and JSONL |
@@ -37,6 +38,7 @@ mod common;
 mod concurrency;
 mod drill;
 mod drill_scenarios;
+mod failback;
 mod fixture_journals;
 mod fixtures_verify;
 mod format_vectors;

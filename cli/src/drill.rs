@@ -48,6 +48,14 @@ pub struct DrillArgs {
     pub inject_fault: Vec<runledger_engine::fault::Fault>,
     #[command(flatten)]
     pub witness: crate::witnessing::WitnessArgs,
+    /// After the failover, bring the primary data center back rebuilt and run the built-in
+    /// failback against the same simulated data center (its journal in DIR/failback/).
+    #[arg(long)]
+    pub round_trip: bool,
+    /// Faults to inject into the failback of a round trip (crash tests), as for `run`; then
+    /// `runledger resume --journal DIR/failback/journal.db`.
+    #[arg(long = "failback-inject-fault", value_name = "FAULT", hide = true)]
+    pub failback_inject_fault: Vec<runledger_engine::fault::Fault>,
 }
 
 /// A simulated SQL instance as the drill's runbook reaches it.
@@ -327,7 +335,214 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         started,
         args.witness.witness_policy.as_deref(),
     )?;
+    if exit == Exit::Ok && (args.round_trip || scenario.round_trip()) {
+        let exit = failback_leg(&dir, &exe, &key_path, args)?;
+        let failback = failback_dir(&dir).join("journal.db");
+        if !failback.exists() {
+            return Ok(exit);
+        }
+        return Ok(crate::witnessing::after_run(
+            witnessing.as_ref(),
+            &failback,
+            exit,
+        ));
+    }
     Ok(exit)
+}
+
+/// The failback's directory in a round trip: its journal, checkpoint, runbook and report.
+pub fn failback_dir(dir: &Path) -> PathBuf {
+    dir.join("failback")
+}
+
+/// A built-in runbook with its site values pointing at the simulated data center: each
+/// `[targets.NAME]` given at a simulated instance, the shell at `runledger sim cs-shell DIR`.
+fn site_runbook(
+    source: &str,
+    dir: &Path,
+    targets: &[(&str, &DrillTarget<'_>)],
+    exe: &Path,
+) -> String {
+    let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut out = String::from(
+        "# Drill copy of the built-in runbook: targets point at the simulated data center.\n",
+    );
+    let mut section = String::new();
+    for line in source.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            section = trimmed.to_string();
+        }
+        let key = trimmed.split('=').next().unwrap_or("").trim();
+        let target = targets
+            .iter()
+            .find(|(name, _)| section == format!("[targets.{name}]"))
+            .map(|(_, t)| t);
+        let replaced = match (target, section.as_str(), key) {
+            (Some(t), _, "host") => Some(format!("host = {}", toml_str(&t.instance.host))),
+            (Some(t), _, "port") => Some(format!("port = {}", t.instance.port)),
+            (Some(t), _, "auth") => Some(format!(
+                "auth = \"sql\"\nuser = {}\npassword = {{ file = {} }}",
+                toml_str(&t.instance.user),
+                toml_str(&t.password_file.display().to_string())
+            )),
+            (Some(_), _, "encryption") => Some(format!(
+                "encryption = \"required\"\ntrust_cert_ca = {}",
+                toml_str(&runledger_sim::ca_path(dir).display().to_string())
+            )),
+            (None, "[shell]", "program") => Some(format!(
+                "program = {}",
+                toml_str(&exe.display().to_string())
+            )),
+            (None, "[shell]", "args") => Some(format!(
+                "args = [\"sim\", \"cs-shell\", {}, \"-Command\"]",
+                toml_str(&dir.display().to_string())
+            )),
+            _ => None,
+        };
+        out.push_str(replaced.as_deref().unwrap_or(line));
+        out.push('\n');
+        if trimmed.starts_with("description = ") && section.is_empty() {
+            out.push_str("# A drill: every approval is given and recorded; data loss still needs --accept-data-loss.\nauto_approve = true\n");
+        }
+    }
+    out
+}
+
+/// The second leg of a round trip: the primary data center comes back rebuilt, and the
+/// built-in failback runs against the same simulated data center, in its own journal.
+fn failback_leg(dir: &Path, exe: &Path, key_path: &Path, args: &DrillArgs) -> Result<Exit> {
+    let started = Instant::now();
+    let pri = runledger_sim::primary_returns(dir)?;
+    let instances = runledger_sim::read_instances(dir)?;
+    let bak = instances
+        .iter()
+        .find(|i| i.name == "BAK")
+        .context("the simulated data center has no BAK instance")?;
+    let sub = failback_dir(dir);
+    std::fs::create_dir_all(&sub).with_context(|| format!("cannot create {}", sub.display()))?;
+    let journal = sub.join("journal.db");
+    if journal.exists() {
+        bail!("{} already holds the failback's journal", sub.display());
+    }
+    let sim = runledger_sim::sim_dir(dir);
+    let (pri_password, bak_password) = (sim.join("pri.password"), sim.join("bak.password"));
+    write_private(&pri_password, &format!("{}\n", pri.password))?;
+    write_private(&bak_password, &format!("{}\n", bak.password))?;
+    let runbook_path = sub.join("runbook.toml");
+    let source =
+        runbook::built_in("persistent-chat-failback").expect("the failback runbook is built in");
+    std::fs::write(
+        &runbook_path,
+        site_runbook(
+            source,
+            dir,
+            &[
+                (
+                    "primary",
+                    &DrillTarget {
+                        instance: &pri,
+                        password_file: &pri_password,
+                    },
+                ),
+                (
+                    "backup",
+                    &DrillTarget {
+                        instance: bak,
+                        password_file: &bak_password,
+                    },
+                ),
+            ],
+            exe,
+        ),
+    )?;
+    // The server listens for the primary only once restarted.
+    let server = Server::start(exe, dir)?;
+    wait_for_port(&pri.host, pri.port)?;
+    wait_for_port(&bak.host, bak.port)?;
+    eprintln!(
+        "\nfailback in {} (the primary data center is back, rebuilt)",
+        sub.display()
+    );
+    let loaded = runbook::load(&runbook_path)?;
+    let key = keyfile::load(key_path)?;
+    let opts = runledger_engine::run::RunOptions {
+        journal: journal.clone(),
+        key: key.into(),
+        policy: runledger_engine::dispatcher::ApprovalPolicy {
+            operator: runledger_engine::run::operator_label(),
+            ..Default::default()
+        },
+        ui: Box::new(crate::operate::Terminal),
+        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        pace_ms: args.pace,
+        faults: runledger_engine::fault::FaultPlan::of(args.failback_inject_fault.iter().copied()),
+        checkpoints: Vec::new(),
+        progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
+    };
+    let rt = crate::operate::runtime()?;
+    if !args.failback_inject_fault.is_empty() {
+        // A crash test: the server outlives this process, for `runledger resume`.
+        server.release();
+        let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
+        crate::operate::report(result, &journal)?;
+        eprintln!("the failback's journal ended before the crash point");
+        return Ok(Exit::Ok);
+    }
+    crate::operate::watch_ctrl_c(&rt, opts.stop.clone());
+    let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
+    let lost = crate::operate::journal_lost(&result);
+    let exit = crate::operate::report(result, &journal)?;
+    if lost {
+        return Ok(exit);
+    }
+    if exit == Exit::Ok {
+        drop(server);
+    } else {
+        if let Some(pid) = server.pid() {
+            eprintln!(
+                "the simulated data center stays up for `runledger resume --journal {} --key {}` (server pid {pid}; `kill {pid}` when done)",
+                journal.display(),
+                key_path.display(),
+            );
+        }
+        server.release();
+    }
+    summary(&sub, &journal, key_path, started, None)?;
+    if exit == Exit::Ok {
+        round_trip_summary(dir)?;
+    }
+    Ok(exit)
+}
+
+/// Where the simulated data center stands after a round trip, read from the simulator.
+fn round_trip_summary(dir: &Path) -> Result<()> {
+    let st = runledger_sim::status(dir)?;
+    outln!("\nround trip")?;
+    outln!("  failover journal  {}", dir.join("journal.db").display())?;
+    outln!(
+        "  failback journal  {}",
+        failback_dir(dir).join("journal.db").display()
+    )?;
+    outln!(
+        "  pool              {} with active servers {}",
+        st.pool.pool_state,
+        st.pool.active_servers.join(", ")
+    )?;
+    for i in &st.instances {
+        for d in &i.databases {
+            outln!("  {:<17} {} {}", i.name, d.name, d.state)?;
+        }
+        for l in &i.log_shipping {
+            outln!(
+                "  {:<17} log shipping of {} from {}",
+                i.name,
+                l.secondary_database,
+                l.primary_server.as_deref().unwrap_or("?")
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn write_private(path: &Path, text: &str) -> Result<()> {

@@ -551,10 +551,16 @@ pub struct RunbookError {
 }
 
 /// The runbooks shipped inside the binary.
-pub const BUILT_IN: &[(&str, &str)] = &[(
-    "persistent-chat-failover",
-    include_str!("../runbooks/persistent-chat-failover.toml"),
-)];
+pub const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "persistent-chat-failover",
+        include_str!("../runbooks/persistent-chat-failover.toml"),
+    ),
+    (
+        "persistent-chat-failback",
+        include_str!("../runbooks/persistent-chat-failback.toml"),
+    ),
+];
 
 /// A built-in runbook's source by name.
 pub fn built_in(name: &str) -> Option<&'static str> {

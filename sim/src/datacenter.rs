@@ -115,7 +115,7 @@ fn guid(rng: &mut StdRng) -> String {
 /// be taken meanwhile by any outgoing connection on the machine (tests run many at once);
 /// ports below that range are given only to those who ask for them by number. Falls back to
 /// an ephemeral port when no such port is free.
-fn free_port() -> Result<u16, SimError> {
+pub(crate) fn free_port() -> Result<u16, SimError> {
     let ephemeral_from = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())

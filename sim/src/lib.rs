@@ -17,6 +17,7 @@ pub mod agent;
 pub mod backup_file;
 pub mod certs;
 pub mod datacenter;
+pub mod failback;
 pub mod heal;
 pub mod lsn;
 pub mod mirroring;
@@ -32,6 +33,7 @@ pub mod tds;
 use std::path::{Path, PathBuf};
 
 pub use datacenter::{init, InitOptions, Instance};
+pub use failback::primary_returns;
 pub use heal::heal;
 pub use scenario::Scenario;
 pub use server::{start, ServerHandle};

@@ -49,10 +49,16 @@ pub enum Scenario {
     MirrorNotReady,
     /// The server's TLS certificate is not signed by the CA the drill pins.
     TlsWrongCa,
+    /// A round trip: the failover as in `normal`, then the primary data center comes back
+    /// rebuilt and the failback runs.
+    FailbackNormal,
+    /// A round trip whose rebuilt primary has a Persistent Chat server still connected to the
+    /// re-created `mgc`: a restore over it fails with 3101 until the session is ended.
+    FailbackPrimaryInUse,
 }
 
 /// Every scenario, in documentation order.
-pub const ALL: [Scenario; 16] = [
+pub const ALL: [Scenario; 18] = [
     Scenario::Normal,
     Scenario::LsnGap,
     Scenario::MissingFile,
@@ -69,14 +75,17 @@ pub const ALL: [Scenario; 16] = [
     Scenario::KilledRestore,
     Scenario::MirrorNotReady,
     Scenario::TlsWrongCa,
+    Scenario::FailbackNormal,
+    Scenario::FailbackPrimaryInUse,
 ];
 
 /// Help text of `--scenario`, naming every scenario (a test keeps it complete).
 pub const HELP: &str = "The drill scenario: normal, lsn-gap, missing-file, corrupt-file, \
 sessions-holding-db, cms-unreachable, share-unreachable, restore-job-running, \
 unreadable-header, corrupt-no-checksum, standby-secondary, unrelated-job-running, \
-partial-previous-attempt, killed-restore, mirror-not-ready or tls-wrong-ca \
-(docs/drill.md says what each breaks and how the drill must end)";
+partial-previous-attempt, killed-restore, mirror-not-ready, tls-wrong-ca, \
+failback-normal or failback-primary-in-use (the last two are round trips: failover, then \
+failback; docs/drill.md says what each breaks and how the drill must end)";
 
 impl Scenario {
     /// The name used on the command line.
@@ -98,6 +107,8 @@ impl Scenario {
             Scenario::KilledRestore => "killed-restore",
             Scenario::MirrorNotReady => "mirror-not-ready",
             Scenario::TlsWrongCa => "tls-wrong-ca",
+            Scenario::FailbackNormal => "failback-normal",
+            Scenario::FailbackPrimaryInUse => "failback-primary-in-use",
         }
     }
 
@@ -105,6 +116,14 @@ impl Scenario {
     /// ask for checksums unless the server default is changed, so most sites have none.
     pub fn backups_with_checksum(self) -> bool {
         self == Scenario::CorruptFile
+    }
+
+    /// A round-trip scenario: the failover, then the failback against the same data center.
+    pub fn round_trip(self) -> bool {
+        matches!(
+            self,
+            Scenario::FailbackNormal | Scenario::FailbackPrimaryInUse
+        )
     }
 
     /// The secondary restores `WITH STANDBY` (`restore_mode = 1`), so `mgc` can have readers.

@@ -215,12 +215,12 @@ fn statements_the_simulator_does_not_know_are_errors_that_quote_them() {
         assert!(text.contains("sp_frobnicate"), "{text}");
         let (n, text) = error(
             &mut c,
-            "SELECT * FROM msdb.dbo.log_shipping_primary_databases",
+            "SELECT * FROM msdb.dbo.log_shipping_monitor_primary",
         )
         .await;
         assert_eq!(n, 208);
         assert!(
-            text.contains("msdb.dbo.log_shipping_primary_databases"),
+            text.contains("msdb.dbo.log_shipping_monitor_primary"),
             "{text}"
         );
         let (n, _) = error(&mut c, "SELECT @undeclared").await;

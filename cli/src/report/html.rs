@@ -159,6 +159,9 @@ pub fn render(incident: &Incident) -> String {
     }
     for run in &incident.runs {
         render_run(&mut h, run, &note);
+        if let Some(o) = incident.objectives.iter().find(|o| o.run_id == run.id) {
+            render_objectives(&mut h, o);
+        }
     }
     let _ = write!(
         h,
@@ -481,4 +484,41 @@ fn render_attempt(h: &mut String, a: &AttemptView) {
         );
     }
     h.push_str("</div>");
+}
+
+/// The run's recovery objectives, each figure with the seqs it comes from.
+fn render_objectives(h: &mut String, o: &super::objectives::Objectives) {
+    let _ = write!(
+        h,
+        "<h3 id=\"objectives-{}\">Recovery objectives</h3><dl class=\"kv\">",
+        esc(&o.run_id)
+    );
+    kv(h, "run", &o.kind);
+    for (name, f) in [("RPO", &o.rpo), ("RTO", &o.rto)] {
+        let _ = write!(h, "<dt>{name}</dt><dd>{}", esc(&f.value));
+        for (seq, what, step) in &f.from {
+            match step {
+                Some(step) => {
+                    let _ = write!(
+                        h,
+                        "<br>from <a href=\"#step-{}\">seq {seq}</a>: {}",
+                        esc(step),
+                        esc(what)
+                    );
+                }
+                None => {
+                    let _ = write!(h, "<br>from seq {seq}: {}", esc(what));
+                }
+            }
+        }
+        h.push_str("</dd>");
+    }
+    kv(
+        h,
+        "last successful drill",
+        o.last_drill
+            .as_deref()
+            .unwrap_or("none found in this journal or beside it"),
+    );
+    h.push_str("</dl>");
 }

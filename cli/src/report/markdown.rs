@@ -103,6 +103,9 @@ pub fn render(incident: &Incident) -> String {
     }
     for run in &incident.runs {
         render_run(&mut m, run, &note);
+        if let Some(o) = incident.objectives.iter().find(|o| o.run_id == run.id) {
+            render_objectives(&mut m, o);
+        }
     }
     m
 }
@@ -401,4 +404,23 @@ fn render_run(m: &mut String, run: &RunView, note: &dyn Fn(&mut String)) {
         );
     }
     m.push('\n');
+}
+
+/// The run's recovery objectives, each figure with the seqs it comes from.
+fn render_objectives(m: &mut String, o: &super::objectives::Objectives) {
+    let _ = writeln!(m, "### Recovery objectives\n");
+    let _ = writeln!(m, "- **run**: {}", md(&o.kind));
+    for (name, f) in [("RPO", &o.rpo), ("RTO", &o.rto)] {
+        let _ = writeln!(m, "- **{name}**: {}", md(&f.value));
+        for (seq, what, _) in &f.from {
+            let _ = writeln!(m, "  - seq {seq}: {}", md(what));
+        }
+    }
+    let _ = writeln!(
+        m,
+        "- **last successful drill**: {}\n",
+        md(o.last_drill
+            .as_deref()
+            .unwrap_or("none found in this journal or beside it"))
+    );
 }

@@ -11,6 +11,7 @@ mod escape;
 mod html;
 mod markdown;
 mod model;
+mod objectives;
 mod timeline;
 mod verdict;
 

@@ -54,6 +54,8 @@ pub struct Incident {
     pub unreadable: Vec<String>,
     /// The runs, in journal order.
     pub runs: Vec<RunView>,
+    /// The recovery objectives of each run, in journal order.
+    pub objectives: Vec<super::objectives::Objectives>,
 }
 
 impl Incident {
@@ -351,12 +353,13 @@ pub fn gather(journal: &Path, trust: Option<&Path>, checkpoints: &[PathBuf]) -> 
         trust: basis,
         engine_version,
         runs: runs(&events.0),
+        objectives: super::objectives::objectives(&events.0, journal),
         unreadable: events.1,
     })
 }
 
 /// Every record that reads as an event, and a line for each that does not.
-fn read_events(journal: &Path) -> Result<(Vec<Event>, Vec<String>)> {
+pub(super) fn read_events(journal: &Path) -> Result<(Vec<Event>, Vec<String>)> {
     let format = source::detect(journal)
         .with_context(|| format!("cannot read journal {}", journal.display()))?;
     let mut events = Vec::new();

@@ -2,7 +2,9 @@
 //! results and error numbers.
 
 pub mod error;
+pub mod full;
 pub mod lexer;
+pub mod log_shipping;
 pub mod procs;
 pub mod restore;
 pub mod select;

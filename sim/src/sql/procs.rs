@@ -21,6 +21,7 @@ pub fn call(
     args: &[(Option<String>, Lit)],
     text: &str,
     out: &mut Vec<Output>,
+    outputs: &mut std::collections::HashMap<String, Lit>,
 ) -> Result<i32, SqlError> {
     let proc_name = name
         .last()
@@ -41,7 +42,17 @@ pub fn call(
             let db_name = a.required(0)?;
             delete_log_shipping_secondary(s, &db_name, text)
         }
-        "sp_update_job" | "sp_stop_job" if db != "msdb" => Err(SqlError::no_procedure(&written)),
+        "sp_update_job" | "sp_stop_job" | "sp_add_schedule" | "sp_attach_schedule"
+            if db != "msdb" =>
+        {
+            Err(SqlError::no_procedure(&written))
+        }
+        "sp_add_log_shipping_primary_database"
+        | "sp_add_log_shipping_primary_secondary"
+        | "sp_add_log_shipping_secondary_primary"
+        | "sp_add_log_shipping_secondary_database"
+        | "sp_add_schedule"
+        | "sp_attach_schedule" => super::log_shipping::call(s, &proc_name, args, text, outputs),
         "sp_update_job" => {
             let a = Args::bind(
                 &proc_name,
@@ -141,14 +152,14 @@ pub fn call(
 }
 
 /// Arguments bound to a procedure's parameters, by name or position.
-struct Args {
+pub(super) struct Args {
     values: Vec<Option<Lit>>,
     proc_name: String,
     names: Vec<&'static str>,
 }
 
 impl Args {
-    fn bind(
+    pub(super) fn bind(
         proc_name: &str,
         args: &[(Option<String>, Lit)],
         names: &[&'static str],
@@ -178,11 +189,11 @@ impl Args {
         })
     }
 
-    fn get(&self, i: usize) -> Option<&Lit> {
+    pub(super) fn get(&self, i: usize) -> Option<&Lit> {
         self.values[i].as_ref().filter(|v| **v != Lit::Null)
     }
 
-    fn required(&self, i: usize) -> Result<String, SqlError> {
+    pub(super) fn required(&self, i: usize) -> Result<String, SqlError> {
         self.get(i).and_then(Lit::text).ok_or_else(|| {
             SqlError::new(
                 201,
@@ -198,7 +209,7 @@ impl Args {
 }
 
 /// Finds a job by `@job_id` (slot 0) or `@job_name` (slot 1): (id, name).
-fn find_job(s: &Session, a: &Args) -> Result<(String, String), SqlError> {
+pub(super) fn find_job(s: &Session, a: &Args) -> Result<(String, String), SqlError> {
     let (col, value, label) = match (a.get(0).and_then(Lit::text), a.get(1).and_then(Lit::text)) {
         (Some(id), _) => (
             "job_id",

@@ -39,7 +39,7 @@ fn device_error(path: &str, os: OsError) -> SqlError {
     )
 }
 
-fn open_error(path: &str, e: &io::Error) -> SqlError {
+pub(super) fn open_error(path: &str, e: &io::Error) -> SqlError {
     let os = if e.kind() == io::ErrorKind::PermissionDenied {
         "5(Access is denied.)".to_string()
     } else {
@@ -54,11 +54,11 @@ fn open_error(path: &str, e: &io::Error) -> SqlError {
 }
 
 /// The local file behind a Windows path the client sent.
-fn local(s: &Session, path: &str, statement: &str) -> Result<PathBuf, SqlError> {
+pub(super) fn local(s: &Session, path: &str, statement: &str) -> Result<PathBuf, SqlError> {
     paths::resolve(&s.root, path).map_err(|os| device_error(path, os).terminating(statement))
 }
 
-fn media_error(path: &str, e: BackupFileError, statement: &str) -> SqlError {
+pub(super) fn media_error(path: &str, e: BackupFileError, statement: &str) -> SqlError {
     let err = match e {
         BackupFileError::Open(io) => open_error(path, &io),
         BackupFileError::Malformed => SqlError::new(
@@ -73,7 +73,7 @@ fn media_error(path: &str, e: BackupFileError, statement: &str) -> SqlError {
 }
 
 /// 3183: the backup checksum does not hold.
-fn checksum_error(path: &str, db: &str, statement: &str) -> SqlError {
+pub(super) fn checksum_error(path: &str, db: &str, statement: &str) -> SqlError {
     SqlError::new(
         3183,
         16,
@@ -191,7 +191,11 @@ pub fn header_only(s: &Session, path: &str) -> Result<ResultSet, SqlError> {
         (
             "BackupTypeDescription",
             SqlType::NVarChar,
-            text("Transaction Log"),
+            text(if h.backup_type == 1 {
+                "Database"
+            } else {
+                "Transaction Log"
+            }),
         ),
         ("BackupSetGUID", SqlType::UniqueIdentifier, Value::Null),
         (
@@ -317,7 +321,7 @@ fn database(s: &Session, db: &str) -> Result<Option<Db>, SqlError> {
 }
 
 /// 3101 when another session uses the database or holds a restore request on it.
-fn exclusive(s: &Session, db: &str, statement: &str) -> Result<(), SqlError> {
+pub(super) fn exclusive(s: &Session, db: &str, statement: &str) -> Result<(), SqlError> {
     let users: i64 = s.conn.query_row(
         "SELECT (SELECT COUNT(*) FROM main.sessions WHERE instance = ?1 AND session_id <> ?2 AND database_name = ?3)
               + (SELECT COUNT(*) FROM main.requests WHERE instance = ?1 AND session_id <> ?2 AND database_name = ?3)",

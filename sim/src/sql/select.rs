@@ -97,6 +97,10 @@ const SERVER_VIEWS: &[&str] = &[
 ];
 const DATABASE_VIEWS: &[&str] = &["database_principals", "objects"];
 const MSDB_TABLES: &[&str] = &[
+    "log_shipping_primary_databases",
+    "log_shipping_primary_secondaries",
+    "sysschedules",
+    "sysjobschedules",
     "log_shipping_secondary",
     "log_shipping_secondary_databases",
     "log_shipping_monitor_secondary",

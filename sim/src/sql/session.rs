@@ -239,6 +239,11 @@ impl<'h> Session<'h> {
                     [db],
                     |r| r.get(0),
                 )?;
+                // The session's current database, as sys.dm_exec_sessions shows it.
+                self.conn.execute(
+                    "UPDATE main.sessions SET database_name = ?3 WHERE instance = ?1 AND session_id = ?2",
+                    rusqlite::params![self.instance, self.spid, real],
+                )?;
                 let old = std::mem::replace(&mut self.database, real.clone());
                 out.push(Output::Database {
                     new: real.clone(),
@@ -272,7 +277,20 @@ impl<'h> Session<'h> {
                         Ok((a.name.clone(), v))
                     })
                     .collect::<Result<Vec<_>, SqlError>>()?;
-                let result = procs::call(self, name, &values, &p.text, out);
+                let mut outputs = HashMap::new();
+                let result = procs::call(self, name, &values, &p.text, out, &mut outputs);
+                for a in args.iter().filter(|a| a.output) {
+                    let (Some(param), [t]) = (&a.name, a.value.as_slice()) else {
+                        continue;
+                    };
+                    if let (Tok::Var(var), Some(v)) = (&t.tok, outputs.get(param)) {
+                        let var = var.to_ascii_lowercase();
+                        if !vars.contains_key(&var) {
+                            return Err(SqlError::undeclared(&var));
+                        }
+                        vars.insert(var, v.clone());
+                    }
+                }
                 let (code, err) = match result {
                     Ok(code) => (code, None),
                     Err(e) if e.aborts_batch || e.number() == INTERRUPTED => return Err(e),
@@ -340,6 +358,42 @@ impl<'h> Session<'h> {
             Statement::RestoreRecovery(db) => {
                 let db = self.name(db, vars)?;
                 restore::recover(self, &db, &p.text, out)?;
+                out.push(Output::Done {
+                    rows: None,
+                    error: false,
+                    proc: false,
+                });
+            }
+            Statement::RestoreDatabase {
+                db,
+                path,
+                replace,
+                recovery,
+                checksum,
+            } => {
+                let db = self.name(db, vars)?;
+                let path = self.path(path, vars)?;
+                let how = super::full::RestoreFull {
+                    replace: *replace,
+                    recovery: *recovery,
+                    checksum: *checksum,
+                };
+                super::full::restore_database(self, &db, &path, &how, &p.text, out)?;
+                out.push(Output::Done {
+                    rows: None,
+                    error: false,
+                    proc: false,
+                });
+            }
+            Statement::BackupDatabase {
+                db,
+                path,
+                checksum,
+                init,
+            } => {
+                let db = self.name(db, vars)?;
+                let path = self.path(path, vars)?;
+                super::full::backup_database(self, &db, &path, *checksum, *init, &p.text, out)?;
                 out.push(Output::Done {
                     rows: None,
                     error: false,

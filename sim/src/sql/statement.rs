@@ -14,6 +14,8 @@ pub struct Arg {
     pub name: Option<String>,
     /// The value's tokens (a literal, a variable, or a bare word).
     pub value: Vec<Token>,
+    /// Marked `OUTPUT`: the procedure's value for this parameter goes back into the variable.
+    pub output: bool,
 }
 
 /// One recognised statement.
@@ -60,6 +62,30 @@ pub enum Statement {
     },
     /// `RESTORE DATABASE db WITH RECOVERY` (no FROM: recovery only).
     RestoreRecovery(Vec<Token>),
+    /// `RESTORE DATABASE db FROM DISK = … WITH [REPLACE,] RECOVERY | NORECOVERY [, CHECKSUM]`.
+    RestoreDatabase {
+        /// Database name tokens.
+        db: Vec<Token>,
+        /// Path tokens.
+        path: Vec<Token>,
+        /// `WITH REPLACE`: overwrite a database of another backup family.
+        replace: bool,
+        /// `WITH RECOVERY` or neither (SQL Server's default): ONLINE afterwards.
+        recovery: bool,
+        /// `WITH CHECKSUM`.
+        checksum: bool,
+    },
+    /// `BACKUP DATABASE db TO DISK = … [WITH CHECKSUM, INIT, FORMAT, …]`.
+    BackupDatabase {
+        /// Database name tokens.
+        db: Vec<Token>,
+        /// Path tokens.
+        path: Vec<Token>,
+        /// `WITH CHECKSUM`.
+        checksum: bool,
+        /// `WITH INIT` or `FORMAT`: the file is overwritten rather than appended to.
+        init: bool,
+    },
     /// `KILL spid`.
     Kill(Vec<Token>),
     /// `USE db`.
@@ -272,20 +298,22 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
         if i < t.len() {
             for part in split_commas(&t[i..]) {
                 let mut part = part.to_vec();
-                if part
+                let output = part
                     .last()
-                    .is_some_and(|x| x.is_kw("OUTPUT") || x.is_kw("OUT"))
-                {
+                    .is_some_and(|x| x.is_kw("OUTPUT") || x.is_kw("OUT"));
+                if output {
                     part.pop();
                 }
                 let arg = match (part.first().map(|x| &x.tok), part.get(1)) {
                     (Some(Tok::Var(n)), Some(eq)) if eq.is_punct("=") => Arg {
                         name: Some(n.to_ascii_lowercase()),
                         value: part[2..].to_vec(),
+                        output,
                     },
                     _ => Arg {
                         name: None,
                         value: part,
+                        output,
                     },
                 };
                 if arg.value.is_empty() {
@@ -295,6 +323,44 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
             }
         }
         return Ok(Statement::Exec { rc, name, args });
+    }
+    if kw(0, "BACKUP") && kw(1, "DATABASE") {
+        let with = t.iter().position(|x| x.is_kw("WITH")).unwrap_or(t.len());
+        let options: Vec<String> = split_commas(&t[(with + 1).min(t.len())..])
+            .iter()
+            .map(|p| word_at(p, 0).to_ascii_uppercase())
+            .collect();
+        let allowed = [
+            "CHECKSUM",
+            "NO_CHECKSUM",
+            "INIT",
+            "NOINIT",
+            "FORMAT",
+            "NOFORMAT",
+            "STATS",
+            "COMPRESSION",
+            "NO_COMPRESSION",
+            "NAME",
+            "DESCRIPTION",
+            "SKIP",
+            "NOSKIP",
+            "COPY_ONLY",
+        ];
+        if let Some(o) = options.iter().position(|o| !allowed.contains(&o.as_str())) {
+            return Err(SqlError::syntax(&options[o], text));
+        }
+        let db = t.get(2).cloned().ok_or_else(|| bad(2))?;
+        if !(kw(3, "TO") && kw(4, "DISK") && t.get(5).is_some_and(|x| x.is_punct("=")) && 6 < with)
+        {
+            return Err(bad(3));
+        }
+        let has = |o: &str| options.iter().any(|x| x == o);
+        return Ok(Statement::BackupDatabase {
+            db: vec![db],
+            path: t[6..with].to_vec(),
+            checksum: has("CHECKSUM"),
+            init: has("INIT") || has("FORMAT"),
+        });
     }
     if kw(0, "RESTORE") {
         let with = t.iter().position(|x| x.is_kw("WITH")).unwrap_or(t.len());
@@ -327,6 +393,7 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
             "BLOCKSIZE",
             "STANDBY",
             "RESTART",
+            "REPLACE",
         ];
         if let Some(o) = options.iter().position(|o| !allowed.contains(&o.as_str())) {
             return Err(SqlError::syntax(&options[o], text));
@@ -380,6 +447,28 @@ fn recognise(t: &[Token], text: &str) -> Result<Statement, SqlError> {
                 && !options.iter().any(|o| o == "NORECOVERY")
             {
                 return Ok(Statement::RestoreRecovery(vec![db]));
+            }
+            if kw(3, "FROM") {
+                let path = from_disk(3)?;
+                let has = |o: &str| options.iter().any(|x| x == o);
+                if has("RECOVERY") && has("NORECOVERY") {
+                    return Err(SqlError::new(
+                        3032,
+                        16,
+                        2,
+                        "One or more of the options (recovery, norecovery) are not supported for this statement together. Review the documentation for supported options.",
+                    ));
+                }
+                if has("STANDBY") || has("RESTART") {
+                    return Err(bad(3));
+                }
+                return Ok(Statement::RestoreDatabase {
+                    db: vec![db],
+                    path,
+                    replace: has("REPLACE"),
+                    recovery: !has("NORECOVERY"),
+                    checksum: has("CHECKSUM"),
+                });
             }
             return Err(bad(3));
         }

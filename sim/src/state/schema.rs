@@ -60,6 +60,22 @@ CREATE TABLE sysjobs (
   instance TEXT NOT NULL, job_id UNIQUEIDENTIFIER COLLATE NOCASE, name NVARCHAR COLLATE NOCASE,
   enabled TINYINT, description NVARCHAR, category_id INT, date_created DATETIME,
   date_modified DATETIME);
+CREATE TABLE log_shipping_primary_databases (
+  instance TEXT NOT NULL, primary_id UNIQUEIDENTIFIER COLLATE NOCASE,
+  primary_database NVARCHAR COLLATE NOCASE, backup_directory NVARCHAR, backup_share NVARCHAR,
+  backup_retention_period INT, backup_job_id UNIQUEIDENTIFIER COLLATE NOCASE,
+  monitor_server NVARCHAR, monitor_server_security_mode BIT, user_specified_monitor BIT,
+  last_backup_file NVARCHAR, last_backup_date DATETIME, backup_compression TINYINT);
+CREATE TABLE log_shipping_primary_secondaries (
+  instance TEXT NOT NULL, primary_id UNIQUEIDENTIFIER COLLATE NOCASE,
+  secondary_server NVARCHAR COLLATE NOCASE, secondary_database NVARCHAR COLLATE NOCASE);
+CREATE TABLE sysschedules (
+  instance TEXT NOT NULL, schedule_id INT, schedule_uid UNIQUEIDENTIFIER COLLATE NOCASE,
+  name NVARCHAR COLLATE NOCASE, enabled INT, freq_type INT, freq_interval INT,
+  freq_subday_type INT, freq_subday_interval INT, active_start_date INT, active_end_date INT,
+  active_start_time INT, active_end_time INT);
+CREATE TABLE sysjobschedules (
+  instance TEXT NOT NULL, schedule_id INT, job_id UNIQUEIDENTIFIER COLLATE NOCASE);
 CREATE TABLE syssessions (instance TEXT NOT NULL, session_id INT, agent_start_date DATETIME);
 CREATE TABLE sysjobactivity (
   instance TEXT NOT NULL, session_id INT, job_id UNIQUEIDENTIFIER COLLATE NOCASE,
@@ -207,6 +223,19 @@ CREATE TEMP VIEW msdb_log_shipping_monitor_secondary AS SELECT secondary_server,
   last_copied_date_utc, last_restored_file, last_restored_date, last_restored_date_utc,
   last_restored_latency, history_retention_period
   FROM main.log_shipping_monitor_secondary WHERE instance = '{I}';
+CREATE TEMP VIEW msdb_log_shipping_primary_databases AS SELECT primary_id, primary_database,
+  backup_directory, backup_share, backup_retention_period, backup_job_id, monitor_server,
+  monitor_server_security_mode, user_specified_monitor, last_backup_file, last_backup_date,
+  backup_compression
+  FROM main.log_shipping_primary_databases WHERE instance = '{I}';
+CREATE TEMP VIEW msdb_log_shipping_primary_secondaries AS SELECT primary_id, secondary_server,
+  secondary_database FROM main.log_shipping_primary_secondaries WHERE instance = '{I}';
+CREATE TEMP VIEW msdb_sysschedules AS SELECT schedule_id, schedule_uid, name, enabled,
+  freq_type, freq_interval, freq_subday_type, freq_subday_interval, active_start_date,
+  active_end_date, active_start_time, active_end_time
+  FROM main.sysschedules WHERE instance = '{I}';
+CREATE TEMP VIEW msdb_sysjobschedules AS SELECT schedule_id, job_id
+  FROM main.sysjobschedules WHERE instance = '{I}';
 CREATE TEMP VIEW msdb_sysjobs AS SELECT job_id, name, enabled, description, category_id,
   date_created, date_modified FROM main.sysjobs WHERE instance = '{I}';
 CREATE TEMP VIEW msdb_syssessions AS SELECT session_id, agent_start_date
