@@ -24,6 +24,7 @@ pub mod signing;
 pub mod source;
 pub mod terminal;
 pub mod timeline;
+pub mod timestamp;
 pub mod verify;
 
 pub use keys::TrustedKeys;

@@ -65,6 +65,21 @@ pub struct Options {
     pub require_sealed: bool,
     /// Fail unless a trusted checkpoint covers the whole journal.
     pub require_anchor: bool,
+    /// Time-stamp tokens over checkpoints given in `checkpoints` (trusted time).
+    pub stamps: Vec<StampInput>,
+    /// The TSA certificates to check `stamps` with (`--tsa-cert`); None lists them unchecked.
+    pub tsa_certs: Option<Vec<crate::timestamp::TsaCert>>,
+}
+
+/// A time-stamp token found beside a checkpoint.
+#[derive(Debug, Clone)]
+pub struct StampInput {
+    /// The checkpoint it stamps: its name in [`Options::checkpoints`].
+    pub checkpoint: String,
+    /// The token's file, for reports.
+    pub path: String,
+    /// The token (DER).
+    pub token: Vec<u8>,
 }
 
 /// Why verification could not even start.
@@ -140,6 +155,7 @@ mod anchors;
 mod chain;
 mod pipeline;
 mod run;
+mod trusted_time;
 mod verdict;
 
 use anchors::checkpoint_status;

@@ -40,6 +40,12 @@ impl Verifier<'_> {
         if backups_checked {
             self.check_backups();
         }
+        let trusted_checked = self.failure.is_none();
+        let trusted_time = if trusted_checked {
+            self.check_trusted_time()
+        } else {
+            Vec::new()
+        };
 
         let anchored = self.failure.is_none()
             && self.checkpoints.iter().any(|c| {
@@ -91,7 +97,7 @@ impl Verifier<'_> {
             });
         }
 
-        let checks = self.check_results(backups_checked);
+        let checks = self.check_results(backups_checked, trusted_checked, &trusted_time);
         self.summary.root = hex(&self.frontier.root());
         self.summary.signers = self
             .signers
@@ -134,6 +140,7 @@ impl Verifier<'_> {
             not_applied: self.not_applied,
             checkpoints,
             requirements,
+            trusted_time,
         };
         (report, tail)
     }
@@ -180,14 +187,22 @@ impl Verifier<'_> {
         }
     }
 
-    fn check_results(&self, backups_checked: bool) -> Vec<CheckResult> {
+    fn check_results(
+        &self,
+        backups_checked: bool,
+        trusted_checked: bool,
+        trusted_time: &[StampRow],
+    ) -> Vec<CheckResult> {
         let failed = self.failure.as_ref().map(|f| f.check);
         let mut tally = self.tally;
         if let Some(run) = &self.run {
             tally.add(run.rules.tally());
         }
         let per_event_stop = self.failure.is_some()
-            && !matches!(failed, Some(Check::Checkpoints | Check::BackupFiles));
+            && !matches!(
+                failed,
+                Some(Check::Checkpoints | Check::BackupFiles | Check::TrustedTime)
+            );
         Check::ALL
             .iter()
             .map(|&check| {
@@ -204,6 +219,34 @@ impl Verifier<'_> {
                         Check::BackupFiles if !backups_checked => {
                             (CheckStatus::NotReached, String::new())
                         }
+                        Check::TrustedTime if self.options.tsa_certs.is_none() => (
+                            CheckStatus::Skipped,
+                            if self.options.stamps.is_empty() {
+                                "no time-stamp token found".into()
+                            } else {
+                                format!(
+                                    "{} time-stamp token(s) found, not checked: no --tsa-cert given",
+                                    self.options.stamps.len()
+                                )
+                            },
+                        ),
+                        Check::TrustedTime if !trusted_checked => {
+                            (CheckStatus::NotReached, String::new())
+                        }
+                        Check::TrustedTime => (
+                            CheckStatus::Passed,
+                            trusted_time
+                                .iter()
+                                .map(|r| {
+                                    format!(
+                                        "checkpoint of {} events stamped {}",
+                                        r.size,
+                                        r.tsa_time.as_deref().unwrap_or("-")
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join("; "),
+                        ),
                         Check::StoredHash if self.summary.format == "jsonl" => {
                             (CheckStatus::Skipped, "JSONL stores no leaf hash".into())
                         }
