@@ -24,6 +24,7 @@
 //! | `concurrency` | two engines started on one journal at once: exactly one proceeds |
 //! | `journal_gone` | a journal deleted or replaced under a running engine halts the run (exit 1) before its next action, never "finished" |
 //! | `security` | private keys readable by group or others are refused; no secret in any output or file; injected identifiers and parameter values that are not of their kind (a PowerShell pipeline, say) are refused before any journal; a parameter is a quoted literal in every cmdlet line and T-SQL text, as the plan shows; a pinned CA is used, and a server it did not sign stops the run |
+//! | `tsa` | with `--tsa URL` each checkpoint a run writes gets an RFC 3161 token beside it, which `openssl ts -verify` accepts; `runledger-verify --tsa-cert` passes them and fails a swapped, altered or foreign-signed token naming its file, and a missing one; a TSA that is down is a loud warning and the run goes on, an error for `runledger checkpoint`; the report flags a skew over 2 s (a TSA clock moved by `faketime`) |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
 mod agreement;
@@ -49,3 +50,4 @@ mod resume_refusals;
 mod security;
 mod sim_crash_restore;
 mod storage_faults;
+mod tsa;

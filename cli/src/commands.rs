@@ -30,15 +30,24 @@ pub fn run(command: Command) -> Result<Exit> {
             runbook,
             journal,
             key,
+            tsa,
             approvals,
-        } => crate::operate::run(&runbook, &journal, &key, &approvals),
+        } => crate::operate::run(&runbook, &journal, &key, tsa, &approvals),
         Command::Resume {
             journal,
             key,
             runbook,
             checkpoint,
+            tsa,
             approvals,
-        } => crate::operate::resume(runbook.as_deref(), &journal, &key, &checkpoint, &approvals),
+        } => crate::operate::resume(
+            runbook.as_deref(),
+            &journal,
+            &key,
+            &checkpoint,
+            tsa,
+            &approvals,
+        ),
         Command::Drill(args) => crate::drill::drill(&args),
         Command::Status { journal, json } => crate::operate::status(&journal, json),
         Command::Report {
@@ -47,6 +56,7 @@ pub fn run(command: Command) -> Result<Exit> {
             md,
             trust,
             checkpoint,
+            tsa_cert,
             force,
         } => crate::report::report(
             &journal,
@@ -54,6 +64,7 @@ pub fn run(command: Command) -> Result<Exit> {
             md.as_deref().map(Output::from_arg).as_ref(),
             trust.as_deref(),
             &checkpoint,
+            &tsa_cert,
             force,
         ),
         Command::Runbooks(RunbooksCommand::List) => {
@@ -83,11 +94,13 @@ pub fn run(command: Command) -> Result<Exit> {
             key,
             out,
             force,
+            tsa,
         } => checkpoint(
             &journal,
             key,
             &out.as_deref().map_or(Output::Stdout, Output::from_arg),
             force,
+            tsa.as_deref(),
         ),
         Command::Prove {
             journal,
@@ -209,9 +222,27 @@ fn verified_tail(journal: &Path, key: &PrivateKey) -> Result<(String, Tail)> {
     Ok((id, tail))
 }
 
-fn checkpoint(journal: &Path, key: Option<PathBuf>, out: &Output, force: bool) -> Result<Exit> {
+fn checkpoint(
+    journal: &Path,
+    key: Option<PathBuf>,
+    out: &Output,
+    force: bool,
+    tsa: Option<&str>,
+) -> Result<Exit> {
     let key_path = signing_key_path(journal, key)?;
     output::check(out, force, &[journal, &key_path])?;
+    // The token is a file beside the checkpoint: standard output has no beside.
+    let token_out = match (tsa, out) {
+        (None, _) => None,
+        (Some(_), Output::Stdout) => {
+            bail!("--tsa needs --out FILE: the token is written beside the checkpoint file")
+        }
+        (Some(url), Output::File(path)) => {
+            let token_out = Output::File(runledger_verifier::timestamp::token_path(path));
+            output::check(&token_out, force, &[journal, &key_path])?;
+            Some((url, token_out))
+        }
+    };
     let key = keyfile::load(&key_path)?;
     let (id, tail) = verified_tail(journal, &key)?;
     let cp = Checkpoint {
@@ -221,12 +252,29 @@ fn checkpoint(journal: &Path, key: Option<PathBuf>, out: &Output, force: bool) -
         extensions: Vec::new(),
     };
     let text = cp.sign(&key.name, &key.key)?;
+    // Asked before anything is written: no checkpoint file without the token asked for.
+    let token = match &token_out {
+        Some((url, _)) => Some(runledger_engine::tsa::request(url, &text).with_context(|| {
+            format!(
+                "TSA {url}: no token for the checkpoint of {} events",
+                cp.size
+            )
+        })?),
+        None => None,
+    };
     output::write(out, force, text.as_bytes())?;
     if !out.is_stdout() {
         eprintln!(
             "wrote checkpoint of {} events to {}",
             cp.size,
             terminal::line(&out.describe())
+        );
+    }
+    if let (Some((_, token_out)), Some(token)) = (&token_out, token) {
+        output::write(token_out, force, &token)?;
+        eprintln!(
+            "wrote its time-stamp token to {}",
+            terminal::line(&token_out.describe())
         );
     }
     Ok(Exit::Ok)

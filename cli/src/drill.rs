@@ -46,6 +46,10 @@ pub struct DrillArgs {
     /// Faults to inject (crash tests), as for `run`.
     #[arg(long = "inject-fault", value_name = "FAULT", hide = true)]
     pub inject_fault: Vec<runledger_engine::fault::Fault>,
+    /// A time-stamping authority (RFC 3161, HTTP): each checkpoint written gets its token
+    /// beside it (`.tsr`); when it fails the drill warns and goes on.
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
 }
 
 /// A simulated SQL instance as the drill's runbook reaches it.
@@ -283,6 +287,7 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         ),
         checkpoints: Vec::new(),
         progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
+        tsa: args.tsa.clone(),
     };
     if let Some(n) = args.crash_after_events {
         // The server must outlive this process, as a real server outlives a dead laptop.

@@ -116,6 +116,7 @@ fn options(
     journal: &Path,
     key: &Path,
     checkpoints: &[PathBuf],
+    tsa: Option<String>,
     a: &Approvals,
 ) -> Result<RunOptions> {
     let key = keyfile::load(key)?;
@@ -130,6 +131,7 @@ fn options(
         faults: FaultPlan::of(a.inject_fault.iter().copied()),
         checkpoints: checkpoints.to_vec(),
         progress: Some(Arc::new(Bars::default())),
+        tsa,
     })
 }
 
@@ -216,9 +218,15 @@ pub(crate) fn journal_lost(result: &Result<run::Finished, RunError>) -> bool {
 }
 
 /// `runledger run`.
-pub fn run(spec: &str, journal: &Path, key: &Path, a: &Approvals) -> Result<Exit> {
+pub fn run(
+    spec: &str,
+    journal: &Path,
+    key: &Path,
+    tsa: Option<String>,
+    a: &Approvals,
+) -> Result<Exit> {
     let loaded = load_runbook(spec)?;
-    let opts = options(journal, key, &[], a)?;
+    let opts = options(journal, key, &[], tsa, a)?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
     say(&format!(
@@ -238,10 +246,11 @@ pub fn resume(
     journal: &Path,
     key: &Path,
     checkpoints: &[PathBuf],
+    tsa: Option<String>,
     a: &Approvals,
 ) -> Result<Exit> {
     let given = spec.map(load_runbook).transpose()?;
-    let opts = options(journal, key, checkpoints, a)?;
+    let opts = options(journal, key, checkpoints, tsa, a)?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
     say(&format!("resuming {}", journal.display()));

@@ -20,5 +20,6 @@ pub mod sql;
 pub mod standing;
 pub mod step;
 pub mod text;
+pub mod tsa;
 
 pub use journal::{Appended, Journal, JournalError};

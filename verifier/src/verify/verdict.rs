@@ -235,17 +235,20 @@ impl Verifier<'_> {
                         }
                         Check::TrustedTime => (
                             CheckStatus::Passed,
-                            trusted_time
-                                .iter()
-                                .map(|r| {
-                                    format!(
-                                        "checkpoint of {} events stamped {}",
+                            format!(
+                                "{} token(s) verified{}",
+                                trusted_time.len(),
+                                trusted_time
+                                    .iter()
+                                    .max_by_key(|r| r.size)
+                                    .map(|r| format!(
+                                        "; the checkpoint of {} events stamped {} by {}",
                                         r.size,
-                                        r.tsa_time.as_deref().unwrap_or("-")
-                                    )
-                                })
-                                .collect::<Vec<_>>()
-                                .join("; "),
+                                        r.tsa_time.as_deref().unwrap_or("-"),
+                                        r.tsa.as_deref().unwrap_or("-")
+                                    ))
+                                    .unwrap_or_default()
+                            ),
                         ),
                         Check::StoredHash if self.summary.format == "jsonl" => {
                             (CheckStatus::Skipped, "JSONL stores no leaf hash".into())
