@@ -726,3 +726,41 @@ fn the_report_shows_the_tsa_time_beside_the_hosts_and_flags_a_skew_over_two_seco
     );
     assert!(!md.contains("SKEW OVER"), "{md}");
 }
+
+#[test]
+fn a_resume_with_a_tsa_stamps_the_checkpoints_it_writes() {
+    let pki = Pki::new();
+    let tsa = Tsa::start(&pki, "ec", None);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let out = runledger()
+        .arg("drill")
+        .arg("--dir")
+        .arg(d)
+        .args(["--crash-after-events", "30"])
+        .output()
+        .unwrap();
+    let _serving = super::common::Serving(d.to_path_buf());
+    assert_ne!(out.status.code(), Some(0), "{:?}", text(&out));
+    let journal = d.join("journal.db");
+    assert!(kept_tokens(&journal).is_empty(), "the drill had no --tsa");
+
+    let out = super::common::resume(&journal, &d.join("operator.key"), &["--tsa", &tsa.url]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let tokens = kept_tokens(&journal);
+    assert!(tokens.len() >= 2, "{tokens:?}");
+    assert!(tokens.iter().all(|(size, _)| *size > 30), "{tokens:?}");
+    let (last_size, last) = tokens.last().unwrap();
+    assert_eq!(*last_size, super::common::event_count(&journal) as u64);
+    assert_eq!(
+        std::fs::read(d.join("checkpoint.tsr")).unwrap(),
+        std::fs::read(last).unwrap()
+    );
+    openssl_verify(&pki, "ec.pem", &last.with_extension("txt"), last);
+    let (code, report) = verify_json(&journal, &[&pki.path("ec.pem")], "--tsa-cert");
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(
+        report["trusted_time"].as_array().unwrap().len(),
+        tokens.len()
+    );
+}

@@ -245,3 +245,72 @@ impl Stamper {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A token made by OpenSSL over `fixtures/tsa/body` (see `fixtures/tsa/make.sh`).
+    fn fixture(name: &str) -> Vec<u8> {
+        fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../fixtures/tsa")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    /// `TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken OPTIONAL }`, framed
+    /// here byte by byte so that the test does not share the code it checks.
+    fn response(status: u8, token: Option<&[u8]>) -> Vec<u8> {
+        let mut content = vec![0x30, 0x03, 0x02, 0x01, status];
+        content.extend_from_slice(token.unwrap_or_default());
+        let n = content.len();
+        let mut out = match n {
+            0..=127 => vec![0x30, n as u8],
+            128..=255 => vec![0x30, 0x81, n as u8],
+            _ => vec![0x30, 0x82, (n >> 8) as u8, n as u8],
+        };
+        out.extend(content);
+        out
+    }
+
+    #[test]
+    fn a_response_is_taken_only_when_granted_for_this_imprint_and_nonce() {
+        let token = fixture("rsa.tsr");
+        let tst = timestamp::tst_info(&token).unwrap();
+        let nonce = tst.nonce.clone().expect("openssl ts -query sends a nonce");
+        let imprint = timestamp::imprint(&fixture("body"));
+
+        let granted = response(0, Some(&token));
+        assert_eq!(token_of(&granted, &imprint, &nonce).unwrap(), token);
+        let with_mods = response(1, Some(&token));
+        assert_eq!(token_of(&with_mods, &imprint, &nonce).unwrap(), token);
+
+        let e = token_of(&response(2, None), &imprint, &nonce).unwrap_err();
+        assert!(
+            e.to_string().contains("refused the request (status 2"),
+            "{e}"
+        );
+        let e = token_of(&response(0, None), &imprint, &nonce).unwrap_err();
+        assert!(e.to_string().contains("sent no token"), "{e}");
+        let other = timestamp::imprint(b"another checkpoint\n");
+        let e = token_of(&granted, &other, &nonce).unwrap_err();
+        assert!(e.to_string().contains("another imprint"), "{e}");
+        let e = token_of(&granted, &imprint, &Int::new(&[0x01, 0x02]).unwrap()).unwrap_err();
+        assert!(e.to_string().contains("nonce"), "{e}");
+        let e = token_of(b"<html>busy</html>", &imprint, &nonce).unwrap_err();
+        assert!(e.to_string().contains("not a time-stamp response"), "{e}");
+    }
+
+    #[test]
+    fn a_kept_token_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h").join("12.tsr");
+        keep_token(&path, b"first").unwrap();
+        let e = keep_token(&path, b"second").unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        assert_eq!(fs::read_dir(dir.path().join("h")).unwrap().count(), 1);
+    }
+}
