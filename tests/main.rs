@@ -28,6 +28,7 @@
 //! | `witness` | `runledger witness serve` is a C2SP tlog-witness: first checkpoint cosigned, then only consistent ones; rollback and fork 409 with its size, bad proof 422, unknown key 403, unknown origin 404; its record survives a kill; of concurrent requests from one old size exactly one is cosigned; a request written by hand from the wire format, its cosignature checked independently |
 //! | `site_witness` | a drill with `--witness-policy` is cosigned by real `runledger witness serve` processes through the site log; the verifier's `--require-witness` holds only under the policy's quorum; a journal cut after it was witnessed is refused by `checkpoint` naming the witness and fails the verifier; a site log rolled back and appended to is refused by the witness (409), also after the witness restarts |
 //! | `ssh_agent` | a run and a checkpoint signed through OpenSSH's `ssh-agent` verify under the line `keys public` prints, the key `ssh-keygen -y` reads; a missing agent, an unknown fingerprint, an RSA key or an ambiguous comment is one error line before any journal; an agent killed mid-run halts it with one error line, the journal verifying, and resume through a new agent completes it |
+//! | `tsa` | with `--tsa URL` each checkpoint a run writes gets an RFC 3161 token beside it, which `openssl ts -verify` accepts; `runledger-verify --tsa-cert` passes them and fails a swapped, altered or foreign-signed token naming its file, and a missing one; a TSA that is down is a loud warning and the run goes on, an error for `runledger checkpoint`; the report flags a skew over 2 s (a TSA clock moved by `faketime`) |
 //! | `sim_crash_restore` | killing `runledger sim serve` mid-restore loses no committed state; `sim cs-shell` exit codes |
 
 mod agreement;
@@ -56,4 +57,5 @@ mod sim_crash_restore;
 mod site_witness;
 mod ssh_agent;
 mod storage_faults;
+mod tsa;
 mod witness;

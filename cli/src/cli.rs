@@ -33,6 +33,10 @@ pub enum Command {
         /// for an Ed25519 key held by the ssh-agent at SSH_AUTH_SOCK.
         #[arg(long, value_name = "KEY")]
         key: KeySpec,
+        /// A time-stamping authority (RFC 3161, HTTP): each checkpoint written gets its token
+        /// beside it (`.tsr`); when it fails the run warns and goes on.
+        #[arg(long, value_name = "URL")]
+        tsa: Option<String>,
         #[command(flatten)]
         approvals: Approvals,
         #[command(flatten)]
@@ -54,6 +58,10 @@ pub enum Command {
         /// (repeatable): a journal shorter than it, or other than it, is refused.
         #[arg(long, value_name = "FILE")]
         checkpoint: Vec<PathBuf>,
+        /// A time-stamping authority (RFC 3161, HTTP): each checkpoint written gets its token
+        /// beside it (`.tsr`); when it fails the run warns and goes on.
+        #[arg(long, value_name = "URL")]
+        tsa: Option<String>,
         #[command(flatten)]
         approvals: Approvals,
         #[command(flatten)]
@@ -108,6 +116,11 @@ pub enum Command {
         force: bool,
         #[command(flatten)]
         witness: crate::witnessing::WitnessArgs,
+        /// A time-stamping authority (RFC 3161, HTTP): its token over the checkpoint is written
+        /// beside it (`FILE.tsr`, or `X.tsr` for `X.txt`); needs `--out FILE`; a failure is an
+        /// error.
+        #[arg(long, value_name = "URL")]
+        tsa: Option<String>,
     },
     /// Write an inclusion proof of one event that `runledger-verify --proof` checks alone.
     Prove {
@@ -147,6 +160,10 @@ pub enum Command {
         /// A checkpoint to hold the journal against (repeatable).
         #[arg(long)]
         checkpoint: Vec<PathBuf>,
+        /// A trusted time-stamping authority's certificate(s) (PEM; repeatable): the tokens
+        /// beside the checkpoints are checked, and the TSA's time shown beside the host's.
+        #[arg(long, value_name = "PEM")]
+        tsa_cert: Vec<PathBuf>,
         /// Replace the output files if they exist.
         #[arg(long)]
         force: bool,

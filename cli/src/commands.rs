@@ -31,14 +31,16 @@ pub fn run(command: Command) -> Result<Exit> {
             runbook,
             journal,
             key,
+            tsa,
             approvals,
             witness,
-        } => crate::operate::run(&runbook, &journal, &key, &approvals, &witness),
+        } => crate::operate::run(&runbook, &journal, &key, tsa, &approvals, &witness),
         Command::Resume {
             journal,
             key,
             runbook,
             checkpoint,
+            tsa,
             approvals,
             witness,
         } => crate::operate::resume(
@@ -46,6 +48,7 @@ pub fn run(command: Command) -> Result<Exit> {
             &journal,
             &key,
             &checkpoint,
+            tsa,
             &approvals,
             &witness,
         ),
@@ -61,6 +64,7 @@ pub fn run(command: Command) -> Result<Exit> {
             md,
             trust,
             checkpoint,
+            tsa_cert,
             force,
         } => crate::report::report(
             &journal,
@@ -68,6 +72,7 @@ pub fn run(command: Command) -> Result<Exit> {
             md.as_deref().map(Output::from_arg).as_ref(),
             trust.as_deref(),
             &checkpoint,
+            &tsa_cert,
             force,
         ),
         Command::Runbooks(RunbooksCommand::List) => {
@@ -99,12 +104,14 @@ pub fn run(command: Command) -> Result<Exit> {
             out,
             force,
             witness,
+            tsa,
         } => checkpoint(
             &journal,
             key,
             &out.as_deref().map_or(Output::Stdout, Output::from_arg),
             &witness,
             force,
+            tsa.as_deref(),
         ),
         Command::Prove {
             journal,
@@ -250,9 +257,22 @@ fn checkpoint(
     out: &Output,
     witness: &crate::witnessing::WitnessArgs,
     force: bool,
+    tsa: Option<&str>,
 ) -> Result<Exit> {
     let spec = signing_key(journal, key)?;
     output::check(out, force, &inputs(journal, &spec))?;
+    // The token is a file beside the checkpoint: standard output has no beside.
+    let token_out = match (tsa, out) {
+        (None, _) => None,
+        (Some(_), Output::Stdout) => {
+            bail!("--tsa needs --out FILE: the token is written beside the checkpoint file")
+        }
+        (Some(url), Output::File(path)) => {
+            let token_out = Output::File(runledger_verifier::timestamp::token_path(path));
+            output::check(&token_out, force, &inputs(journal, &spec))?;
+            Some((url, token_out))
+        }
+    };
     let key = spec.load()?;
     let witnessing = witness.load()?;
     // A journal that contradicts what witnesses cosigned of it is refused first, naming them.
@@ -267,12 +287,29 @@ fn checkpoint(
         extensions: Vec::new(),
     };
     let text = cp.sign_with(key.as_ref())?;
+    // Asked before anything is written: no checkpoint file without the token asked for.
+    let token = match &token_out {
+        Some((url, _)) => Some(runledger_engine::tsa::request(url, &text).with_context(|| {
+            format!(
+                "TSA {url}: no token for the checkpoint of {} events",
+                cp.size
+            )
+        })?),
+        None => None,
+    };
     output::write(out, force, text.as_bytes())?;
     if !out.is_stdout() {
         eprintln!(
             "wrote checkpoint of {} events to {}",
             cp.size,
             terminal::line(&out.describe())
+        );
+    }
+    if let (Some((_, token_out)), Some(token)) = (&token_out, token) {
+        output::write(token_out, force, &token)?;
+        eprintln!(
+            "wrote its time-stamp token to {}",
+            terminal::line(&token_out.describe())
         );
     }
     Ok(crate::witnessing::after_run(

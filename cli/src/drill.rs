@@ -56,6 +56,10 @@ pub struct DrillArgs {
     /// `runledger resume --journal DIR/failback/journal.db`.
     #[arg(long = "failback-inject-fault", value_name = "FAULT", hide = true)]
     pub failback_inject_fault: Vec<runledger_engine::fault::Fault>,
+    /// A time-stamping authority (RFC 3161, HTTP): each checkpoint written gets its token
+    /// beside it (`.tsr`); when it fails the drill warns and goes on.
+    #[arg(long, value_name = "URL")]
+    pub tsa: Option<String>,
 }
 
 /// A simulated SQL instance as the drill's runbook reaches it.
@@ -294,6 +298,7 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         ),
         checkpoints: Vec::new(),
         progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
+        tsa: args.tsa.clone(),
     };
     if let Some(n) = args.crash_after_events {
         // The server must outlive this process, as a real server outlives a dead laptop.
@@ -479,6 +484,7 @@ fn failback_leg(dir: &Path, exe: &Path, key_path: &Path, args: &DrillArgs) -> Re
         faults: runledger_engine::fault::FaultPlan::of(args.failback_inject_fault.iter().copied()),
         checkpoints: Vec::new(),
         progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
+        tsa: args.tsa.clone(),
     };
     let rt = crate::operate::runtime()?;
     if !args.failback_inject_fault.is_empty() {

@@ -117,6 +117,7 @@ fn options(
     journal: &Path,
     key: &KeySpec,
     checkpoints: &[PathBuf],
+    tsa: Option<String>,
     a: &Approvals,
 ) -> Result<RunOptions> {
     let key = key.load()?;
@@ -131,6 +132,7 @@ fn options(
         faults: FaultPlan::of(a.inject_fault.iter().copied()),
         checkpoints: checkpoints.to_vec(),
         progress: Some(Arc::new(Bars::default())),
+        tsa,
     })
 }
 
@@ -221,11 +223,12 @@ pub fn run(
     spec: &str,
     journal: &Path,
     key: &KeySpec,
+    tsa: Option<String>,
     a: &Approvals,
     witness: &WitnessArgs,
 ) -> Result<Exit> {
     let loaded = load_runbook(spec)?;
-    let opts = options(journal, key, &[], a)?;
+    let opts = options(journal, key, &[], tsa, a)?;
     let witnessing = witness.load()?;
     let rt = runtime()?;
     watch_ctrl_c(&rt, opts.stop.clone());
@@ -260,11 +263,12 @@ pub fn resume(
     journal: &Path,
     key: &KeySpec,
     checkpoints: &[PathBuf],
+    tsa: Option<String>,
     a: &Approvals,
     witness: &WitnessArgs,
 ) -> Result<Exit> {
     let given = spec.map(load_runbook).transpose()?;
-    let opts = options(journal, key, checkpoints, a)?;
+    let opts = options(journal, key, checkpoints, tsa, a)?;
     let witnessing = witness.load()?;
     // Never continue a journal shorter or other than what witnesses cosigned of it.
     if let Some(w) = &witnessing {

@@ -240,6 +240,8 @@ pub struct Dispatcher {
     pub last_approval_at: Option<String>,
     /// The run's recovery point and the files it did not apply, as the steps found them.
     pub ledger: crate::recovery::Ledger,
+    /// The run's time-stamping authority (`--tsa`): each checkpoint written is stamped.
+    pub tsa: Option<crate::tsa::Stamper>,
 }
 
 /// What an action's probe found before it acted: the format's `precheck` observation.
@@ -295,6 +297,7 @@ impl Dispatcher {
             skipped_with: Default::default(),
             last_approval_at: None,
             ledger: Default::default(),
+            tsa: None,
         }
     }
 
@@ -926,6 +929,15 @@ impl Dispatcher {
         };
         let written = self.journal.write_checkpoint(keeper.latest());
         keeper.set_latest_current(written.is_ok());
+        if let (Ok(()), Some(tsa)) = (&written, &mut self.tsa) {
+            let journal = self.journal.path();
+            // The checkpoint just written signed, so signing it again gives the same text.
+            if let Ok(text) = self.journal.checkpoint_text() {
+                if let Some(warning) = tsa.stamp(journal, self.journal.len(), &text) {
+                    self.ui.line(&warning);
+                }
+            }
+        }
         if let Err(e) = written {
             self.ui.line(&format!(
                 "warning: cannot write checkpoint {}: {e}",

@@ -22,6 +22,7 @@ pub mod sql;
 pub mod standing;
 pub mod step;
 pub mod text;
+pub mod tsa;
 pub mod witness;
 
 pub use journal::{Appended, Journal, JournalError};

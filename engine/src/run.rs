@@ -55,6 +55,8 @@ pub struct RunOptions {
     pub checkpoints: Vec<PathBuf>,
     /// Where long actions show their progress.
     pub progress: Option<Arc<dyn crate::step::Progress>>,
+    /// The time-stamping authority (RFC 3161) that stamps each checkpoint written (`--tsa`).
+    pub tsa: Option<String>,
 }
 
 /// How a run ended.
@@ -367,6 +369,7 @@ async fn execute(
         Some(Keeper::new(&opts.journal)),
     );
     d.explicit_steps = explicit_steps(rb);
+    d.tsa = opts.tsa.as_deref().map(crate::tsa::Stamper::new);
     if resuming {
         d.reread_unconsumed_facts();
     }

@@ -27,6 +27,7 @@ pub mod site;
 pub mod source;
 pub mod terminal;
 pub mod timeline;
+pub mod timestamp;
 pub mod verify;
 pub mod witness_policy;
 

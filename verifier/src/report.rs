@@ -48,6 +48,9 @@ pub struct Report {
     /// What witnesses vouch for, when a witness policy was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witnessed: Option<Witnessed>,
+    /// The time-stamp tokens found beside checkpoints, and what each was found to be.
+    #[serde(default)]
+    pub trusted_time: Vec<StampRow>,
 }
 
 /// Caps that keep the report (and memory) bounded whatever the journal's length.
@@ -172,11 +175,14 @@ pub enum Check {
     /// Witnesses of the policy cosigned a checkpoint covering the journal (`--witness-policy`),
     /// and no seal they cosigned contradicts it.
     Witnesses,
+    /// Each time-stamp token beside a checkpoint verifies under a given TSA certificate
+    /// (`--tsa-cert`).
+    TrustedTime,
 }
 
 impl Check {
     /// Every check in report order.
-    pub const ALL: [Check; 23] = [
+    pub const ALL: [Check; 24] = [
         Check::Readable,
         Check::CanonicalForm,
         Check::EventForm,
@@ -200,6 +206,7 @@ impl Check {
         Check::Checkpoints,
         Check::BackupFiles,
         Check::Witnesses,
+        Check::TrustedTime,
     ];
 
     /// The check's name as written in reports.
@@ -228,6 +235,7 @@ impl Check {
             Check::Checkpoints => "checkpoints",
             Check::BackupFiles => "backup_files",
             Check::Witnesses => "witnesses",
+            Check::TrustedTime => "trusted_time",
         }
     }
 }
@@ -451,6 +459,31 @@ pub fn unix_rfc3339(secs: u64) -> String {
     )
 }
 
+/// A time-stamp token (RFC 3161) over a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct StampRow {
+    /// The checkpoint it stamps.
+    pub checkpoint: String,
+    /// The token's file.
+    pub token: String,
+    /// The checkpoint's size (events covered).
+    pub size: u64,
+    /// `verified` (under a given TSA certificate), `not_checked` (no `--tsa-cert`: what it
+    /// claims, unproven) or `failed`.
+    pub status: String,
+    /// The TSA's time, `YYYY-MM-DDTHH:MM:SSZ`, when the token could be read.
+    pub tsa_time: Option<String>,
+    /// The same in seconds since 1970.
+    pub tsa_unix: Option<u64>,
+    /// The TSA: the certificate's subject when verified, the name the token claims otherwise.
+    pub tsa: Option<String>,
+    /// The token's serial number, hex.
+    pub serial: Option<String>,
+    /// Why it failed, or why it was not checked.
+    pub detail: String,
+}
+
 /// A requirement from the command line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(JsonSchema))]
@@ -627,6 +660,29 @@ impl Report {
                     c.size,
                     t(c.signer.as_deref().unwrap_or("(no trusted signature)")),
                     c.status
+                );
+            }
+        }
+        if !self.trusted_time.is_empty() {
+            let _ = writeln!(s, "\ntrusted time (RFC 3161 tokens over checkpoints)");
+            for r in &self.trusted_time {
+                let _ = writeln!(
+                    s,
+                    "  {}  size {}  TSA time {}  {}  {}{}",
+                    t(&r.token),
+                    r.size,
+                    r.tsa_time.as_deref().unwrap_or("-"),
+                    t(r.tsa.as_deref().unwrap_or("-")),
+                    match r.status.as_str() {
+                        "verified" => "verified",
+                        "not_checked" => "NOT CHECKED",
+                        _ => "FAILED",
+                    },
+                    if r.detail.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", t(&r.detail))
+                    }
                 );
             }
         }

@@ -26,11 +26,13 @@ pub fn report(
     md_out: Option<&Output>,
     trust: Option<&Path>,
     checkpoints: &[PathBuf],
+    tsa_certs: &[PathBuf],
     force: bool,
 ) -> Result<Exit> {
     let mut inputs: Vec<&Path> = vec![journal];
     inputs.extend(trust);
     inputs.extend(checkpoints.iter().map(PathBuf::as_path));
+    inputs.extend(tsa_certs.iter().map(PathBuf::as_path));
     let mut outputs: Vec<(&str, &Output)> = html_out.map(|h| ("--html", h)).into_iter().collect();
     outputs.extend(md_out.map(|m| ("--md", m)));
     if outputs.is_empty() {
@@ -40,7 +42,7 @@ pub fn report(
     for (_, out) in &outputs {
         output::check(out, force, &inputs)?;
     }
-    let incident = gather(journal, trust, checkpoints)?;
+    let incident = gather(journal, trust, checkpoints, tsa_certs)?;
     // What is said about the files goes where the files are not.
     let to_stdout = outputs.iter().any(|(_, o)| o.is_stdout());
     let say = |line: &str| -> Result<()> {
@@ -81,7 +83,7 @@ pub fn write_drill_report(dir: &Path, journal: &Path, key: &Path) -> Result<Path
     } else {
         Vec::new()
     };
-    let incident = gather(journal, Some(&trust), &checkpoints)?;
+    let incident = gather(journal, Some(&trust), &checkpoints, &[])?;
     let out = dir.join("report.html");
     write(&out, &html::render(&incident))?;
     Ok(out)

@@ -142,6 +142,35 @@ pub fn render(incident: &Incident) -> String {
         kv(&mut h, "written by", e);
     }
     h.push_str("</dl>\n");
+    if !incident.stamps.is_empty() {
+        h.push_str("<h2 id=\"trusted-time\">Trusted time</h2>");
+        note(&mut h);
+        for line in verdict::stamp_notes(incident) {
+            let _ = write!(h, "<p class=\"claim\">{}</p>", esc(&line));
+        }
+        h.push_str("<div class=\"scroll\"><table><thead><tr><th>checkpoint (events)</th><th>TSA time</th><th>host time (last event)</th><th>skew</th><th>token</th></tr></thead><tbody>");
+        for s in &incident.stamps {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td{}>{}{}</td><td>{}</td></tr>",
+                s.row.size,
+                esc(s.row.tsa_time.as_deref().unwrap_or("-")),
+                esc(&match (&s.host_time, s.host_seq) {
+                    (Some(t), Some(seq)) => format!("{t} (seq {seq})"),
+                    _ => "-".into(),
+                }),
+                if s.flagged() {
+                    " class=\"s-failed\""
+                } else {
+                    ""
+                },
+                esc(&s.skew_text()),
+                if s.flagged() { " SKEW OVER 2 s" } else { "" },
+                esc(&verdict::stamp_status(s))
+            );
+        }
+        h.push_str("</tbody></table></div>");
+    }
 
     if !incident.unreadable.is_empty() {
         h.push_str("<h2>Records that could not be read</h2>");

@@ -93,6 +93,37 @@ pub fn render(incident: &Incident) -> String {
         let _ = writeln!(m, "- **written by**: {}", md(e));
     }
     m.push('\n');
+    if !incident.stamps.is_empty() {
+        let _ = writeln!(m, "## Trusted time\n");
+        note(&mut m);
+        for line in super::verdict::stamp_notes(incident) {
+            let _ = writeln!(m, "{}\n", md(&line));
+        }
+        let _ = writeln!(
+            m,
+            "| checkpoint (events) | TSA time | host time (last event) | skew | token |\n|---|---|---|---|---|"
+        );
+        for s in &incident.stamps {
+            let _ = writeln!(
+                m,
+                "| {} | {} | {} | {}{} | {} |",
+                s.row.size,
+                md(s.row.tsa_time.as_deref().unwrap_or("-")),
+                md(&match (&s.host_time, s.host_seq) {
+                    (Some(t), Some(seq)) => format!("{t} (seq {seq})"),
+                    _ => "-".into(),
+                }),
+                md(&s.skew_text()),
+                if s.flagged() {
+                    " **SKEW OVER 2 s**"
+                } else {
+                    ""
+                },
+                md(&super::verdict::stamp_status(s))
+            );
+        }
+        m.push('\n');
+    }
     if !incident.unreadable.is_empty() {
         let _ = writeln!(m, "## Records that could not be read\n");
         note(&mut m);

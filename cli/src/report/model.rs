@@ -56,6 +56,78 @@ pub struct Incident {
     pub runs: Vec<RunView>,
     /// The recovery objectives of each run, in journal order.
     pub objectives: Vec<super::objectives::Objectives>,
+    /// The time-stamp tokens over checkpoints, with the host's time beside the TSA's.
+    pub stamps: Vec<StampView>,
+}
+
+/// The largest difference between the host's clock and a TSA's that the report lets pass
+/// without a flag: 2 s (a TSA's time has whole seconds, and the token is asked for after the
+/// checkpoint's last event).
+pub const MAX_SKEW_US: i64 = 2_000_000;
+
+/// A time-stamp token over a checkpoint, as the verifier found it, with the time the host's
+/// clock gave the last event the checkpoint covers.
+#[derive(Debug, Clone)]
+pub struct StampView {
+    /// The verifier's row: the TSA's time, and whether the token was checked.
+    pub row: runledger_verifier::report::StampRow,
+    /// Seq of the last event the checkpoint covers.
+    pub host_seq: Option<u64>,
+    /// That event's time, by the host's clock.
+    pub host_time: Option<String>,
+    /// The host's time minus the TSA's, in microseconds.
+    pub skew_us: Option<i64>,
+}
+
+impl StampView {
+    /// Whether the host's clock and the TSA's differ by more than [`MAX_SKEW_US`].
+    pub fn flagged(&self) -> bool {
+        self.skew_us.is_some_and(|s| s.abs() > MAX_SKEW_US)
+    }
+
+    /// Whether the token was checked against a TSA certificate and holds.
+    pub fn verified(&self) -> bool {
+        self.row.status == "verified"
+    }
+
+    /// The skew for humans: `+31.2 s` (the host ahead of the TSA) or `-0.4 s`.
+    pub fn skew_text(&self) -> String {
+        match self.skew_us {
+            Some(us) => format!(
+                "{}{:.1} s",
+                if us >= 0 { "+" } else { "-" },
+                us.unsigned_abs() as f64 / 1e6
+            ),
+            None => "-".into(),
+        }
+    }
+}
+
+/// The stamps of `rows` with the host's time of each checkpoint's last event from `events`.
+pub fn stamp_views(
+    rows: &[runledger_verifier::report::StampRow],
+    events: &[Event],
+) -> Vec<StampView> {
+    rows.iter()
+        .map(|row| {
+            let last = row.size.checked_sub(1);
+            let host_time = last
+                .and_then(|seq| events.iter().find(|e| e.seq == seq))
+                .map(|e| e.at.clone());
+            let skew_us = match (host_time.as_deref().and_then(micros), row.tsa_unix) {
+                (Some(host), Some(tsa)) => {
+                    i64::try_from(tsa).ok().map(|tsa| host - tsa * 1_000_000)
+                }
+                _ => None,
+            };
+            StampView {
+                row: row.clone(),
+                host_seq: last,
+                host_time,
+                skew_us,
+            }
+        })
+        .collect()
 }
 
 impl Incident {
@@ -319,7 +391,12 @@ const MAX_ROWS: usize = 20;
 const MAX_CELL: usize = 400;
 
 /// Verifies the journal (through the verifier) and reads what the report shows.
-pub fn gather(journal: &Path, trust: Option<&Path>, checkpoints: &[PathBuf]) -> Result<Incident> {
+pub fn gather(
+    journal: &Path,
+    trust: Option<&Path>,
+    checkpoints: &[PathBuf],
+    tsa_certs: &[PathBuf],
+) -> Result<Incident> {
     let events = read_events(journal)?;
     let (trusted, basis) = match trust {
         Some(path) => {
@@ -342,16 +419,32 @@ pub fn gather(journal: &Path, trust: Option<&Path>, checkpoints: &[PathBuf]) -> 
             .with_context(|| format!("cannot read checkpoint {}", cp.display()))?;
         options.checkpoints.push((cp.display().to_string(), text));
     }
+    if !tsa_certs.is_empty() {
+        let mut certs = Vec::new();
+        for p in tsa_certs {
+            let pem = std::fs::read(p)
+                .with_context(|| format!("cannot read --tsa-cert {}", p.display()))?;
+            certs.extend(
+                runledger_verifier::timestamp::load_pem(&pem)
+                    .map_err(|e| anyhow::anyhow!("--tsa-cert {}: {e}", p.display()))?,
+            );
+        }
+        options.tsa_certs = Some(certs);
+    }
+    runledger_verifier::timestamp::add_stamps(&mut options, journal, checkpoints)
+        .map_err(anyhow::Error::msg)?;
     let verification = verify(journal, &trusted, &options)
         .with_context(|| format!("cannot verify {}", journal.display()))?;
     let engine_version = events.0.iter().find_map(|e| match &e.body {
         Body::JournalOpened(o) => Some(o.engine_version.clone()),
         _ => None,
     });
+    let stamps = stamp_views(&verification.trusted_time, &events.0);
     Ok(Incident {
         verification,
         trust: basis,
         engine_version,
+        stamps,
         runs: runs(&events.0),
         objectives: super::objectives::objectives(&events.0, journal),
         unreadable: events.1,

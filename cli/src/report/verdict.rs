@@ -131,3 +131,54 @@ pub fn standing(incident: &Incident) -> Standing {
         section_note: None,
     }
 }
+
+/// What a stamp's token was found to be, in words.
+pub fn stamp_status(s: &super::model::StampView) -> String {
+    match s.row.status.as_str() {
+        "verified" => format!(
+            "verified: signed by {}",
+            s.row.tsa.as_deref().unwrap_or("-")
+        ),
+        "not_checked" => format!(
+            "NOT CHECKED against a TSA certificate (claims {}){}",
+            s.row.tsa.as_deref().unwrap_or("nothing readable"),
+            if s.row.tsa_time.is_none() {
+                format!(": {}", s.row.detail)
+            } else {
+                String::new()
+            }
+        ),
+        _ => format!("FAILED: {}", s.row.detail),
+    }
+}
+
+/// The sentences above the trusted-time table: what the tokens prove, whether they were
+/// checked, and any skew over the limit.
+pub fn stamp_notes(incident: &Incident) -> Vec<String> {
+    let stamps = &incident.stamps;
+    let mut out = Vec::new();
+    if stamps.iter().any(|s| !s.verified()) {
+        out.push(
+            "Some time-stamp tokens were NOT CHECKED against a TSA certificate (give `--tsa-cert PEM`): their times are what the tokens claim, not proven."
+                .into(),
+        );
+    }
+    let flagged: Vec<&super::model::StampView> = stamps.iter().filter(|s| s.flagged()).collect();
+    if let Some(worst) = flagged
+        .iter()
+        .max_by_key(|s| s.skew_us.map(i64::unsigned_abs))
+    {
+        out.push(format!(
+            "SKEW OVER 2 s: the host's clock and the TSA's differ by more than 2 s at {} of {} stamped checkpoints (at most {}, at the checkpoint of {} events): the event times the host recorded are off by about that much.",
+            flagged.len(),
+            stamps.len(),
+            worst.skew_text(),
+            worst.row.size
+        ));
+    }
+    out.push(
+        "A verified token proves its checkpoint, and every event it covers, existed by the TSA's time; it says nothing of the host's clock for other events. Skew is the host's time of the checkpoint's last event minus the TSA's."
+            .into(),
+    );
+    out
+}

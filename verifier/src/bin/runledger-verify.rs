@@ -15,6 +15,7 @@ use runledger_verifier::report::{
 };
 use runledger_verifier::site;
 use runledger_verifier::terminal;
+use runledger_verifier::timestamp;
 use runledger_verifier::verify::{verify, Options, WitnessOptions};
 use runledger_verifier::witness_policy::Policy;
 
@@ -24,7 +25,7 @@ const EXIT_COULD_NOT_CHECK: u8 = 2;
 
 const USAGE: &str = "\
 usage: runledger-verify JOURNAL --trust KEYS [--checkpoint FILE]... [--backups DIR]
-                        [--witness-policy POLICY [--require-witness]]
+                        [--witness-policy POLICY [--require-witness]] [--tsa-cert PEM]...
                         [--require-sealed] [--require-anchor] [--json]
        runledger-verify --proof FILE --trust KEYS [--json]
 
@@ -32,6 +33,9 @@ JOURNAL is the SQLite journal or its JSONL export. KEYS holds trusted public key
 one `name base64-public-key` per line. With --witness-policy, JOURNAL.witnessed.json
 (the site evidence a run writes beside its journal) is read when present; a --checkpoint
 FILE may also be such evidence, or a checkpoint of the journal carrying cosignatures.
+--tsa-cert: the certificate(s) of a trusted time-stamping authority; every time-stamp token
+(.tsr) beside the journal's kept checkpoints and the checkpoints given must verify under one
+of them, and one at least must be there.
 exit codes: 0 all checks hold, 1 a check failed, 2 could not check";
 
 struct Args {
@@ -39,6 +43,7 @@ struct Args {
     trust: PathBuf,
     checkpoints: Vec<PathBuf>,
     backups: Option<PathBuf>,
+    tsa_certs: Vec<PathBuf>,
     proof: Option<PathBuf>,
     json: bool,
     require_sealed: bool,
@@ -52,6 +57,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut trust = None;
     let mut checkpoints = Vec::new();
     let mut backups = None;
+    let mut tsa_certs = Vec::new();
     let mut proof = None;
     let (mut json, mut require_sealed, mut require_anchor) = (false, false, false);
     let (mut witness_policy, mut require_witness) = (None, false);
@@ -61,6 +67,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--trust" => trust = Some(PathBuf::from(value("--trust")?)),
             "--checkpoint" => checkpoints.push(PathBuf::from(value("--checkpoint")?)),
             "--backups" => backups = Some(PathBuf::from(value("--backups")?)),
+            "--tsa-cert" => tsa_certs.push(PathBuf::from(value("--tsa-cert")?)),
             "--proof" => proof = Some(PathBuf::from(value("--proof")?)),
             "--json" => json = true,
             "--require-sealed" => require_sealed = true,
@@ -85,6 +92,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         trust,
         checkpoints,
         backups,
+        tsa_certs,
         proof,
         json,
         require_sealed,
@@ -226,14 +234,28 @@ fn run_journal(args: &Args, trusted: Result<TrustedKeys, String>) -> u8 {
             }
             None => None,
         };
-        let options = Options {
+        let mut options = Options {
             checkpoints,
             backups: args.backups.clone(),
             require_sealed: args.require_sealed,
             require_anchor: args.require_anchor,
             witness,
             require_witness: args.require_witness,
+            ..Options::default()
         };
+        if !args.tsa_certs.is_empty() {
+            let mut certs = Vec::new();
+            for p in &args.tsa_certs {
+                let pem = std::fs::read(p)
+                    .map_err(|e| format!("cannot read --tsa-cert {}: {e}", p.display()))?;
+                certs.extend(
+                    timestamp::load_pem(&pem)
+                        .map_err(|e| format!("--tsa-cert {}: {e}", p.display()))?,
+                );
+            }
+            options.tsa_certs = Some(certs);
+        }
+        timestamp::add_stamps(&mut options, &journal, &args.checkpoints)?;
         if let Some(dir) = &options.backups {
             if !dir.is_dir() {
                 return Err(format!("--backups {} is not a directory", dir.display()));
@@ -297,5 +319,6 @@ fn could_not_check(journal: &std::path::Path, reason: String) -> Report {
         checkpoints: Vec::new(),
         requirements: Vec::new(),
         witnessed: None,
+        trusted_time: Vec::new(),
     }
 }

@@ -69,6 +69,21 @@ pub struct Options {
     pub witness: Option<WitnessOptions>,
     /// Fail unless cosignatures meeting the policy's quorum cover the whole journal.
     pub require_witness: bool,
+    /// Time-stamp tokens over checkpoints given in `checkpoints` (trusted time).
+    pub stamps: Vec<StampInput>,
+    /// The TSA certificates to check `stamps` with (`--tsa-cert`); None lists them unchecked.
+    pub tsa_certs: Option<Vec<crate::timestamp::TsaCert>>,
+}
+
+/// A time-stamp token found beside a checkpoint.
+#[derive(Debug, Clone)]
+pub struct StampInput {
+    /// The checkpoint it stamps: its name in [`Options::checkpoints`].
+    pub checkpoint: String,
+    /// The token's file, for reports.
+    pub path: String,
+    /// The token (DER).
+    pub token: Vec<u8>,
 }
 
 /// Why verification could not even start.
@@ -144,6 +159,7 @@ mod anchors;
 mod chain;
 mod pipeline;
 mod run;
+mod trusted_time;
 mod verdict;
 mod witnessed;
 

@@ -45,6 +45,12 @@ impl Verifier<'_> {
         if backups_checked {
             self.check_backups();
         }
+        let trusted_checked = self.failure.is_none();
+        let trusted_time = if trusted_checked {
+            self.check_trusted_time()
+        } else {
+            Vec::new()
+        };
 
         let anchored = self.failure.is_none()
             && self.checkpoints.iter().any(|c| {
@@ -105,7 +111,12 @@ impl Verifier<'_> {
             });
         }
 
-        let checks = self.check_results(backups_checked, witnessed.as_ref());
+        let checks = self.check_results(
+            backups_checked,
+            witnessed.as_ref(),
+            trusted_checked,
+            &trusted_time,
+        );
         self.summary.root = hex(&self.frontier.root());
         self.summary.signers = self
             .signers
@@ -149,6 +160,7 @@ impl Verifier<'_> {
             checkpoints,
             requirements,
             witnessed,
+            trusted_time,
         };
         (report, tail)
     }
@@ -199,6 +211,8 @@ impl Verifier<'_> {
         &self,
         backups_checked: bool,
         witnessed: Option<&Witnessed>,
+        trusted_checked: bool,
+        trusted_time: &[StampRow],
     ) -> Vec<CheckResult> {
         let failed = self.failure.as_ref().map(|f| f.check);
         let mut tally = self.tally;
@@ -208,7 +222,9 @@ impl Verifier<'_> {
         let per_event_stop = self.failure.is_some()
             && !matches!(
                 failed,
-                Some(Check::Checkpoints | Check::BackupFiles | Check::Witnesses)
+                Some(
+                    Check::Checkpoints | Check::BackupFiles | Check::Witnesses | Check::TrustedTime
+                )
             );
         Check::ALL
             .iter()
@@ -237,6 +253,37 @@ impl Verifier<'_> {
                         Check::BackupFiles if !backups_checked => {
                             (CheckStatus::NotReached, String::new())
                         }
+                        Check::TrustedTime if self.options.tsa_certs.is_none() => (
+                            CheckStatus::Skipped,
+                            if self.options.stamps.is_empty() {
+                                "no time-stamp token found".into()
+                            } else {
+                                format!(
+                                    "{} time-stamp token(s) found, not checked: no --tsa-cert given",
+                                    self.options.stamps.len()
+                                )
+                            },
+                        ),
+                        Check::TrustedTime if !trusted_checked => {
+                            (CheckStatus::NotReached, String::new())
+                        }
+                        Check::TrustedTime => (
+                            CheckStatus::Passed,
+                            format!(
+                                "{} token(s) verified{}",
+                                trusted_time.len(),
+                                trusted_time
+                                    .iter()
+                                    .max_by_key(|r| r.size)
+                                    .map(|r| format!(
+                                        "; the checkpoint of {} events stamped {} by {}",
+                                        r.size,
+                                        r.tsa_time.as_deref().unwrap_or("-"),
+                                        r.tsa.as_deref().unwrap_or("-")
+                                    ))
+                                    .unwrap_or_default()
+                            ),
+                        ),
                         Check::StoredHash if self.summary.format == "jsonl" => {
                             (CheckStatus::Skipped, "JSONL stores no leaf hash".into())
                         }
