@@ -138,7 +138,7 @@ fn public_key_of(key: &Path) -> Vec<u8> {
     key
 }
 
-/// `runledger keys public --key SPEC`: its trusted-keys line.
+/// `runledger keys public --key KEY`: its trusted-keys line.
 fn keys_public(agent: &Agent, spec: &str) -> String {
     let out = agent
         .runledger()
