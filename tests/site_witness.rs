@@ -4,6 +4,7 @@
 //! cut after it was witnessed is refused by `checkpoint` (naming the witness) and fails the
 //! verifier; a site log rolled back and appended to is refused by the witness itself (409).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -96,16 +97,34 @@ impl Site {
         path
     }
 
-    fn drill(&self, dir: &str, policy: &Path) -> Output {
+    /// `runledger ARGS… --witness-policy POLICY --site SITE`.
+    fn witnessed(&self, policy: &Path, args: &[OsString]) -> Output {
         runledger()
-            .args(["drill", "--dir"])
-            .arg(self.path(dir))
+            .args(args)
             .arg("--witness-policy")
             .arg(policy)
             .arg("--site")
             .arg(self.path("site"))
             .output()
             .unwrap()
+    }
+
+    fn drill(&self, dir: &str, policy: &Path) -> Output {
+        self.witnessed(
+            policy,
+            &["drill".into(), "--dir".into(), self.path(dir).into()],
+        )
+    }
+
+    /// `runledger checkpoint --journal DIR/journal.db …` with the witnesses.
+    fn checkpoint(&self, dir: &str, policy: &Path, more: &[OsString]) -> Output {
+        let mut args = vec![
+            "checkpoint".into(),
+            "--journal".into(),
+            self.path(&format!("{dir}/journal.db")).into(),
+        ];
+        args.extend_from_slice(more);
+        self.witnessed(policy, &args)
     }
 
     fn verify(&self, dir: &str, policy: &Path) -> Output {
@@ -159,15 +178,7 @@ fn a_drill_is_witnessed_and_a_cut_journal_is_refused_by_checkpoint_and_the_verif
     )));
 
     cut_tail(&site.path("d/journal.db"), 13);
-    let out = runledger()
-        .args(["checkpoint", "--journal"])
-        .arg(site.path("d/journal.db"))
-        .arg("--witness-policy")
-        .arg(&policy)
-        .arg("--site")
-        .arg(site.path("site"))
-        .output()
-        .unwrap();
+    let out = site.checkpoint("d", &policy, &[]);
     let (stdout, stderr) = text(&out);
     assert!(!out.status.success(), "{stdout}{stderr}");
     assert!(
@@ -188,17 +199,16 @@ fn a_drill_is_witnessed_and_a_cut_journal_is_refused_by_checkpoint_and_the_verif
 
     // Nor is a resume of it started: refused before anything runs, naming the witness.
     let before = event_count(&site.path("d/journal.db"));
-    let out = runledger()
-        .args(["resume", "--journal"])
-        .arg(site.path("d/journal.db"))
-        .arg("--key")
-        .arg(site.path("d/operator.key"))
-        .arg("--witness-policy")
-        .arg(&policy)
-        .arg("--site")
-        .arg(site.path("site"))
-        .output()
-        .unwrap();
+    let out = site.witnessed(
+        &policy,
+        &[
+            "resume".into(),
+            "--journal".into(),
+            site.path("d/journal.db").into(),
+            "--key".into(),
+            site.path("d/operator.key").into(),
+        ],
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
@@ -253,15 +263,7 @@ fn witnessing_inputs_that_cannot_be_used_are_one_line_and_nothing_runs() {
     // A policy that does not parse names its file and line.
     let bad = site.path("bad-policy");
     std::fs::write(&bad, "witness w1 not-a-key http://127.0.0.1:9\nquorum w1\n").unwrap();
-    let out = runledger()
-        .args(["drill", "--dir"])
-        .arg(site.path("d"))
-        .arg("--witness-policy")
-        .arg(&bad)
-        .arg("--site")
-        .arg(site.path("site"))
-        .output()
-        .unwrap();
+    let out = site.drill("d", &bad);
     one_line(&out, &format!("{}:1", bad.display()));
     assert!(!site.path("d/journal.db").exists());
     // The verifier: --require-witness means nothing without a policy.
@@ -389,17 +391,11 @@ fn a_site_log_rolled_back_and_appended_to_is_refused_by_the_witness() {
     // The witness restarted keeps refusing: its record survived.
     let mut site = site;
     site.servers[0].restart();
-    let out = runledger()
-        .args(["checkpoint", "--journal"])
-        .arg(site.path("c/journal.db"))
-        .arg("--witness-policy")
-        .arg(&policy)
-        .arg("--site")
-        .arg(site.path("site"))
-        .arg("--out")
-        .arg(site.path("c/again.txt"))
-        .output()
-        .unwrap();
+    let out = site.checkpoint(
+        "c",
+        &policy,
+        &["--out".into(), site.path("c/again.txt").into()],
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
