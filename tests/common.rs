@@ -243,3 +243,30 @@ pub fn witness_policy_line(key: &std::path::Path, url: &str) -> String {
         .unwrap_or_else(|| panic!("no policy line in {stdout}"))
         .to_string()
 }
+
+/// The backup file each of the `RESTORE LOG` commands restores, in their order.
+pub fn restored_files(restores: &[&str]) -> Vec<String> {
+    restores
+        .iter()
+        .map(|c| {
+            c.rsplit(['/', '\\'])
+                .next()
+                .unwrap()
+                .split('\'')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Those of `names` the simulator lists among its log backups, in its order: LSN order.
+pub fn in_lsn_order(status: &serde_json::Value, names: &[String]) -> Vec<String> {
+    status["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .filter(|n| names.contains(n))
+        .collect()
+}

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::common::{
-    event_count, export_events, resume, runledger, runledger_verify, sim_status, stop_server, text,
-    Serving,
+    event_count, export_events, in_lsn_order, restored_files, resume, runledger, runledger_verify,
+    sim_status, stop_server, text, Serving,
 };
 
 fn drill(dir: &Path, extra: &[&str]) -> Output {
@@ -92,23 +92,8 @@ fn assert_failed_over(status: &serde_json::Value) {
         .filter_map(|h| h["command"].as_str())
         .filter(|c| c.starts_with("RESTORE LOG"))
         .collect();
-    let mut names: Vec<String> = restores
-        .iter()
-        .map(|c| {
-            c.rsplit(['/', '\\'])
-                .next()
-                .unwrap()
-                .split('\'')
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    let in_lsn_order: Vec<String> = files
-        .iter()
-        .map(|f| f["name"].as_str().unwrap().to_string())
-        .filter(|n| names.contains(n))
-        .collect();
+    let mut names = restored_files(&restores);
+    let in_lsn_order = in_lsn_order(status, &names);
     assert_eq!(names, in_lsn_order, "restored in LSN order");
     // No session ended twice (a KILL is guarded: after a crash it is probed, not repeated).
     let mut kills: Vec<&str> = status["history"]

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::common::{
-    export_events, resume, runledger, runledger_verify, sim_status, stop_server, text, Serving,
+    export_events, in_lsn_order, restored_files, resume, runledger, runledger_verify, sim_status,
+    stop_server, text, Serving,
 };
 
 fn round_trip(dir: &Path, extra: &[&str]) -> Output {
@@ -116,23 +117,8 @@ fn commands<'a>(status: &'a serde_json::Value, system: &str, prefix: &str) -> Ve
 fn assert_logs_restored_once_in_lsn_order(status: &serde_json::Value) {
     let files = status["files"].as_array().unwrap();
     assert!(files.iter().all(|f| f["restored"] == true), "{files:?}");
-    let names: Vec<String> = commands(status, "BAK", "RESTORE LOG")
-        .iter()
-        .map(|c| {
-            c.rsplit(['/', '\\'])
-                .next()
-                .unwrap()
-                .split('\'')
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    let in_lsn_order: Vec<String> = files
-        .iter()
-        .map(|f| f["name"].as_str().unwrap().to_string())
-        .filter(|n| names.contains(n))
-        .collect();
+    let names = restored_files(&commands(status, "BAK", "RESTORE LOG"));
+    let in_lsn_order = in_lsn_order(status, &names);
     assert_eq!(names, in_lsn_order, "restored once each, in LSN order");
 }
 

@@ -80,80 +80,24 @@ pub fn drill_runbook(
 ) -> Result<String> {
     let source =
         runbook::built_in("persistent-chat-failover").expect("the flagship runbook is built in");
-    let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
-    // A local_path is absolute: `--dir D` may be relative to where the drill was started.
-    let local = |p: PathBuf| std::path::absolute(&p).unwrap_or(p).display().to_string();
-    let mut out = String::new();
-    let mut section = String::new();
-    for line in source.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            section = trimmed.to_string();
-        }
-        let key = trimmed.split('=').next().unwrap_or("").trim();
-        let replaced = match (section.as_str(), key) {
-            // The simulated SQL Server names the share and the destination as the shipped
-            // runbook does; this host reaches them as folders of the drill directory (kind
-            // local_path, as declared in the shipped runbook).
-            ("[parameters]", "share_local") => Some(format!(
-                "share_local = {{ kind = \"local_path\", value = {} }}",
-                toml_str(&local(runledger_sim::share_dir(dir)))
-            )),
-            ("[parameters]", "destination_local") => Some(format!(
-                "destination_local = {{ kind = \"local_path\", value = {} }}",
-                toml_str(&local(runledger_sim::dest_dir(dir)))
-            )),
-            ("[targets.backup]" | "[targets.mirror]", _) => {
-                let t = if section == "[targets.backup]" {
-                    backup
-                } else {
-                    mirror
-                };
-                match key {
-                    "host" => Some(format!("host = {}", toml_str(&t.instance.host))),
-                    "port" => Some(format!("port = {}", t.instance.port)),
-                    "auth" => Some(format!(
-                        "auth = \"sql\"\nuser = {}\npassword = {{ file = {} }}",
-                        toml_str(&t.instance.user),
-                        toml_str(&t.password_file.display().to_string())
-                    )),
-                    // The production connection path: TLS required, the simulated site's CA
-                    // pinned (tls-wrong-ca serves a certificate another CA signed).
-                    "encryption" => Some(format!(
-                        "encryption = \"required\"\ntrust_cert_ca = {}",
-                        toml_str(&runledger_sim::ca_path(dir).display().to_string())
-                    )),
-                    _ => None,
-                }
-            }
-            ("[shell]", "program") => Some(format!(
-                "program = {}",
-                toml_str(&exe.display().to_string())
-            )),
-            ("[shell]", "args") => Some(format!(
-                "args = [\"sim\", \"cs-shell\", {}, \"-Command\"]",
-                toml_str(&dir.display().to_string())
-            )),
-            _ => None,
-        };
-        match replaced {
-            Some(r) => out.push_str(&r),
-            None => out.push_str(line),
-        }
-        out.push('\n');
-        if trimmed.starts_with("description = ") && section.is_empty() {
-            out.push_str("# A drill: every approval is given and recorded; data loss still needs --accept-data-loss.\nauto_approve = true\n");
-        }
-    }
-    Ok(out.replacen(
-        "# Persistent Chat failover",
-        "# Drill copy of the built-in runbook: targets point at the simulated data center in this directory.\n# Persistent Chat failover",
-        1,
+    Ok(site_runbook(
+        source,
+        dir,
+        &[("backup", backup), ("mirror", mirror)],
+        // The simulated SQL Server names the share and the destination as the shipped runbook
+        // does; this host reaches them as folders of the drill directory (kind local_path, as
+        // declared in the shipped runbook).
+        &[
+            ("share_local", runledger_sim::share_dir(dir)),
+            ("destination_local", runledger_sim::dest_dir(dir)),
+        ],
+        exe,
+        "# Drill copy of the built-in runbook: targets point at the simulated data center in this directory.\n",
     ))
 }
 
 /// The simulated server running as a child process; killed when dropped unless released.
-struct Server(Option<Child>);
+struct Server(Option<Child>, PathBuf);
 
 impl Server {
     fn start(exe: &Path, dir: &Path) -> Result<Server> {
@@ -166,7 +110,7 @@ impl Server {
             .stderr(Stdio::from(log))
             .spawn()
             .context("cannot start `runledger sim serve`")?;
-        Ok(Server(Some(child)))
+        Ok(Server(Some(child), dir.to_path_buf()))
     }
 
     fn release(mut self) {
@@ -278,60 +222,26 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         args.seed
     );
 
-    let loaded = runbook::load(&runbook_path)?;
-    let key = keyfile::load(&key_path)?.into();
-    let opts = runledger_engine::run::RunOptions {
-        journal: journal.clone(),
-        key,
-        policy: runledger_engine::dispatcher::ApprovalPolicy {
-            operator: runledger_engine::run::operator_label(),
-            ..Default::default()
-        },
-        ui: Box::new(crate::operate::Terminal),
-        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        pace_ms: args.pace,
-        faults: runledger_engine::fault::FaultPlan::of(
-            args.inject_fault
-                .iter()
-                .copied()
-                .chain(args.crash_after_events.map(Fault::CrashAfterEvents)),
-        ),
-        checkpoints: Vec::new(),
-        progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
-        tsa: args.tsa.clone(),
+    let faults = args
+        .inject_fault
+        .iter()
+        .copied()
+        .chain(args.crash_after_events.map(Fault::CrashAfterEvents));
+    let crash = args.crash_after_events.map(|n| {
+        format!("the journal has fewer than {n} events: the run ended before the crash point")
+    });
+    let exit = match run_leg(
+        server,
+        &runbook_path,
+        &journal,
+        &key_path,
+        faults,
+        crash,
+        args,
+    )? {
+        Leg::Ended(exit) => exit,
+        Leg::Stopped(exit) => return Ok(exit),
     };
-    if let Some(n) = args.crash_after_events {
-        // The server must outlive this process, as a real server outlives a dead laptop.
-        server.release();
-        let rt = crate::operate::runtime()?;
-        let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
-        crate::operate::report(result, &journal)?;
-        eprintln!("the journal has fewer than {n} events: the run ended before the crash point");
-        return Ok(Exit::Ok);
-    }
-    let rt = crate::operate::runtime()?;
-    crate::operate::watch_ctrl_c(&rt, opts.stop.clone());
-    let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
-    let lost = crate::operate::journal_lost(&result);
-    let exit = crate::operate::report(result, &journal)?;
-    if lost {
-        // No journal to summarise, verify or report on: the error line said why.
-        return Ok(exit);
-    }
-    if exit == Exit::Ok {
-        drop(server);
-    } else {
-        // The run is open: the simulated data center stays up for `runledger resume`.
-        if let Some(pid) = server.pid() {
-            eprintln!(
-                "the simulated data center stays up for `runledger resume --journal {} --key {}` (server pid {pid}; `kill {pid}` when done, `runledger sim serve {}` to restart it)",
-                journal.display(),
-                key_path.display(),
-                dir.display()
-            );
-        }
-        server.release();
-    }
     let exit = crate::witnessing::after_run(witnessing.as_ref(), &journal, exit);
     summary(
         &dir,
@@ -355,23 +265,97 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
     Ok(exit)
 }
 
+/// How one leg of a drill ended.
+enum Leg {
+    /// The run ended (finished, halted, failed): summarise and report on its journal.
+    Ended(Exit),
+    /// Nothing more to say: a crash test ended as planned, or the journal is gone (its error
+    /// line said why).
+    Stopped(Exit),
+}
+
+/// Runs the runbook at `runbook` into `journal` against the simulated data center `server`
+/// serves. With `crash` (a crash test, said when the run ends before its crash point) the
+/// server outlives this process for `runledger resume`; otherwise Ctrl-C is watched, and the
+/// server stops after a finished run or stays up for `runledger resume`.
+fn run_leg(
+    server: Server,
+    runbook: &Path,
+    journal: &Path,
+    key_path: &Path,
+    faults: impl IntoIterator<Item = Fault>,
+    crash: Option<String>,
+    args: &DrillArgs,
+) -> Result<Leg> {
+    let loaded = runbook::load(runbook)?;
+    let opts = runledger_engine::run::RunOptions {
+        journal: journal.to_path_buf(),
+        key: keyfile::load(key_path)?.into(),
+        policy: runledger_engine::dispatcher::ApprovalPolicy {
+            operator: runledger_engine::run::operator_label(),
+            ..Default::default()
+        },
+        ui: Box::new(crate::operate::Terminal),
+        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        pace_ms: args.pace,
+        faults: runledger_engine::fault::FaultPlan::of(faults),
+        checkpoints: Vec::new(),
+        progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
+        tsa: args.tsa.clone(),
+    };
+    let rt = crate::operate::runtime()?;
+    if let Some(crash) = crash {
+        // The server must outlive this process, as a real server outlives a dead laptop.
+        server.release();
+        let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
+        crate::operate::report(result, journal)?;
+        eprintln!("{crash}");
+        return Ok(Leg::Stopped(Exit::Ok));
+    }
+    crate::operate::watch_ctrl_c(&rt, opts.stop.clone());
+    let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
+    let lost = crate::operate::journal_lost(&result);
+    let exit = crate::operate::report(result, journal)?;
+    if lost {
+        return Ok(Leg::Stopped(exit));
+    }
+    if exit == Exit::Ok {
+        drop(server);
+    } else {
+        // The run is open: the simulated data center stays up for `runledger resume`.
+        if let Some(pid) = server.pid() {
+            eprintln!(
+                "the simulated data center stays up for `runledger resume --journal {} --key {}` (server pid {pid}; `kill {pid}` when done, `runledger sim serve {}` to restart it)",
+                journal.display(),
+                key_path.display(),
+                server.1.display()
+            );
+        }
+        server.release();
+    }
+    Ok(Leg::Ended(exit))
+}
+
 /// The failback's directory in a round trip: its journal, checkpoint, runbook and report.
 pub fn failback_dir(dir: &Path) -> PathBuf {
     dir.join("failback")
 }
 
 /// A built-in runbook with its site values pointing at the simulated data center: each
-/// `[targets.NAME]` given at a simulated instance, the shell at `runledger sim cs-shell DIR`.
+/// `[targets.NAME]` given at a simulated instance (TLS required, the simulated site's CA
+/// pinned), each `[parameters]` value named in `local_paths` at that folder (kind `local_path`,
+/// made absolute: `--dir D` may be relative to where the drill was started), the shell at
+/// `runledger sim cs-shell DIR`; `header` first, and `auto_approve` after the description.
 fn site_runbook(
     source: &str,
     dir: &Path,
     targets: &[(&str, &DrillTarget<'_>)],
+    local_paths: &[(&str, PathBuf)],
     exe: &Path,
+    header: &str,
 ) -> String {
     let toml_str = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let mut out = String::from(
-        "# Drill copy of the built-in runbook: targets point at the simulated data center.\n",
-    );
+    let mut out = String::from(header);
     let mut section = String::new();
     for line in source.lines() {
         let trimmed = line.trim();
@@ -383,7 +367,17 @@ fn site_runbook(
             .iter()
             .find(|(name, _)| section == format!("[targets.{name}]"))
             .map(|(_, t)| t);
+        let local_path = local_paths
+            .iter()
+            .find(|(name, _)| section == "[parameters]" && *name == key)
+            .map(|(_, p)| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
         let replaced = match (target, section.as_str(), key) {
+            _ if local_path.is_some() => local_path.map(|p| {
+                format!(
+                    "{key} = {{ kind = \"local_path\", value = {} }}",
+                    toml_str(&p.display().to_string())
+                )
+            }),
             (Some(t), _, "host") => Some(format!("host = {}", toml_str(&t.instance.host))),
             (Some(t), _, "port") => Some(format!("port = {}", t.instance.port)),
             (Some(t), _, "auth") => Some(format!(
@@ -391,6 +385,8 @@ fn site_runbook(
                 toml_str(&t.instance.user),
                 toml_str(&t.password_file.display().to_string())
             )),
+            // The production connection path: TLS required, the simulated site's CA pinned
+            // (tls-wrong-ca serves a certificate another CA signed).
             (Some(_), _, "encryption") => Some(format!(
                 "encryption = \"required\"\ntrust_cert_ca = {}",
                 toml_str(&runledger_sim::ca_path(dir).display().to_string())
@@ -458,7 +454,9 @@ fn failback_leg(dir: &Path, exe: &Path, key_path: &Path, args: &DrillArgs) -> Re
                     },
                 ),
             ],
+            &[],
             exe,
+            "# Drill copy of the built-in runbook: targets point at the simulated data center.\n",
         ),
     )?;
     // The server listens for the primary only once restarted.
@@ -469,51 +467,21 @@ fn failback_leg(dir: &Path, exe: &Path, key_path: &Path, args: &DrillArgs) -> Re
         "\nfailback in {} (the primary data center is back, rebuilt)",
         sub.display()
     );
-    let loaded = runbook::load(&runbook_path)?;
-    let key = keyfile::load(key_path)?;
-    let opts = runledger_engine::run::RunOptions {
-        journal: journal.clone(),
-        key: key.into(),
-        policy: runledger_engine::dispatcher::ApprovalPolicy {
-            operator: runledger_engine::run::operator_label(),
-            ..Default::default()
-        },
-        ui: Box::new(crate::operate::Terminal),
-        stop: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-        pace_ms: args.pace,
-        faults: runledger_engine::fault::FaultPlan::of(args.failback_inject_fault.iter().copied()),
-        checkpoints: Vec::new(),
-        progress: Some(std::sync::Arc::new(crate::operate::Bars::default())),
-        tsa: args.tsa.clone(),
+    let faults = args.failback_inject_fault.iter().copied();
+    let crash = (!args.failback_inject_fault.is_empty())
+        .then(|| "the failback's journal ended before the crash point".to_string());
+    let exit = match run_leg(
+        server,
+        &runbook_path,
+        &journal,
+        key_path,
+        faults,
+        crash,
+        args,
+    )? {
+        Leg::Ended(exit) => exit,
+        Leg::Stopped(exit) => return Ok(exit),
     };
-    let rt = crate::operate::runtime()?;
-    if !args.failback_inject_fault.is_empty() {
-        // A crash test: the server outlives this process, for `runledger resume`.
-        server.release();
-        let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
-        crate::operate::report(result, &journal)?;
-        eprintln!("the failback's journal ended before the crash point");
-        return Ok(Exit::Ok);
-    }
-    crate::operate::watch_ctrl_c(&rt, opts.stop.clone());
-    let result = rt.block_on(runledger_engine::run::start(&loaded, opts));
-    let lost = crate::operate::journal_lost(&result);
-    let exit = crate::operate::report(result, &journal)?;
-    if lost {
-        return Ok(exit);
-    }
-    if exit == Exit::Ok {
-        drop(server);
-    } else {
-        if let Some(pid) = server.pid() {
-            eprintln!(
-                "the simulated data center stays up for `runledger resume --journal {} --key {}` (server pid {pid}; `kill {pid}` when done)",
-                journal.display(),
-                key_path.display(),
-            );
-        }
-        server.release();
-    }
     summary(&sub, &journal, key_path, started, None)?;
     if exit == Exit::Ok {
         round_trip_summary(dir)?;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use runledger_engine::site::{self, Site, SiteError, Submitted};
+use runledger_engine::site::{self, Site, SiteError, Witnessed};
 use runledger_verifier::terminal;
 use runledger_verifier::witness_policy::Policy;
 
@@ -40,9 +40,7 @@ impl WitnessArgs {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read witness policy {}", path.display()))?;
         let policy = Policy::parse(&text, &path.display().to_string())?;
-        let site = site::default_dir(self.site.as_deref()).context(
-            "no site log folder: give --site DIR or set RUNLEDGER_SITE (no home folder to default to)",
-        )?;
+        let site = site_dir(self.site.as_deref())?;
         Site::open(&site)?;
         Ok(Some(Witnessing { policy, site }))
     }
@@ -52,8 +50,8 @@ impl Witnessing {
     /// Witnesses the journal as it stands and says what the witnesses answered, one line each.
     /// True when their cosignatures meet the policy's quorum.
     pub fn witness(&self, journal: &Path) -> Result<bool, SiteError> {
-        let submitted = site::witness_journal(&self.site, journal, &self.policy)?;
-        Ok(say(&submitted, journal))
+        let witnessed = site::witness_journal(&self.site, journal, &self.policy)?;
+        Ok(say(&witnessed, journal))
     }
 
     /// Holds the journal against its last seal without changing anything.
@@ -63,14 +61,15 @@ impl Witnessing {
 }
 
 /// Prints what the witnesses said; true when the quorum is met.
-fn say(s: &Submitted, journal: &Path) -> bool {
+fn say(w: &Witnessed, journal: &Path) -> bool {
+    let s = &w.submitted;
     let line = |text: String| eprintln!("{}", terminal::line(&text));
     for failure in &s.failures {
         line(format!(
             "runledger: witness refused or unreachable: {failure}"
         ));
     }
-    let events = s.seal.as_ref().map_or(0, |seal| seal.size);
+    let events = w.seal.size;
     let cosigned = s
         .cosigned
         .iter()
@@ -84,7 +83,7 @@ fn say(s: &Submitted, journal: &Path) -> bool {
             s.size.saturating_sub(1),
             s.size,
             s.quorum.text,
-            s.evidence.display()
+            w.evidence.display()
         ));
     } else {
         line(format!(
@@ -127,10 +126,16 @@ pub fn after_run(witnessing: Option<&Witnessing>, journal: &Path, exit: Exit) ->
     }
 }
 
+/// The site log folder given, or the default one.
+fn site_dir(given: Option<&Path>) -> Result<PathBuf> {
+    site::default_dir(given).context(
+        "no site log folder: give --site DIR or set RUNLEDGER_SITE (no home folder to default to)",
+    )
+}
+
 /// `runledger site init`.
 pub fn init(dir: Option<&Path>, origin: &str, key: Option<&Path>) -> Result<Exit> {
-    let dir = site::default_dir(dir)
-        .context("no site log folder: give --site DIR or set RUNLEDGER_SITE")?;
+    let dir = site_dir(dir)?;
     let created = Site::init(&dir, origin, key)?;
     let s = &created.site;
     outln!("site log      {}", dir.display())?;
@@ -146,8 +151,7 @@ pub fn init(dir: Option<&Path>, origin: &str, key: Option<&Path>) -> Result<Exit
 
 /// `runledger site show`.
 pub fn show(dir: Option<&Path>) -> Result<Exit> {
-    let dir = site::default_dir(dir)
-        .context("no site log folder: give --site DIR or set RUNLEDGER_SITE")?;
+    let dir = site_dir(dir)?;
     let s = Site::open(&dir)?;
     outln!("site log      {}", dir.display())?;
     outln!("origin        {}", s.origin())?;
@@ -163,11 +167,7 @@ fn print_config(s: &Site) -> Result<Exit> {
     )?;
     outln!(
         "policy log line:  log {}",
-        public
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
+        runledger_verifier::signing::hex(public.as_bytes())
     )?;
     Ok(Exit::Ok)
 }

@@ -118,28 +118,35 @@ fn journal_id(journal: &Path) -> Option<String> {
     id
 }
 
-/// Keeps the checkpoint of a journal's first `size` events in its history.
-///
-/// Written whole to a temporary file, flushed to disk, then linked under its final name,
-/// which never replaces a file: a checkpoint of that size already kept with the same text is
-/// left as it is, one with another text is an error (it is evidence; it stays).
-pub fn keep(journal: &Path, size: u64, text: &str) -> io::Result<PathBuf> {
-    let dir = history_dir(journal);
-    fs::create_dir_all(&dir).map_err(|e| with_path(e, &dir))?;
-    let path = dir.join(format!("{size}.txt"));
-    let tmp = dir.join(format!(".{size}.txt.{}.tmp", std::process::id()));
+/// Writes `bytes` to `path` once: whole to a temporary file beside it, flushed to disk, then
+/// linked under its final name, which never replaces a file — an existing one is left as it
+/// is and the error is [`io::ErrorKind::AlreadyExists`] (other errors are as the OS gave
+/// them, for the caller to name the file).
+pub fn write_once(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| with_path(e, dir))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let written = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(text.as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()?;
-        fs::hard_link(&tmp, &path)
+        fs::hard_link(&tmp, path)
     })();
     let _ = fs::remove_file(&tmp);
-    match written {
-        Ok(()) => {
-            sync_dir(&dir);
-            Ok(path)
-        }
+    if written.is_ok() {
+        sync_dir(dir);
+    }
+    written
+}
+
+/// Keeps the checkpoint of a journal's first `size` events in its history ([`write_once`]):
+/// a checkpoint of that size already kept with the same text is left as it is, one with
+/// another text is an error (it is evidence; it stays).
+pub fn keep(journal: &Path, size: u64, text: &str) -> io::Result<PathBuf> {
+    let path = history_dir(journal).join(format!("{size}.txt"));
+    match write_once(&path, text.as_bytes()) {
+        Ok(()) => Ok(path),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             if fs::read_to_string(&path).is_ok_and(|t| t == text) {
                 Ok(path)

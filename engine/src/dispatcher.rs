@@ -923,26 +923,40 @@ impl Dispatcher {
     /// Keeps the checkpoint of the journal as it stands and rewrites `checkpoint.txt` beside
     /// the journal with it (best effort: the journal is the record; a failure is said).
     pub fn write_checkpoint(&mut self) {
-        self.keep_checkpoint();
         let Some(keeper) = &mut self.checkpoints else {
             return;
         };
-        let written = self.journal.write_checkpoint(keeper.latest());
+        let size = self.journal.len();
+        // Signed once: the same text is kept in the history, written to `checkpoint.txt` and
+        // time-stamped.
+        let text = match self.journal.checkpoint_text() {
+            Ok(text) => text,
+            Err(e) => {
+                keeper.set_latest_current(false);
+                self.ui.line(&format!(
+                    "warning: cannot write checkpoint {}: {e}",
+                    keeper.latest().display()
+                ));
+                return;
+            }
+        };
+        if let Some(warning) = keeper.keep(size, &text) {
+            self.ui.line(&warning);
+        }
+        let written = crate::journal::write_atomically(keeper.latest(), text.as_bytes());
         keeper.set_latest_current(written.is_ok());
-        if let (Ok(()), Some(tsa)) = (&written, &mut self.tsa) {
-            let journal = self.journal.path();
-            // The checkpoint just written signed, so signing it again gives the same text.
-            if let Ok(text) = self.journal.checkpoint_text() {
-                if let Some(warning) = tsa.stamp(journal, self.journal.len(), &text) {
-                    self.ui.line(&warning);
+        match written {
+            Ok(()) => {
+                if let Some(tsa) = &mut self.tsa {
+                    if let Some(warning) = tsa.stamp(self.journal.path(), size, &text) {
+                        self.ui.line(&warning);
+                    }
                 }
             }
-        }
-        if let Err(e) = written {
-            self.ui.line(&format!(
+            Err(e) => self.ui.line(&format!(
                 "warning: cannot write checkpoint {}: {e}",
                 keeper.latest().display()
-            ));
+            )),
         }
     }
 

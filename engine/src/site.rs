@@ -25,7 +25,6 @@ use runledger_verifier::checkpoint::Checkpoint;
 use runledger_verifier::cosignature;
 use runledger_verifier::keys::PrivateKey;
 use runledger_verifier::merkle::{self, Hash};
-use runledger_verifier::note;
 use runledger_verifier::signing;
 use runledger_verifier::site::{EvidenceFile, Seal, EVIDENCE_FORMAT};
 use runledger_verifier::source;
@@ -238,7 +237,7 @@ impl Site {
         &self.dir
     }
 
-    fn db_err(&self, e: rusqlite::Error) -> SiteError {
+    fn db_err(&self, e: impl std::fmt::Display) -> SiteError {
         io(&self.dir.join(DB_FILE), e)
     }
 
@@ -258,16 +257,12 @@ impl Site {
     pub fn seals_of(&self, journal: &str) -> Result<Vec<(u64, Seal)>, SiteError> {
         let mut out = Vec::new();
         for (i, entry) in self.entries()?.iter().enumerate() {
-            let seal = Seal::parse(entry, i as u64).map_err(|e| self.db_err_text(e))?;
+            let seal = Seal::parse(entry, i as u64).map_err(|e| self.db_err(e))?;
             if seal.journal == journal {
                 out.push((i as u64, seal));
             }
         }
         Ok(out)
-    }
-
-    fn db_err_text(&self, e: impl std::fmt::Display) -> SiteError {
-        io(&self.dir.join(DB_FILE), e)
     }
 
     /// The witnesses that cosigned a site checkpoint at `size` or larger, with the smallest
@@ -363,57 +358,56 @@ impl Site {
             .map_err(|e| self.db_err(e))
     }
 
-    /// The site checkpoint of the first `size` entries, signed by the site key.
-    pub fn signed_checkpoint(&self, leaves: &[Hash]) -> String {
-        Checkpoint {
-            origin: self.config.origin.clone(),
-            size: leaves.len() as u64,
-            root: merkle::root_from_leaves(leaves),
-            extensions: Vec::new(),
-        }
-        .sign(&self.key.name, &self.key.key)
-        .expect("a site origin checked at init and a key name from a key file")
-    }
-
-    /// Submits the site checkpoint of the first `size` entries to every witness of `policy`
-    /// and records the cosignatures they return.
-    pub fn submit(&mut self, size: u64, policy: &Policy) -> Result<Submitted, SiteError> {
+    /// The site log as it stands: its entries, their leaf hashes, and its checkpoint signed
+    /// by the site key — read, hashed and signed once for a submission and its evidence.
+    pub fn tree(&self) -> Result<SiteTree, SiteError> {
         let entries = self.entries()?;
-        let entries = &entries[..size as usize];
         let leaves: Vec<Hash> = entries
             .iter()
             .map(|e| merkle::leaf_hash(e.as_bytes()))
             .collect();
-        let note_text = self.signed_checkpoint(&leaves);
-        let body = note::parse(&note_text)
-            .expect("a note just signed parses")
-            .body;
-        let mut out = Submitted {
-            size,
-            cosigned: Vec::new(),
-            failures: Vec::new(),
-            quorum: policy.quorum(&BTreeSet::new()),
-            seal: None,
-            evidence: PathBuf::new(),
+        let checkpoint = Checkpoint {
+            origin: self.config.origin.clone(),
+            size: leaves.len() as u64,
+            root: merkle::root_from_leaves(&leaves),
+            extensions: Vec::new(),
         };
+        let note = checkpoint
+            .sign(&self.key.name, &self.key.key)
+            .expect("a site origin checked at init and a key name from a key file");
+        Ok(SiteTree {
+            entries,
+            leaves,
+            body: checkpoint.body(),
+            note,
+        })
+    }
+
+    /// Submits the site checkpoint of `tree` to every witness of `policy` and records the
+    /// cosignatures they return.
+    pub fn submit(&mut self, tree: &SiteTree, policy: &Policy) -> Submitted {
+        let mut cosigned = Vec::new();
+        let mut failures = Vec::new();
         for w in policy.witnesses() {
             let Some(url) = w.url.as_deref() else {
-                out.failures.push(format!(
+                failures.push(format!(
                     "witness {}: the policy gives no URL to submit to",
                     w.name
                 ));
                 continue;
             };
-            match self.submit_one(&w.name, &w.key, url, &leaves, &note_text, &body) {
-                Ok(time) => out.cosigned.push((w.name.clone(), time)),
-                Err(reason) => out
-                    .failures
-                    .push(format!("witness {} ({url}): {reason}", w.name)),
+            match self.submit_one(&w.name, &w.key, url, tree) {
+                Ok(time) => cosigned.push((w.name.clone(), time)),
+                Err(reason) => failures.push(format!("witness {} ({url}): {reason}", w.name)),
             }
         }
-        let names: BTreeSet<String> = out.cosigned.iter().map(|(n, _)| n.clone()).collect();
-        out.quorum = policy.quorum(&names);
-        Ok(out)
+        let names: BTreeSet<String> = cosigned.iter().map(|(n, _)| n.clone()).collect();
+        Submitted {
+            size: tree.leaves.len() as u64,
+            quorum: policy.quorum(&names),
+            cosigned,
+            failures,
+        }
     }
 
     fn submit_one(
@@ -421,11 +415,9 @@ impl Site {
         name: &str,
         key: &cosignature::WitnessKey,
         url: &str,
-        leaves: &[Hash],
-        note_text: &str,
-        body: &str,
+        tree: &SiteTree,
     ) -> Result<u64, String> {
-        let size = leaves.len() as u64;
+        let size = tree.leaves.len() as u64;
         let mut old = self
             .db
             .query_row("SELECT size FROM witnesses WHERE name = ?1", [name], |r| {
@@ -445,9 +437,9 @@ impl Site {
             let proof = if old == 0 || old == size {
                 Vec::new()
             } else {
-                merkle::consistency_proof(leaves, old).map_err(|e| e.to_string())?
+                merkle::consistency_proof(&tree.leaves, old).map_err(|e| e.to_string())?
             };
-            match witness::add_checkpoint(url, old, &proof, note_text, WITNESS_TIMEOUT) {
+            match witness::add_checkpoint(url, old, &proof, &tree.note, WITNESS_TIMEOUT) {
                 Ok(lines) => break lines,
                 Err(AddError::Conflict { size: theirs, .. }) if theirs > size => {
                     return Err(format!(
@@ -474,14 +466,12 @@ impl Site {
         // not witnessed this checkpoint.
         let sigs = cosignature::parse_lines(&lines)
             .map_err(|e| format!("its answer is not a cosignature: {e}"))?;
-        let found = lines
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .find_map(|line| {
-                cosignature::verify_line(body, line, key)
-                    .ok()
-                    .map(|time| (time, line.to_string()))
-            });
+        // One parsed signature per line of the answer, in order.
+        let found = sigs.iter().zip(lines.lines()).find_map(|(sig, line)| {
+            cosignature::verify(&tree.body, sig, key)
+                .ok()
+                .map(|time| (time, line.to_string()))
+        });
         let Some((time, line)) = found else {
             return Err(format!(
                 "its answer holds no cosignature that verifies with its key in the policy ({} line(s) returned)",
@@ -504,21 +494,16 @@ impl Site {
         Ok(time)
     }
 
-    /// The evidence for the verifier: the site checkpoint of the first `size` entries with
-    /// every cosignature recorded for it, and those entries.
-    pub fn evidence(&self, size: u64) -> Result<EvidenceFile, SiteError> {
-        let entries: Vec<String> = self.entries()?.into_iter().take(size as usize).collect();
-        let leaves: Vec<Hash> = entries
-            .iter()
-            .map(|e| merkle::leaf_hash(e.as_bytes()))
-            .collect();
-        let mut checkpoint = self.signed_checkpoint(&leaves);
+    /// The evidence for the verifier: the site checkpoint of `tree` with every cosignature
+    /// recorded for it, and its entries.
+    pub fn evidence(&self, tree: SiteTree) -> Result<EvidenceFile, SiteError> {
+        let mut checkpoint = tree.note;
         let mut stmt = self
             .db
             .prepare("SELECT line FROM cosignatures WHERE size = ?1 ORDER BY witness")
             .map_err(|e| self.db_err(e))?;
         let lines: Vec<String> = stmt
-            .query_map([size as i64], |r| r.get(0))
+            .query_map([tree.leaves.len() as i64], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .map_err(|e| self.db_err(e))?;
         for line in lines {
@@ -528,7 +513,7 @@ impl Site {
         Ok(EvidenceFile {
             format: EVIDENCE_FORMAT.into(),
             checkpoint,
-            entries,
+            entries: tree.entries,
         })
     }
 
@@ -557,8 +542,27 @@ pub struct Submitted {
     pub failures: Vec<String>,
     /// Whether their cosignatures meet the policy's quorum.
     pub quorum: runledger_verifier::witness_policy::QuorumResult,
-    /// The journal's seal submitted.
-    pub seal: Option<Seal>,
+}
+
+/// The site log as read for one submission.
+pub struct SiteTree {
+    /// Every entry, in order.
+    pub entries: Vec<String>,
+    /// Their RFC 9162 leaf hashes.
+    pub leaves: Vec<Hash>,
+    /// The site checkpoint's body (what witnesses cosign).
+    pub body: String,
+    /// The site checkpoint signed by the site key.
+    pub note: String,
+}
+
+/// A journal witnessed through the site log.
+#[derive(Debug)]
+pub struct Witnessed {
+    /// The journal's seal.
+    pub seal: Seal,
+    /// What the witnesses said of the site checkpoint that holds it.
+    pub submitted: Submitted,
     /// The evidence file written beside the journal.
     pub evidence: PathBuf,
 }
@@ -589,21 +593,22 @@ pub fn witness_journal(
     site_dir: &Path,
     journal: &Path,
     policy: &Policy,
-) -> Result<Submitted, SiteError> {
+) -> Result<Witnessed, SiteError> {
     let mut site = Site::open(site_dir)?;
     let (seal, sealed) = site.hold(journal)?;
-    let size = if sealed {
-        site.size()?
-    } else {
-        site.append(&seal)?
-    };
-    let mut submitted = site.submit(size, policy)?;
-    submitted.seal = Some(seal);
-    let evidence = site.evidence(size)?;
+    if !sealed {
+        site.append(&seal)?;
+    }
+    let tree = site.tree()?;
+    let submitted = site.submit(&tree, policy);
+    let evidence = site.evidence(tree)?;
     let path = runledger_verifier::site::evidence_path(journal);
     let mut text = serde_json::to_string_pretty(&evidence).map_err(|e| io(&path, e))?;
     text.push('\n');
     crate::journal::write_atomically(&path, text.as_bytes()).map_err(|e| io(&path, e))?;
-    submitted.evidence = path;
-    Ok(submitted)
+    Ok(Witnessed {
+        seal,
+        submitted,
+        evidence: path,
+    })
 }

@@ -13,8 +13,8 @@
 //! URL and the checkpoint's size, and after three failures in a row stops asking for the rest
 //! of the run (saying so), so that a TSA out of reach cannot slow a failover down.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write as _};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -148,33 +148,16 @@ pub fn kept_token_path(journal: &Path, size: u64) -> PathBuf {
     checkpoints::history_dir(journal).join(format!("{size}.tsr"))
 }
 
-/// Keeps `token` at `path` like a kept checkpoint: written whole to a temporary file, flushed,
-/// then linked under its name, never replacing a file there.
+/// Keeps `token` at `path` as a kept checkpoint is kept ([`checkpoints::write_once`]): never
+/// replacing a file there.
 pub fn keep_token(path: &Path, token: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(token)?;
-        f.sync_all()?;
-        fs::hard_link(&tmp, path)
-    })();
-    let _ = fs::remove_file(&tmp);
-    match written {
-        Ok(()) => {
-            if let Ok(d) = fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(io::Error::new(
+    checkpoints::write_once(path, token).map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => io::Error::new(
             e.kind(),
             format!("{} already exists; it is kept as it is", path.display()),
-        )),
-        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
-    }
+        ),
+        _ => io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+    })
 }
 
 /// Stamps the checkpoint of the journal's first `size` events (`text`, just written to

@@ -96,8 +96,36 @@ struct LogFile {
     payload: Vec<u8>,
 }
 
-fn fqdn(host: &str) -> String {
+pub(crate) fn fqdn(host: &str) -> String {
     format!("{}.{}", host.to_ascii_lowercase(), names::DOMAIN)
+}
+
+/// Registers the SQL instance `inst` (server `server`, in `role`) with its system databases,
+/// created at `created`.
+pub(crate) fn add_instance(
+    tx: &rusqlite::Transaction<'_>,
+    inst: &Instance,
+    server: &str,
+    role: &str,
+    reachable: bool,
+    created: &str,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO instances (name, server_name, fqdn, host, port, login, password, role, reachable) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![inst.name, server, fqdn(server), inst.host, inst.port, inst.user, inst.password, role, reachable as i64],
+    )?;
+    for (id, db, model) in [
+        (1, "master", "SIMPLE"),
+        (2, "tempdb", "SIMPLE"),
+        (3, "model", "FULL"),
+        (4, "msdb", "SIMPLE"),
+    ] {
+        tx.execute(
+            "INSERT INTO databases (instance, database_id, name, state_desc, recovery_model_desc, create_date) VALUES (?1, ?2, ?3, 'ONLINE', ?4, ?5)",
+            params![inst.name, id, db, model, created],
+        )?;
+    }
+    Ok(())
 }
 
 fn guid(rng: &mut StdRng) -> String {
@@ -297,21 +325,14 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
         (&instances[1], names::BACKUP_MIRROR, "backup-mirror"),
     ] {
         let reachable = !(scenario == Scenario::MirrorNotReady && role == "backup-mirror");
-        tx.execute(
-            "INSERT INTO instances (name, server_name, fqdn, host, port, login, password, role, reachable) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![inst.name, server, fqdn(server), inst.host, inst.port, inst.user, inst.password, role, reachable as i64],
+        add_instance(
+            &tx,
+            inst,
+            server,
+            role,
+            reachable,
+            "2014-03-02 09:00:00.000",
         )?;
-        for (id, db, model) in [
-            (1, "master", "SIMPLE"),
-            (2, "tempdb", "SIMPLE"),
-            (3, "model", "FULL"),
-            (4, "msdb", "SIMPLE"),
-        ] {
-            tx.execute(
-                "INSERT INTO databases (instance, database_id, name, state_desc, recovery_model_desc, create_date) VALUES (?1, ?2, ?3, 'ONLINE', ?4, '2014-03-02 09:00:00.000')",
-                params![inst.name, id, db, model],
-            )?;
-        }
         let mut sid = |len: usize| {
             let mut b = vec![0u8; len];
             rng.fill_bytes(&mut b);

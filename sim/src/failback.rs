@@ -50,23 +50,16 @@ pub fn primary_returns(dir: &Path) -> Result<Instance, SimError> {
         user: bak.user.clone(),
         password: bak.password.clone(),
     };
-    let fqdn = format!("{}.{}", names::PRIMARY.to_ascii_lowercase(), names::DOMAIN);
+    let fqdn = crate::datacenter::fqdn(names::PRIMARY);
     let tx = state::write_tx(&mut conn)?;
-    tx.execute(
-        "INSERT INTO instances (name, server_name, fqdn, host, port, login, password, role, reachable) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'primary', 1)",
-        params![instance.name, names::PRIMARY, fqdn, instance.host, instance.port, instance.user, instance.password],
+    crate::datacenter::add_instance(
+        &tx,
+        &instance,
+        names::PRIMARY,
+        "primary",
+        true,
+        &state::now_sql(),
     )?;
-    for (id, db, model) in [
-        (1, "master", "SIMPLE"),
-        (2, "tempdb", "SIMPLE"),
-        (3, "model", "FULL"),
-        (4, "msdb", "SIMPLE"),
-    ] {
-        tx.execute(
-            "INSERT INTO databases (instance, database_id, name, state_desc, recovery_model_desc, create_date) VALUES (?1, ?2, ?3, 'ONLINE', ?4, ?5)",
-            params![PRIMARY_INSTANCE, id, db, model, state::now_sql()],
-        )?;
-    }
     // The same logins as the backup server: the SQL login of the drill, and the Lync groups
     // with their Windows SIDs (a group's SID is the domain's, the same on every server).
     tx.execute(

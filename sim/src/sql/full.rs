@@ -15,7 +15,9 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::error::{SqlError, SqlMessage};
-use super::restore::{checksum_error, exclusive, local, media_error, open_error};
+use super::restore::{
+    checksum_error, exclusive, insert_backupset, local, media_error, next_msdb_id, open_error,
+};
 use super::session::{Output, Session};
 use crate::backup_file::{self, BackupHeader};
 use crate::lsn::Lsn;
@@ -163,8 +165,7 @@ pub fn backup_database(
     let instance = s.instance.clone();
     let spid = s.spid;
     let tx = state::write_tx(&mut s.conn)?;
-    let (set_id, media_id) = history_ids(&tx, &instance)?;
-    insert_backupset(&tx, &instance, set_id, media_id, &header, path)?;
+    insert_backupset(&tx, &instance, "D", &header, path)?;
     state::record(
         &tx,
         &instance,
@@ -325,13 +326,8 @@ pub fn restore_database(
             params![instance, name, id, pname, sid, ty, desc, schema],
         )?;
     }
-    let (set_id, media_id) = history_ids(&tx, &instance)?;
-    insert_backupset(&tx, &instance, set_id, media_id, &h, path)?;
-    let history_id: i64 = tx.query_row(
-        "SELECT COALESCE(MAX(restore_history_id), 0) + 1 FROM main.restorehistory WHERE instance = ?1",
-        [&instance],
-        |r| r.get(0),
-    )?;
+    let set_id = insert_backupset(&tx, &instance, "D", &h, path)?;
+    let history_id = next_msdb_id(&tx, &instance, "restorehistory", "restore_history_id")?;
     tx.execute(
         "INSERT INTO main.restorehistory (instance, restore_history_id, restore_date, destination_database_name, user_name,
            backup_set_id, restore_type, replace, recovery, restart, stop_at, device_count, stop_at_mark_name, stop_before)
@@ -379,46 +375,4 @@ fn rows<T>(
     let mut stmt = s.conn.prepare(sql)?;
     let r = stmt.query_map(params![s.instance, db], f)?;
     Ok(r.collect::<Result<_, _>>()?)
-}
-
-fn history_ids(tx: &rusqlite::Transaction<'_>, instance: &str) -> rusqlite::Result<(i64, i64)> {
-    let next = |table: &str, col: &str| -> rusqlite::Result<i64> {
-        tx.query_row(
-            &format!("SELECT COALESCE(MAX({col}), 0) + 1 FROM main.{table} WHERE instance = ?1"),
-            [instance],
-            |r| r.get(0),
-        )
-    };
-    Ok((
-        next("backupset", "backup_set_id")?,
-        next("backupmediafamily", "media_set_id")?,
-    ))
-}
-
-fn insert_backupset(
-    tx: &rusqlite::Transaction<'_>,
-    instance: &str,
-    set_id: i64,
-    media_id: i64,
-    h: &BackupHeader,
-    path: &str,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO main.backupset (instance, backup_set_id, media_set_id, database_name, type, first_lsn, last_lsn,
-           checkpoint_lsn, database_backup_lsn, backup_start_date, backup_finish_date, time_zone, server_name,
-           machine_name, family_guid, first_recovery_fork_guid, last_recovery_fork_guid, backup_size)
-         VALUES (?1, ?2, ?3, ?4, 'D', ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, ?14, ?15, ?16)",
-        params![
-            instance, set_id, media_id, h.database_name, h.first().to_i64(), h.last().to_i64(),
-            Lsn::parse(&h.checkpoint_lsn).and_then(Lsn::to_i64), Lsn::parse(&h.database_backup_lsn).and_then(Lsn::to_i64),
-            h.backup_start_date, h.backup_finish_date, h.server_name, h.machine_name, h.family_guid,
-            h.first_recovery_fork_id, h.recovery_fork_id, h.backup_size
-        ],
-    )?;
-    tx.execute(
-        "INSERT INTO main.backupmediafamily (instance, media_set_id, family_sequence_number, logical_device_name, physical_device_name, device_type, mirror)
-         VALUES (?1, ?2, 1, NULL, ?3, 2, 0)",
-        params![instance, media_id, path],
-    )?;
-    Ok(())
 }

@@ -388,11 +388,7 @@ pub fn call(
             let instance = s.instance.clone();
             let spid = s.spid;
             let tx = state::write_tx(&mut s.conn)?;
-            let id: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(schedule_id), 0) + 1 FROM main.sysschedules WHERE instance = ?1",
-                [&instance],
-                |r| r.get(0),
-            )?;
+            let id = super::restore::next_msdb_id(&tx, &instance, "sysschedules", "schedule_id")?;
             let uid = guid();
             tx.execute(
                 "INSERT INTO main.sysschedules VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",

@@ -604,33 +604,8 @@ fn apply_log(
             params![instance, db, last, h.recovery_fork_id],
         )?,
     };
-    let next = |table: &str, col: &str| -> rusqlite::Result<i64> {
-        tx.query_row(
-            &format!("SELECT COALESCE(MAX({col}), 0) + 1 FROM main.{table} WHERE instance = ?1"),
-            [&instance],
-            |r| r.get(0),
-        )
-    };
-    let set_id = next("backupset", "backup_set_id")?;
-    let media_id = next("backupmediafamily", "media_set_id")?;
-    let history_id = next("restorehistory", "restore_history_id")?;
-    tx.execute(
-        "INSERT INTO main.backupset (instance, backup_set_id, media_set_id, database_name, type, first_lsn, last_lsn,
-           checkpoint_lsn, database_backup_lsn, backup_start_date, backup_finish_date, time_zone, server_name,
-           machine_name, family_guid, first_recovery_fork_guid, last_recovery_fork_guid, backup_size)
-         VALUES (?1, ?2, ?3, ?4, 'L', ?5, ?6, ?7, ?8, ?9, ?10, 0, ?11, ?12, ?13, ?14, ?15, ?16)",
-        params![
-            instance, set_id, media_id, h.database_name, h.first().to_i64(), last,
-            Lsn::parse(&h.checkpoint_lsn).and_then(Lsn::to_i64), Lsn::parse(&h.database_backup_lsn).and_then(Lsn::to_i64),
-            h.backup_start_date, h.backup_finish_date, h.server_name, h.machine_name, h.family_guid,
-            h.first_recovery_fork_id, h.recovery_fork_id, h.backup_size
-        ],
-    )?;
-    tx.execute(
-        "INSERT INTO main.backupmediafamily (instance, media_set_id, family_sequence_number, logical_device_name, physical_device_name, device_type, mirror)
-         VALUES (?1, ?2, 1, NULL, ?3, 2, 0)",
-        params![instance, media_id, path],
-    )?;
+    let set_id = insert_backupset(&tx, &instance, "L", h, path)?;
+    let history_id = next_msdb_id(&tx, &instance, "restorehistory", "restore_history_id")?;
     let recovery = *after == AfterLog::Recovery;
     tx.execute(
         "INSERT INTO main.restorehistory (instance, restore_history_id, restore_date, destination_database_name, user_name,
@@ -716,4 +691,50 @@ pub fn recover(
         "RESTORE DATABASE successfully processed 0 pages in 0.100 seconds (0.000 MB/sec).",
     )));
     Ok(())
+}
+
+/// The next id of `column` in the msdb table `table` of `instance` (backup sets, media, restore
+/// history, schedules).
+pub(super) fn next_msdb_id(
+    tx: &rusqlite::Transaction<'_>,
+    instance: &str,
+    table: &str,
+    column: &str,
+) -> rusqlite::Result<i64> {
+    tx.query_row(
+        &format!("SELECT COALESCE(MAX({column}), 0) + 1 FROM main.{table} WHERE instance = ?1"),
+        [instance],
+        |r| r.get(0),
+    )
+}
+
+/// Records in msdb the backup set of type `kind` (`D` database, `L` log) that `h` describes,
+/// read from the device `path`; returns its `backup_set_id`.
+pub(super) fn insert_backupset(
+    tx: &rusqlite::Transaction<'_>,
+    instance: &str,
+    kind: &str,
+    h: &BackupHeader,
+    path: &str,
+) -> rusqlite::Result<i64> {
+    let set_id = next_msdb_id(tx, instance, "backupset", "backup_set_id")?;
+    let media_id = next_msdb_id(tx, instance, "backupmediafamily", "media_set_id")?;
+    tx.execute(
+        "INSERT INTO main.backupset (instance, backup_set_id, media_set_id, database_name, type, first_lsn, last_lsn,
+           checkpoint_lsn, database_backup_lsn, backup_start_date, backup_finish_date, time_zone, server_name,
+           machine_name, family_guid, first_recovery_fork_guid, last_recovery_fork_guid, backup_size)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
+            instance, set_id, media_id, h.database_name, kind, h.first().to_i64(), h.last().to_i64(),
+            Lsn::parse(&h.checkpoint_lsn).and_then(Lsn::to_i64), Lsn::parse(&h.database_backup_lsn).and_then(Lsn::to_i64),
+            h.backup_start_date, h.backup_finish_date, h.server_name, h.machine_name, h.family_guid,
+            h.first_recovery_fork_id, h.recovery_fork_id, h.backup_size
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO main.backupmediafamily (instance, media_set_id, family_sequence_number, logical_device_name, physical_device_name, device_type, mirror)
+         VALUES (?1, ?2, 1, NULL, ?3, 2, 0)",
+        params![instance, media_id, path],
+    )?;
+    Ok(set_id)
 }

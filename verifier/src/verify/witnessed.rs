@@ -26,22 +26,18 @@ pub(super) struct HeldEvidence {
 
 /// The witnesses of `policy` whose cosignature on `note` verifies, with its time.
 pub(super) fn cosigners(policy: &Policy, note: &Note) -> Vec<Cosigner> {
-    let mut out: Vec<Cosigner> = Vec::new();
-    for w in policy.witnesses() {
-        let time = note.signatures.iter().find_map(|sig| {
-            (sig.name == w.key.name && sig.key_hash == w.key.key_id())
-                .then(|| crate::cosignature::verify(&note.body, sig, &w.key).ok())
-                .flatten()
-        });
-        if let Some(time) = time {
-            out.push(Cosigner {
+    policy
+        .witnesses()
+        .iter()
+        .filter_map(|w| {
+            let time = crate::cosignature::verify_note(note, &w.key).ok()?;
+            Some(Cosigner {
                 witness: w.name.clone(),
                 time,
                 at: crate::report::unix_rfc3339(time),
-            });
-        }
-    }
-    out
+            })
+        })
+        .collect()
 }
 
 /// Reads every evidence file; one that is malformed or whose entries do not hash to its
