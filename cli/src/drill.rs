@@ -454,7 +454,7 @@ fn failback_leg(dir: &Path, exe: &Path, key_path: &Path, args: &DrillArgs) -> Re
                     },
                 ),
             ],
-            &[],
+            &[("share_local", runledger_sim::share_dir(dir))],
             exe,
             "# Drill copy of the built-in runbook: targets point at the simulated data center.\n",
         ),

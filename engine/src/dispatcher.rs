@@ -242,6 +242,9 @@ pub struct Dispatcher {
     pub ledger: crate::recovery::Ledger,
     /// The run's time-stamping authority (`--tsa`): each checkpoint written is stamped.
     pub tsa: Option<crate::tsa::Stamper>,
+    /// The files `sql` steps wrote and hashed (`writes`), by step id, as their outcomes
+    /// recorded them (replayed or live): what a step that `reads` one compares the file with.
+    pub written: HashMap<String, runledger_verifier::event::results::Written>,
 }
 
 /// What an action's probe found before it acted: the format's `precheck` observation.
@@ -298,6 +301,7 @@ impl Dispatcher {
             last_approval_at: None,
             ledger: Default::default(),
             tsa: None,
+            written: HashMap::new(),
         }
     }
 

@@ -172,9 +172,20 @@ pub fn notes(action: &Action) -> String {
         Action::Sql {
             expect_return_code,
             probe,
+            writes,
+            reads,
             ..
         } => {
             let mut t = String::new();
+            if let Some(r) = reads {
+                t.push_str(&format!("-- before it: the file {r} wrote is hashed again; the batch runs only on the size and sha256 {r} recorded\n"));
+            }
+            if let Some(w) = writes {
+                let local = join(w.local_folder.as_deref().unwrap_or(&w.folder), &w.file);
+                t.push_str(&format!(
+                    "-- once it succeeds: this host reads {local} whole and records its size and sha256\n"
+                ));
+            }
             if let Some(rc) = expect_return_code {
                 t.push_str(&format!("-- the last result must be {rc}\n"));
             }

@@ -6,7 +6,7 @@
 //! (`params`), so the text the plan shows is the text that runs. It never reads a secret's
 //! value (that happens when a target is connected) and never writes one anywhere.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -220,6 +220,20 @@ pub struct Readiness {
     pub what: String,
 }
 
+/// A file a `sql` batch writes (a full backup to the share): once the batch succeeds, this host
+/// reads it and the outcome records its size and SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WrittenFile {
+    /// The folder, as the SQL Server names it in the batch (`\\pcfs01\mgc-logs`).
+    pub folder: String,
+    /// The same folder as the host running runledger reaches it [default: `folder`].
+    #[serde(default)]
+    pub local_folder: Option<String>,
+    /// The file's name in that folder (`mgc_failback.bak`).
+    pub file: String,
+}
+
 /// The built-in actions, tagged by `action = "…"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -241,6 +255,14 @@ pub enum Action {
         /// procedure's return code selected with `SELECT @rc`.
         #[serde(default)]
         expect_return_code: Option<i64>,
+        /// The file the batch writes: hashed by this host once the batch succeeds, its size and
+        /// SHA-256 recorded in the outcome.
+        #[serde(default)]
+        writes: Option<WrittenFile>,
+        /// The id of an earlier `sql` step whose `writes` this batch reads: the file is hashed
+        /// again just before the batch, which runs only when it equals that step's record.
+        #[serde(default)]
+        reads: Option<String>,
     },
     /// Copy the backup files not yet copied from the share to the copy destination.
     CopyBackups {
@@ -431,9 +453,23 @@ impl Action {
     fn fields_mut(&mut self) -> Vec<(&'static str, Context, &mut String)> {
         let cmdlet = |resolved_identity| Context::Cmdlet { resolved_identity };
         match self {
-            Action::Sql { batch, probe, .. } => {
+            Action::Sql {
+                batch,
+                probe,
+                writes,
+                ..
+            } => {
                 let mut v = vec![("batch", Context::Sql, batch)];
                 v.extend(probe.as_mut().map(|p| ("probe", Context::Sql, p)));
+                if let Some(w) = writes.as_mut() {
+                    v.push(("writes.folder", Context::Plain, &mut w.folder));
+                    v.extend(
+                        w.local_folder
+                            .as_mut()
+                            .map(|t| ("writes.local_folder", Context::Plain, t)),
+                    );
+                    v.push(("writes.file", Context::Plain, &mut w.file));
+                }
                 v
             }
             Action::CopyBackups {
@@ -536,6 +572,22 @@ impl Action {
     }
 }
 
+/// The path of a written file as the SQL Server names it, once its name is a plain file name.
+pub fn written_path(w: &WrittenFile) -> Result<String, String> {
+    let name = &w.file;
+    if name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.contains(['\\', '/'])
+        || name.chars().any(char::is_control)
+    {
+        return Err(format!(
+            "`writes.file` {name:?} must be a file name, without a folder"
+        ));
+    }
+    Ok(crate::step::join(&w.folder, name))
+}
+
 /// Why a runbook was refused: always with file, line and column.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}:{line}:{column}: {message}")]
@@ -635,6 +687,8 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
         return Err(at(0, "a runbook needs at least one `[[steps]]`".into()));
     }
     let mut seen = std::collections::HashSet::new();
+    // The `sql` steps that write a file, with the file's path as their batch names it.
+    let mut writers: HashMap<String, String> = HashMap::new();
     let mut cursor = 0;
     let declared = runbook.parameters.clone();
     let shell = runbook.shell.is_some();
@@ -765,6 +819,40 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
                         step.id
                     ),
                 ));
+            }
+        }
+        if let Action::Sql {
+            batch,
+            probe,
+            writes,
+            reads,
+            ..
+        } = &step.action
+        {
+            let named = |path: &str| batch.contains(&crate::text::in_sql_string(path));
+            if let Some(w) = writes {
+                let path = written_path(w).map_err(|m| at(pos, format!("step {id}: {m}")))?;
+                if probe.is_some() {
+                    return Err(at(pos, format!("step {id}: a step that `writes` a file takes no `probe`: the file is hashed each time the batch runs, and a batch found in effect would leave it unhashed")));
+                }
+                if !named(&path) {
+                    return Err(at(
+                        pos,
+                        format!("step {id}: the batch does not name the file it `writes`, {path}"),
+                    ));
+                }
+                writers.insert(id.clone(), path);
+            }
+            if let Some(r) = reads {
+                let Some(path) = writers.get(r) else {
+                    return Err(at(pos, format!("step {id}: `reads` names {r:?}, which is not an earlier sql step that `writes` a file")));
+                };
+                if !named(path) {
+                    return Err(at(
+                        pos,
+                        format!("step {id}: the batch does not name {path}, the file it `reads` from {r}"),
+                    ));
+                }
             }
         }
     }

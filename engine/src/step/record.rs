@@ -79,6 +79,7 @@ pub fn sql_batch(result: &BatchResult) -> SqlBatch {
             .collect(),
         rows_affected: result.rows_affected.clone(),
         return_code: None,
+        written: None,
     }
 }
 

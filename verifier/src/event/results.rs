@@ -101,6 +101,24 @@ pub struct SqlBatch {
     /// the server returned it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_code: Option<serde_json::Value>,
+    /// `sql` with `writes`: the file the batch wrote, as this host read it once the batch
+    /// succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<Written>,
+}
+
+/// A file a `sql` batch wrote (a full backup), read whole by the host running runledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+pub struct Written {
+    /// The file as the SQL Server names it in the batch.
+    pub path: String,
+    /// The same file as this host read it.
+    pub local_path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of its bytes, lowercase hex.
+    pub sha256: String,
 }
 
 /// An error of a statement.
