@@ -4,7 +4,8 @@
 //! a fresh one starts in (log shipping from the primary to the backup server, the pool Normal,
 //! the primary's servers active), every log the failover needed was restored exactly once in
 //! LSN order, and a failback killed right after an intent or between an action and its outcome
-//! is resumed without executing any effect twice.
+//! is resumed without executing any effect twice. The full backup the failback takes is hashed
+//! once written, and a backup whose bytes changed before a restore of it is not restored.
 
 use std::path::Path;
 use std::process::Output;
@@ -192,6 +193,22 @@ fn a_round_trip_ends_in_the_starting_topology() {
     assert_eq!(status["pool"]["pool_state"], "Normal");
     assert_logs_restored_once_in_lsn_order(&status);
     assert_failed_back_once(&status);
+    // The full backup's SHA-256, as `sha256sum` reads the share's file, is the one the backup's
+    // outcome recorded and the one both restores name as their input.
+    let events = export_events(&dir.join("failback").join("journal.db"));
+    let bak = share_backup(&dir);
+    let written = &outcomes_of(&events, "backup-database")[0]["result"]["written"];
+    assert_eq!(written["sha256"], sha256sum(&bak), "{written}");
+    assert_eq!(written["size"], std::fs::metadata(&bak).unwrap().len());
+    assert_eq!(written["path"], "\\\\pcfs01\\mgc-logs\\mgc_failback.bak");
+    for step in ["restore-primary", "reseed-backup"] {
+        let inputs = &intents_of(&events, step)[0]["inputs"];
+        assert_eq!(
+            inputs,
+            &serde_json::json!([{"path": written["path"], "size": written["size"], "sha256": written["sha256"]}]),
+            "{step}"
+        );
+    }
     // The failback ran against the data center the failover left: its pool was FailedOver and
     // the backup server's mgc was the mirroring principal when the failback began.
     let history = status["history"].as_array().unwrap();
@@ -252,6 +269,42 @@ fn a_session_on_the_rebuilt_primary_is_ended_before_the_restore() {
         .iter()
         .all(|s| s["kind"] != "simulated"));
     assert_failed_back_once(&status);
+}
+
+/// The failback's full backup on the simulated share, as this host reaches it.
+fn share_backup(dir: &Path) -> std::path::PathBuf {
+    dir.join("sim").join("share").join("mgc_failback.bak")
+}
+
+/// SHA-256 of a file as coreutils' `sha256sum` computes it.
+fn sha256sum(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    assert!(out.status.success(), "{:?}", text(&out));
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+/// The events of one kind of `step`, in journal order.
+fn of_step<'a>(
+    events: &'a [serde_json::Value],
+    kind: &str,
+    step: &str,
+) -> Vec<&'a serde_json::Value> {
+    events
+        .iter()
+        .filter(|e| e["kind"] == kind && e["body"]["step"] == step)
+        .map(|e| &e["body"])
+        .collect()
+}
+
+fn intents_of<'a>(events: &'a [serde_json::Value], step: &str) -> Vec<&'a serde_json::Value> {
+    of_step(events, "step.intent", step)
+}
+
+fn outcomes_of<'a>(events: &'a [serde_json::Value], step: &str) -> Vec<&'a serde_json::Value> {
+    of_step(events, "step.outcome", step)
 }
 
 /// The 1-based position, among the failback's intents, of the first intent of `step`.
@@ -476,5 +529,144 @@ fn the_report_gives_rpo_and_rto_with_their_seqs_and_the_age_of_the_last_drill() 
     assert!(
         drill_line.contains("before this run") && drill_line.contains("earlier.db"),
         "{drill_line}"
+    );
+}
+
+#[test]
+fn a_backup_that_changed_after_it_was_hashed_is_not_restored() {
+    let root = tempfile::tempdir().unwrap();
+    let reference = root.path().join("reference");
+    let n = {
+        let _serving = Serving(reference.clone());
+        let out = round_trip(&reference, &[]);
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+        intent_ordinal(
+            &export_events(&reference.join("failback").join("journal.db")),
+            "backup-database",
+        )
+    };
+    // Killed right after the backup's outcome (every failback intent before it has one
+    // outcome): the backup is written and hashed, nothing restored yet.
+    let dir = root.path().join("drill");
+    let _serving = Serving(dir.clone());
+    let fault = format!("crash:after-outcome:{n}");
+    let out = round_trip(&dir, &["--failback-inject-fault", &fault]);
+    assert_ne!(out.status.code(), Some(0), "{:?}", text(&out));
+    let journal = dir.join("failback").join("journal.db");
+    let key = dir.join("operator.key");
+    let bak = share_backup(&dir);
+    let original = std::fs::read(&bak).unwrap();
+    let recorded = outcomes_of(&export_events(&journal), "backup-database")[0]["result"]["written"]
+        ["sha256"]
+        .clone();
+    assert_eq!(recorded, sha256sum(&bak));
+
+    // Another valid backup of mgc takes the file's place on the share before the restore: the
+    // reference round trip's, a backup whose checksums hold (VERIFYONLY reads it whole and
+    // accepts it) but which is not the one this run took.
+    std::fs::copy(share_backup(&reference), &bak).unwrap();
+    let changed_sha = sha256sum(&bak);
+    assert_ne!(
+        changed_sha, recorded,
+        "the other backup differs from this run's"
+    );
+    let out = resume(&journal, &key, &[]);
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let said = format!("{stdout}\n{stderr}");
+    assert!(
+        said.contains("restore-primary")
+            && said.contains("changed since backup-database wrote it")
+            && said.contains(&changed_sha),
+        "{said}"
+    );
+    let restores_on_pri = |status: &serde_json::Value| {
+        status["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["system"] == "PRI")
+            .filter(|h| {
+                h["command"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("RESTORE DATABASE")
+            })
+            .count()
+    };
+    assert_eq!(
+        restores_on_pri(&sim_status(&dir)),
+        0,
+        "nothing was restored"
+    );
+    let events = export_events(&journal);
+    let refused = outcomes_of(&events, "restore-primary");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["status"], "failed");
+    assert_eq!(refused[0]["result"]["refused"], true);
+    assert_eq!(refused[0]["result"]["sha256"], changed_sha);
+    assert_eq!(
+        intents_of(&events, "restore-primary")[0]["inputs"][0]["sha256"],
+        recorded
+    );
+    let out = runledger_verify()
+        .arg(&journal)
+        .arg("--trust")
+        .arg(format!("{}.pub", key.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+
+    // The backup put back as it was written: the resume restores it, once.
+    std::fs::write(&bak, &original).unwrap();
+    let out = resume(&journal, &key, &[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let status = sim_status(&dir);
+    assert_failed_back_once(&status);
+    assert_eq!(status["pool"]["pool_state"], "Normal");
+    verify_anchored(&dir.join("failback"), &key);
+
+    // An insider holding the key makes the restore name the changed file's hash and signs the
+    // journal again: the verifier finds the restore's input is not what the backup recorded.
+    let mut records = Vec::new();
+    runledger_verifier::source::for_each_record(
+        &journal,
+        runledger_verifier::source::Format::Sqlite,
+        |r| {
+            records.push(runledger_verifier::event::Event::from_canonical_bytes(&r.event).unwrap());
+            true
+        },
+    )
+    .unwrap();
+    let mut edited = 0;
+    for e in &mut records {
+        if let runledger_verifier::event::Body::StepIntent(i) = &mut e.body {
+            if i.step == "reseed-backup" {
+                i.inputs[0].sha256 = changed_sha.clone();
+                edited = e.seq;
+            }
+        }
+    }
+    assert!(edited > 0);
+    let forged = root.path().join("forged.db");
+    let signer = runledger_engine::keyfile::load(&key).unwrap();
+    crate::fixture_journals::write_sqlite(
+        &forged,
+        &crate::fixture_journals::rewrite(records, &signer),
+    );
+    let out = runledger_verify()
+        .arg(&forged)
+        .arg("--trust")
+        .arg(format!("{}.pub", key.display()))
+        .output()
+        .unwrap();
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("seq {edited}"))
+            && stdout.contains("[runbook]")
+            && stdout.contains("names as its input"),
+        "{stdout}"
     );
 }

@@ -30,10 +30,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::event::results::decode;
+use crate::event::results::{decode, Written};
 use crate::event::{
-    ActionKind, Body, Decision, Effect, Event, Finding as ProbeFinding, OperatorSettled, Precheck,
-    RunStatus,
+    ActionKind, Body, Decision, Effect, Event, FileRef, Finding as ProbeFinding, OperatorSettled,
+    OutcomeStatus, Precheck, RunStatus, SqlBatch, StepIntent,
 };
 use crate::lsn::Lsn;
 use crate::report::Check;
@@ -56,6 +56,8 @@ pub struct StepRule {
     pub needs_approval: bool,
     /// A check whose failure is recorded and passed over.
     pub warn_only: bool,
+    /// A `sql` step that reads the file another step `writes`: that step's id.
+    pub reads: Option<String>,
 }
 
 impl StepRule {
@@ -128,6 +130,8 @@ pub struct RunRules {
     last_restore: Option<(String, Span)>,
     recovered_at: Option<u64>,
     recovery_in_effect: bool,
+    /// Step → the file its latest succeeded outcome says the batch wrote, with that seq.
+    written: HashMap<String, (u64, Written)>,
     tally: Tally,
 }
 
@@ -144,6 +148,7 @@ impl RunRules {
             last_restore: None,
             recovered_at: None,
             recovery_in_effect: false,
+            written: HashMap::new(),
             tally: Tally::default(),
         }
     }
@@ -191,7 +196,16 @@ impl RunRules {
                     _ => {}
                 }
             }
-            Body::StepIntent(i) => self.intended(e.seq, &i.step, &i.action)?,
+            Body::StepIntent(i) => {
+                self.intended(e.seq, &i.step, &i.action)?;
+                self.reads_as_written(e.seq, i)?;
+            }
+            Body::StepOutcome(o) if o.status == OutcomeStatus::Succeeded => {
+                if let Some(file) = decode::<SqlBatch>(&o.result).and_then(|r| r.written) {
+                    self.written
+                        .insert(step_of(&o.step).to_string(), (e.seq, file));
+                }
+            }
             Body::Approval(a) => {
                 if matches!(a.decision, Decision::AcceptDataLoss | Decision::Skip) {
                     let step = step_of(&a.step);
@@ -244,6 +258,47 @@ impl RunRules {
             }
         }
         Ok(())
+    }
+
+    /// A step that reads the file another step wrote names, as its input, exactly that file as
+    /// the writer's outcome recorded it: the restore of a backup is bound to the bytes hashed
+    /// when the backup was written.
+    fn reads_as_written(&self, seq: u64, i: &StepIntent) -> Result<(), Violation> {
+        let Some(writer) = self.rule(step_of(&i.step)).reads else {
+            return Ok(());
+        };
+        let Some((at, file)) = self.written.get(&writer) else {
+            return Err(broken(
+                Check::Runbook,
+                seq,
+                format!(
+                    "{} reads the file {writer} writes, but no outcome of {writer} in this run recorded one",
+                    i.step
+                ),
+            ));
+        };
+        let same =
+            |f: &FileRef| f.path == file.path && f.size == file.size && f.sha256 == file.sha256;
+        if i.inputs.len() == 1 && same(&i.inputs[0]) {
+            return Ok(());
+        }
+        let named: Vec<String> = i
+            .inputs
+            .iter()
+            .map(|f| format!("{} ({} bytes, sha256 {})", f.path, f.size, f.sha256))
+            .collect();
+        Err(broken(
+            Check::Runbook,
+            seq,
+            format!(
+                "{} names as its input [{}], not {} ({} bytes, sha256 {}) as {writer} recorded it at seq {at}",
+                i.step,
+                named.join(", "),
+                file.path,
+                file.size,
+                file.sha256
+            ),
+        ))
     }
 
     /// The finding the event answered, or went on past without the operator's decision.

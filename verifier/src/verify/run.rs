@@ -39,6 +39,8 @@ struct RunbookStep {
     requires_approval: bool,
     #[serde(default)]
     warn_only: bool,
+    #[serde(default)]
+    reads: Option<String>,
 }
 
 impl Verifier<'_> {
@@ -149,6 +151,7 @@ impl Verifier<'_> {
                             needs_approval: step.requires_approval
                                 || ActionKind::parse(&step.action) == Some(ActionKind::Manual),
                             warn_only: step.warn_only,
+                            reads: step.reads.clone(),
                         },
                     ));
                     if steps.insert(step.id.clone(), (i, step.action)).is_some() {
