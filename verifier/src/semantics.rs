@@ -26,7 +26,10 @@
 //! - **run_status** — `run.finished` says `succeeded` only when no failure is left unresolved and
 //!   every step that asks for approval left a trace (an action, an observation or a decision),
 //!   and `failed` only when one is;
-//! - **run_signer** — every event of a run is signed by the key that signed its `run.started`.
+//! - **run_signer** — every event of a run is signed by the key that signed its `run.started`;
+//! - **runbook** (its part judged here) — a step that `reads` the file another step `writes` (the
+//!   restore of a full backup) names as its only input exactly the file, size and SHA-256 that
+//!   step's last succeeded outcome recorded.
 
 use std::collections::{BTreeMap, HashMap};
 

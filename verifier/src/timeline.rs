@@ -350,6 +350,10 @@ pub struct FileRecord {
     pub restores_skipped: Vec<(u64, String)>,
     /// Copies or restores of it that failed: (action, seq of the outcome, its time).
     pub failed: Vec<(String, u64, String)>,
+    /// The `sql` batch that wrote it, whose outcome recorded its hash: (unit, seq, time).
+    pub written: Option<(String, u64, String)>,
+    /// `sql` batches that read it (`reads`) and took effect: (unit, seq, time).
+    pub read_by: Vec<(String, u64, String)>,
 }
 
 /// The database's position read before recovery: the point it will be recovered at.
@@ -712,20 +716,26 @@ impl Run {
             return;
         }
         for input in inputs {
-            let name = file_name(&input.path).to_string();
-            let file = self
-                .files
-                .entry((name.clone(), input.sha256.clone()))
-                .or_insert_with(|| FileRecord {
-                    name,
-                    sha256: input.sha256.clone(),
-                    size: input.size,
-                    ..FileRecord::default()
-                });
-            if !file.paths.contains(&input.path) {
-                file.paths.push(input.path.clone());
-            }
+            self.file_at(&input.path, &input.sha256, input.size);
         }
+    }
+
+    /// The record of the file named `path` with content `sha256`, noting the path.
+    fn file_at(&mut self, path: &str, sha256: &str, size: u64) -> &mut FileRecord {
+        let name = file_name(path).to_string();
+        let file = self
+            .files
+            .entry((name.clone(), sha256.to_string()))
+            .or_insert_with(|| FileRecord {
+                name,
+                sha256: sha256.to_string(),
+                size,
+                ..FileRecord::default()
+            });
+        if !file.paths.iter().any(|p| p == path) {
+            file.paths.push(path.to_string());
+        }
+        file
     }
 
     /// Notes what an attempt's ending did to the files it read: a copy or restore took
@@ -753,6 +763,13 @@ impl Run {
             _ => return,
         };
         let skipped = crate::event::ResultView::of(&result).skipped;
+        if let Some(w) = crate::event::results::decode::<crate::event::SqlBatch>(&result)
+            .and_then(|r| r.written)
+            .filter(|_| took_effect)
+        {
+            self.file_at(&w.path, &w.sha256, w.size).written =
+                Some((att.unit.clone(), seq, at.clone()));
+        }
         for input in &att.inputs {
             let key = (file_name(&input.path).to_string(), input.sha256.clone());
             let Some(file) = self.files.get_mut(&key) else {
@@ -764,6 +781,9 @@ impl Run {
                     Some(why) => file.restores_skipped.push((seq, why.clone())),
                     None => file.restored = Some((seq, at.clone())),
                 },
+                (Some(ActionKind::Sql), true) => {
+                    file.read_by.push((att.unit.clone(), seq, at.clone()))
+                }
                 (_, false) => file.failed.push((att.action.clone(), seq, at.clone())),
                 _ => {}
             }

@@ -736,6 +736,20 @@ fn file_view(run: &Run, f: &FileRecord) -> FileView {
         .iter()
         .map(|(seq, why)| (*seq, format!("restore skipped: {why}")))
         .collect();
+    if let Some((unit, seq, at)) = &f.written {
+        notes.push((
+            *seq,
+            format!(
+                "written by {unit} at {at} (seq {seq}), whose outcome records this size and sha256"
+            ),
+        ));
+    }
+    for (unit, seq, at) in &f.read_by {
+        notes.push((
+            *seq,
+            format!("read by {unit} at {at} (seq {seq}), whose intent names this size and sha256"),
+        ));
+    }
     for (action, seq, at) in &f.failed {
         let result = run
             .attempts
