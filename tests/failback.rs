@@ -629,16 +629,7 @@ fn a_backup_that_changed_after_it_was_hashed_is_not_restored() {
 
     // An insider holding the key makes the restore name the changed file's hash and signs the
     // journal again: the verifier finds the restore's input is not what the backup recorded.
-    let mut records = Vec::new();
-    runledger_verifier::source::for_each_record(
-        &journal,
-        runledger_verifier::source::Format::Sqlite,
-        |r| {
-            records.push(runledger_verifier::event::Event::from_canonical_bytes(&r.event).unwrap());
-            true
-        },
-    )
-    .unwrap();
+    let mut records = crate::fixture_journals::journal_events(&journal);
     let mut edited = 0;
     for e in &mut records {
         if let runledger_verifier::event::Body::StepIntent(i) = &mut e.body {

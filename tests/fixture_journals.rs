@@ -361,6 +361,11 @@ fn parse(rec: &Rec) -> Event {
     Event::from_canonical_bytes(&rec.event).expect("fixture event parses")
 }
 
+/// Every event of a SQLite journal, parsed: what a key holder rewriting it starts from.
+pub fn journal_events(path: &Path) -> Vec<Event> {
+    read_records(path).iter().map(parse).collect()
+}
+
 fn sign(event: &Event, key: &PrivateKey) -> Rec {
     let bytes = event.to_canonical_bytes().expect("encode");
     let sig = signing::sign_leaf(&key.key, &signing::event_leaf_hash(&bytes))

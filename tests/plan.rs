@@ -104,7 +104,7 @@ fn the_plan_is_the_text_the_normal_drill_executed() {
 #[test]
 fn a_run_recorded_before_runs_recorded_their_plan_is_not_checked_never_passed_or_failed() {
     use crate::fixture_journals::{rewrite, write_sqlite};
-    use runledger_verifier::event::{Body, Event};
+    use runledger_verifier::event::Body;
     use std::os::unix::fs::PermissionsExt as _;
 
     // The normal drill's golden journal as an earlier version wrote it: without its plan,
@@ -115,16 +115,7 @@ fn a_run_recorded_before_runs_recorded_their_plan_is_not_checked_never_passed_or
     let key = dir.path().join("operator.key");
     std::fs::copy(golden.join("operator.key"), &key).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut events = Vec::new();
-    runledger_verifier::source::for_each_record(
-        &golden.join("journal.db"),
-        runledger_verifier::source::Format::Sqlite,
-        |r| {
-            events.push(Event::from_canonical_bytes(&r.event).unwrap());
-            true
-        },
-    )
-    .unwrap();
+    let mut events = crate::fixture_journals::journal_events(&golden.join("journal.db"));
     let before = events.len();
     events.retain(|e| !matches!(&e.body, Body::Observation(o) if o.name == PLAN_OBSERVATION));
     assert_eq!(events.len(), before - 1);

@@ -177,20 +177,10 @@ fn a_journal_whose_recorded_intent_differs_from_the_logic_is_a_divergence() {
     use crate::fixture_journals::{rewrite, write_sqlite};
     use runledger_engine::dispatcher::Halt;
     use runledger_engine::run::RunError;
-    use runledger_verifier::event::Event;
 
     for golden in goldens() {
         let (dir, journal, key) = copy(&golden);
-        let mut events = Vec::new();
-        runledger_verifier::source::for_each_record(
-            &journal,
-            runledger_verifier::source::Format::Sqlite,
-            |r| {
-                events.push(Event::from_canonical_bytes(&r.event).unwrap());
-                true
-            },
-        )
-        .unwrap();
+        let mut events = crate::fixture_journals::journal_events(&journal);
         // The key holder records a restore of another file than the logic chooses.
         let at = events
             .iter()

@@ -143,6 +143,16 @@ pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
     sha256_of_reader(file).map_err(|e| with_path(e, "read", path))
 }
 
+/// [`hash_file`] on a blocking thread, for async callers: the size and SHA-256 of `path`, or
+/// why it cannot be read.
+pub async fn hash_in_background(path: &str) -> Result<(u64, String), String> {
+    let p = std::path::PathBuf::from(path);
+    match tokio::task::spawn_blocking(move || hash_file(&p)).await {
+        Ok(found) => found.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("hash task failed: {e}")),
+    }
+}
+
 /// `dst` with `.partial` appended to its file name: where a copy is written until complete.
 pub fn partial_path(dst: &Path) -> PathBuf {
     let mut name = dst.file_name().unwrap_or_default().to_os_string();

@@ -181,9 +181,9 @@ pub fn notes(action: &Action) -> String {
                 t.push_str(&format!("-- before it: the file {r} wrote is hashed again; the batch runs only on the size and sha256 {r} recorded\n"));
             }
             if let Some(w) = writes {
-                let local = join(w.local_folder.as_deref().unwrap_or(&w.folder), &w.file);
                 t.push_str(&format!(
-                    "-- once it succeeds: this host reads {local} whole and records its size and sha256\n"
+                    "-- once it succeeds: this host reads {} whole and records its size and sha256\n",
+                    w.local_path()
                 ));
             }
             if let Some(rc) = expect_return_code {

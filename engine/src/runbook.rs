@@ -234,6 +234,34 @@ pub struct WrittenFile {
     pub file: String,
 }
 
+impl WrittenFile {
+    /// The file as the SQL Server names it in the batch.
+    pub fn path(&self) -> String {
+        crate::step::join(&self.folder, &self.file)
+    }
+
+    /// The file as the host running runledger reaches it.
+    pub fn local_path(&self) -> String {
+        crate::step::join(
+            self.local_folder.as_deref().unwrap_or(&self.folder),
+            &self.file,
+        )
+    }
+
+    /// Refuses a `file` that is not a plain file name.
+    fn check_name(&self) -> Result<(), String> {
+        let name = &self.file;
+        let plain = !(name.is_empty()
+            || name == "."
+            || name == ".."
+            || name.contains(['\\', '/'])
+            || name.chars().any(char::is_control));
+        plain
+            .then_some(())
+            .ok_or_else(|| format!("`writes.file` {name:?} must be a file name, without a folder"))
+    }
+}
+
 /// The built-in actions, tagged by `action = "…"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -572,22 +600,6 @@ impl Action {
     }
 }
 
-/// The path of a written file as the SQL Server names it, once its name is a plain file name.
-pub fn written_path(w: &WrittenFile) -> Result<String, String> {
-    let name = &w.file;
-    if name.is_empty()
-        || name == "."
-        || name == ".."
-        || name.contains(['\\', '/'])
-        || name.chars().any(char::is_control)
-    {
-        return Err(format!(
-            "`writes.file` {name:?} must be a file name, without a folder"
-        ));
-    }
-    Ok(crate::step::join(&w.folder, name))
-}
-
 /// Why a runbook was refused: always with file, line and column.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{origin}:{line}:{column}: {message}")]
@@ -831,7 +843,9 @@ pub fn parse(source: &str, origin: &str) -> Result<LoadedRunbook, RunbookError> 
         {
             let named = |path: &str| batch.contains(&crate::text::in_sql_string(path));
             if let Some(w) = writes {
-                let path = written_path(w).map_err(|m| at(pos, format!("step {id}: {m}")))?;
+                w.check_name()
+                    .map_err(|m| at(pos, format!("step {id}: {m}")))?;
+                let path = w.path();
                 if probe.is_some() {
                     return Err(at(pos, format!("step {id}: a step that `writes` a file takes no `probe`: the file is hashed each time the batch runs, and a batch found in effect would leave it unhashed")));
                 }

@@ -3,7 +3,6 @@
 //! backup) has the file hashed once it succeeds; a batch that reads that file (the restore of
 //! the backup) runs only after the file is hashed again and found unchanged.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use runledger_verifier::event::results::{to_result, Written};
@@ -16,7 +15,7 @@ use super::probe::sql_probe;
 use super::record::{sql_batch, sql_error_json};
 use crate::dispatcher::{Dispatcher, Halt, Intent, Outcome};
 use crate::files;
-use crate::runbook::Step;
+use crate::runbook::{Step, WrittenFile};
 
 /// What a `sql` step runs.
 pub struct Batch<'a> {
@@ -30,8 +29,8 @@ pub struct Batch<'a> {
     pub effect: Effect,
     /// The return code the last result set must hold.
     pub expect_return_code: Option<i64>,
-    /// The file the batch writes: as the server names it, and as this host reaches it.
-    pub writes: Option<(String, String)>,
+    /// The file the batch writes.
+    pub writes: Option<&'a WrittenFile>,
     /// The step whose written file the batch reads.
     pub reads: Option<&'a str>,
 }
@@ -47,19 +46,9 @@ fn recorded_file(d: &Dispatcher, step: &Step, writer: &str) -> Result<Written, H
     })
 }
 
-/// Hashes `path` on a blocking thread: its size and SHA-256.
-async fn hash(path: &str) -> Result<(u64, String), String> {
-    let p = PathBuf::from(path);
-    match tokio::task::spawn_blocking(move || files::hash_file(&p)).await {
-        Ok(Ok(found)) => Ok(found),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(format!("hash task failed: {e}")),
-    }
-}
-
 /// Before a batch that reads `file`: the file hashed again, the same bytes as recorded.
 async fn unchanged(file: &Written, writer: &str) -> Result<(), Failure> {
-    match hash(&file.local_path).await {
+    match files::hash_in_background(&file.local_path).await {
         Ok((size, sha256)) if size == file.size && sha256 == file.sha256 => Ok(()),
         Ok((size, sha256)) => Err(Failure {
             refused: true,
@@ -77,12 +66,13 @@ async fn unchanged(file: &Written, writer: &str) -> Result<(), Failure> {
 }
 
 /// After a batch that wrote a file: the file as this host reads it, or why it cannot.
-async fn written(server: &str, local: &str, result: &SqlBatch) -> Result<Written, Failure> {
-    hash(local)
+async fn written(file: &WrittenFile, result: &SqlBatch) -> Result<Written, Failure> {
+    let local_path = file.local_path();
+    files::hash_in_background(&local_path)
         .await
         .map(|(size, sha256)| Written {
-            path: server.to_string(),
-            local_path: local.to_string(),
+            path: file.path(),
+            local_path,
             size,
             sha256,
         })
@@ -124,7 +114,6 @@ pub async fn run(
             .collect(),
     };
     let expect = batch.expect_return_code;
-    let writes = batch.writes.as_ref();
     let outcome = with_retries(
         d,
         step,
@@ -158,8 +147,8 @@ pub async fn run(
                         ))),
                         _ => {
                             result.return_code = expect.map(serde_json::Value::from);
-                            if let Some((server, local)) = writes {
-                                match written(server, local, &result).await {
+                            if let Some(file) = batch.writes {
+                                match written(file, &result).await {
                                     Ok(file) => result.written = Some(file),
                                     Err(f) => return Outcome::failed(to_result(&f)),
                                 }
@@ -179,17 +168,12 @@ pub async fn run(
         let file = serde_json::from_value::<SqlBatch>(outcome.result.clone())
             .ok()
             .and_then(|r| r.written);
-        match file {
-            Some(file) => {
-                d.say(&format!(
-                    "  {}: {} bytes, sha256 {}",
-                    file.path, file.size, file.sha256
-                ));
-                d.written.insert(step.id.clone(), file);
-            }
-            None => {
-                d.written.remove(&step.id);
-            }
+        if let Some(file) = file {
+            d.say(&format!(
+                "  {}: {} bytes, sha256 {}",
+                file.path, file.size, file.sha256
+            ));
+            d.written.insert(step.id.clone(), file);
         }
     }
     require(step, &outcome)

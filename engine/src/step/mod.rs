@@ -75,10 +75,7 @@ pub async fn execute(d: &mut Dispatcher, env: &Env, step: &Step) -> Result<(), H
                 probe: probe.as_deref(),
                 effect: effect.unwrap_or(Effect::Guarded),
                 expect_return_code: *expect_return_code,
-                writes: writes.as_ref().map(|w| {
-                    let folder = Folder::new(&w.folder, w.local_folder.as_deref());
-                    (join(folder.server, &w.file), join(folder.local, &w.file))
-                }),
+                writes: writes.as_ref(),
                 reads: reads.as_deref(),
             };
             batch::run(d, env, step, b, timeout, approval).await

@@ -272,18 +272,15 @@ async fn restore_one(
                 (path.clone(), expected.clone(), command.clone(), verify.clone());
             async move {
                 // Re-hash just before the restore: a file changed since it was listed is refused.
-                let p = PathBuf::from(&path);
-                let now = tokio::task::spawn_blocking(move || files::hash_file(&p)).await;
-                match now {
-                    Ok(Ok((_, h))) if h == expected => {}
-                    Ok(Ok((_, h))) => {
+                match files::hash_in_background(&path).await {
+                    Ok((_, h)) if h == expected => {}
+                    Ok((_, h)) => {
                         return Outcome::failed(to_result(&Failure {
                             refused: true,
                             ..Failure::because(format!("{path} changed since it was listed: sha256 {h}, expected {expected}; it was not restored"))
                         }))
                     }
-                    Ok(Err(e)) => return Outcome::failed(to_result(&Failure::because(format!("cannot read {path} before restoring it: {e}")))),
-                    Err(e) => return Outcome::failed(to_result(&Failure::because(format!("hash task failed: {e}")))),
+                    Err(e) => return Outcome::failed(to_result(&Failure::because(format!("cannot read {path} before restoring it: {e}")))),
                 }
                 // The server reads the whole backup set before anything is restored from it.
                 if let Err(e) = env.sql(target, &verify, timeout).await {
