@@ -37,9 +37,7 @@ impl WitnessArgs {
         let Some(path) = &self.witness_policy else {
             return Ok(None);
         };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read witness policy {}", path.display()))?;
-        let policy = Policy::parse(&text, &path.display().to_string())?;
+        let policy = Policy::load(path)?;
         let site = site_dir(self.site.as_deref())?;
         Site::open(&site)?;
         Ok(Some(Witnessing { policy, site }))

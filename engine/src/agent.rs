@@ -228,11 +228,6 @@ impl AgentSigner {
         })
     }
 
-    /// The key's OpenSSH fingerprint.
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
-    }
-
     fn sign_through_agent(&self, message: &[u8]) -> Result<Signature, AgentError> {
         let mut payload = Vec::with_capacity(self.blob.len() + message.len() + 12);
         put_string(&mut payload, &self.blob);

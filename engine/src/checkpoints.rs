@@ -109,13 +109,18 @@ pub fn gather(journal: &Path, given: &[PathBuf]) -> Result<Vec<(String, String)>
 fn journal_id(journal: &Path) -> Option<String> {
     let mut id = None;
     source::for_each_record(journal, Format::Sqlite, |r| {
-        id = serde_json::from_slice::<serde_json::Value>(&r.event)
-            .ok()
-            .and_then(|e| e["journal"].as_str().map(str::to_string));
+        id = journal_id_of(&r.event);
         false
     })
     .ok()?;
     id
+}
+
+/// The journal id an event's bytes name (unverified).
+pub(crate) fn journal_id_of(event: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(event)
+        .ok()
+        .and_then(|e| e["journal"].as_str().map(str::to_string))
 }
 
 /// Writes `bytes` to `path` once: whole to a temporary file beside it, flushed to disk, then
@@ -135,7 +140,8 @@ pub fn write_once(path: &Path, bytes: &[u8]) -> io::Result<()> {
     })();
     let _ = fs::remove_file(&tmp);
     if written.is_ok() {
-        sync_dir(dir);
+        // Best effort: the journal, not the checkpoint, is the record.
+        let _ = crate::files::sync_dir(path);
     }
     written
 }
@@ -170,7 +176,8 @@ pub fn keep(journal: &Path, size: u64, text: &str) -> io::Result<PathBuf> {
 pub struct Keeper {
     journal: PathBuf,
     latest: PathBuf,
-    kept_size: Option<u64>,
+    /// The last checkpoint kept: its size and signed text.
+    kept: Option<(u64, String)>,
     latest_current: bool,
     warned: bool,
 }
@@ -181,7 +188,7 @@ impl Keeper {
         Keeper {
             journal: journal.to_path_buf(),
             latest: latest_path(journal),
-            kept_size: None,
+            kept: None,
             latest_current: false,
             warned: false,
         }
@@ -191,12 +198,12 @@ impl Keeper {
     /// history, unless it was the last one kept. Returns the warning to show the first time
     /// keeping fails.
     pub fn keep(&mut self, size: u64, text: &str) -> Option<String> {
-        if self.kept_size == Some(size) {
+        if self.kept_text(size).is_some() {
             return None;
         }
         match keep(&self.journal, size, text) {
             Ok(_) => {
-                self.kept_size = Some(size);
+                self.kept = Some((size, text.to_owned()));
                 None
             }
             Err(e) if !self.warned => {
@@ -207,6 +214,15 @@ impl Keeper {
                 ))
             }
             Err(_) => None,
+        }
+    }
+
+    /// The signed text of the checkpoint of `size` events, when it is the last one kept: a
+    /// journal that has not grown since is not signed again.
+    pub fn kept_text(&self, size: u64) -> Option<&str> {
+        match &self.kept {
+            Some((kept, text)) if *kept == size => Some(text),
+            _ => None,
         }
     }
 
@@ -224,16 +240,6 @@ impl Keeper {
     pub fn latest_if_current(&self) -> Option<&Path> {
         self.latest_current.then_some(self.latest.as_path())
     }
-}
-
-/// Makes the new name durable (best effort: the journal, not the checkpoint, is the record).
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 fn with_path(e: io::Error, path: &Path) -> io::Error {

@@ -932,8 +932,11 @@ impl Dispatcher {
         };
         let size = self.journal.len();
         // Signed once: the same text is kept in the history, written to `checkpoint.txt` and
-        // time-stamped.
-        let text = match self.journal.checkpoint_text() {
+        // time-stamped; the checkpoint the last append kept is not signed again.
+        let text = match keeper
+            .kept_text(size)
+            .map_or_else(|| self.journal.checkpoint_text(), |t| Ok(t.to_owned()))
+        {
             Ok(text) => text,
             Err(e) => {
                 keeper.set_latest_current(false);

@@ -756,11 +756,6 @@ impl Journal {
         write_atomically(path, text.as_bytes())
     }
 
-    /// The signer of every event and checkpoint this writer writes.
-    pub fn signer(&self) -> &SharedSigner {
-        &self.key
-    }
-
     /// Journal id.
     pub fn journal_id(&self) -> &str {
         &self.journal_id

@@ -232,11 +232,6 @@ impl Site {
         &self.key
     }
 
-    /// The folder.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn db_err(&self, e: impl std::fmt::Display) -> SiteError {
         io(&self.dir.join(DB_FILE), e)
     }
@@ -373,7 +368,7 @@ impl Site {
             extensions: Vec::new(),
         };
         let note = checkpoint
-            .sign(&self.key.name, &self.key.key)
+            .sign_with(&self.key)
             .expect("a site origin checked at init and a key name from a key file");
         Ok(SiteTree {
             entries,
@@ -434,11 +429,8 @@ impl Site {
                     self.config.origin
                 ));
             }
-            let proof = if old == 0 || old == size {
-                Vec::new()
-            } else {
-                merkle::consistency_proof(&tree.leaves, old).map_err(|e| e.to_string())?
-            };
+            // Empty from nothing or to the same size (RFC 9162 §2.1.4).
+            let proof = merkle::consistency_proof(&tree.leaves, old).map_err(|e| e.to_string())?;
             match witness::add_checkpoint(url, old, &proof, &tree.note, WITNESS_TIMEOUT) {
                 Ok(lines) => break lines,
                 Err(AddError::Conflict { size: theirs, .. }) if theirs > size => {
@@ -574,9 +566,7 @@ pub fn journal_leaves(path: &Path) -> Result<(String, Vec<Hash>), SiteError> {
     let mut id = None;
     source::for_each_record(path, format, |r| {
         if id.is_none() {
-            id = serde_json::from_slice::<serde_json::Value>(&r.event)
-                .ok()
-                .and_then(|e| e["journal"].as_str().map(str::to_string));
+            id = crate::checkpoints::journal_id_of(&r.event);
         }
         leaves.push(signing::event_leaf_hash(&r.event));
         true

@@ -144,13 +144,13 @@ fn token_of(answer: &[u8], imprint: &[u8; 32], nonce: &Int) -> Result<Vec<u8>, T
 }
 
 /// Where the token of checkpoint `<size>.txt` in the journal's history is kept.
-pub fn kept_token_path(journal: &Path, size: u64) -> PathBuf {
+fn kept_token_path(journal: &Path, size: u64) -> PathBuf {
     checkpoints::history_dir(journal).join(format!("{size}.tsr"))
 }
 
 /// Keeps `token` at `path` as a kept checkpoint is kept ([`checkpoints::write_once`]): never
 /// replacing a file there.
-pub fn keep_token(path: &Path, token: &[u8]) -> io::Result<()> {
+fn keep_token(path: &Path, token: &[u8]) -> io::Result<()> {
     checkpoints::write_once(path, token).map_err(|e| match e.kind() {
         io::ErrorKind::AlreadyExists => io::Error::new(
             e.kind(),
@@ -164,7 +164,7 @@ pub fn keep_token(path: &Path, token: &[u8]) -> io::Result<()> {
 /// `checkpoint.txt`): keeps its token as `<size>.tsr` in the history (asking the TSA only if
 /// none is kept yet) and copies it to `checkpoint.tsr`. On failure `checkpoint.tsr` is removed,
 /// so that it never stands beside a checkpoint it does not stamp.
-pub fn stamp_kept(journal: &Path, size: u64, text: &str, url: &str) -> Result<(), TsaError> {
+fn stamp_kept(journal: &Path, size: u64, text: &str, url: &str) -> Result<(), TsaError> {
     let kept = kept_token_path(journal, size);
     let latest = timestamp::token_path(&checkpoints::latest_path(journal));
     let result = (|| {

@@ -16,9 +16,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use sha2::{Digest, Sha256};
 
-use crate::note::{self, Note, NoteSignature};
+use crate::note::{self, excerpt, Note, NoteError, NoteSignature};
 use crate::signing::hex;
 
 /// The C2SP signature type byte of an Ed25519 `cosignature/v1` key.
@@ -112,15 +111,7 @@ impl WitnessKey {
 
     /// The C2SP vkey: `name+hex key ID+base64(0x04 || public key)`.
     pub fn vkey(&self) -> String {
-        let mut blob = [0u8; 33];
-        blob[0] = ALG_COSIGNATURE_V1;
-        blob[1..].copy_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex(&self.key_id()),
-            STANDARD.encode(blob)
-        )
+        note::encode_key(ALG_COSIGNATURE_V1, &self.name, &self.key)
     }
 
     /// Reads a C2SP vkey of type 0x04 (one trailing newline accepted), checking that its key
@@ -129,49 +120,21 @@ impl WitnessKey {
     pub fn from_vkey(text: &str) -> Result<WitnessKey, CosignatureError> {
         let text = text.strip_suffix('\n').unwrap_or(text);
         let malformed = |reason: String| CosignatureError::MalformedKey { reason };
-        let mut parts = text.splitn(3, '+');
-        let (Some(name), Some(hash), Some(encoded)) = (parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed(
-                "expected '<name>+<key id>+<base64 key>', found fewer than three '+'-separated fields".into(),
-            ));
-        };
-        if !note::is_valid_key_name(name) {
-            return Err(malformed(format!(
-                "expected a key name without spaces or control characters, found {:?}",
-                excerpt(name)
-            )));
-        }
-        if hash.len() != 8
-            || !hash
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(malformed(format!(
-                "expected a key id of 8 lowercase hex digits, found {:?}",
-                excerpt(hash)
-            )));
-        }
-        let blob = STANDARD
-            .decode(encoded)
-            .map_err(|_| malformed("expected standard base64 key bytes".into()))?;
-        if blob.len() != 33 {
-            return Err(malformed(format!(
-                "expected 33 key bytes (type and Ed25519 key), found {}",
-                blob.len()
-            )));
-        }
-        if blob[0] != ALG_COSIGNATURE_V1 {
-            return Err(malformed(format!(
-                "expected key type 0x04 (Ed25519 cosignature/v1), found 0x{:02x}{}",
-                blob[0],
-                if blob[0] == 0x01 {
+        let from_note = |e: NoteError| match e {
+            NoteError::MalformedKey { reason } => malformed(reason),
+            NoteError::UnknownKeyAlgorithm { found } => malformed(format!(
+                "expected key type 0x04 (Ed25519 cosignature/v1), found 0x{found:02x}{}",
+                if found == 0x01 {
                     " (a checkpoint signer's key, not a witness's)"
                 } else {
                     ""
                 }
-            )));
-        }
+            )),
+            e => malformed(e.to_string()),
+        };
+        let (name, hash, encoded) = note::split_key(text).map_err(from_note)?;
+        let mut blob = [0u8; 33];
+        note::decode_key_blob(encoded, &mut blob, ALG_COSIGNATURE_V1).map_err(from_note)?;
         let mut point = [0u8; 32];
         point.copy_from_slice(&blob[1..]);
         let key = VerifyingKey::from_bytes(&point).map_err(|_| {
@@ -184,17 +147,11 @@ impl WitnessKey {
                 "expected a key of large order, found one of small order".into(),
             ));
         }
-        let witness = WitnessKey {
+        note::check_hash(ALG_COSIGNATURE_V1, name, &key, hash).map_err(from_note)?;
+        Ok(WitnessKey {
             name: name.to_owned(),
             key,
-        };
-        let computed = hex(&witness.key_id());
-        if computed != hash {
-            return Err(malformed(format!(
-                "key id {hash} is not the hash of the name and key (expected {computed})"
-            )));
-        }
-        Ok(witness)
+        })
     }
 
     /// `name+keyid`, for messages.
@@ -206,12 +163,7 @@ impl WitnessKey {
 /// The `cosignature/v1` key ID: the first 4 bytes of
 /// `SHA-256(name || 0x0A || 0x04 || 32-byte public key)`.
 pub fn key_id(name: &str, key: &VerifyingKey) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([b'\n', ALG_COSIGNATURE_V1]);
-    h.update(key.as_bytes());
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
+    note::key_hash(ALG_COSIGNATURE_V1, name, key)
 }
 
 /// The exact bytes a witness signs: `cosignature/v1`, `time <timestamp>` and the note body.
@@ -361,18 +313,10 @@ fn check_body(body: &str) -> Result<(), CosignatureError> {
     Ok(())
 }
 
-/// At most 64 characters of `s`, for error messages about untrusted text.
-fn excerpt(s: &str) -> String {
-    const MAX: usize = 64;
-    match s.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     // A checkpoint of the Sigsum test log test.sigsum.org/barreleye and two cosignatures of it
     // made by two independent witnesses (litewitness at navigli.sunlight.geomys.org/dev, and

@@ -63,6 +63,22 @@ pub enum KeyError {
     },
 }
 
+/// The key of a trusted-keys line `NAME BASE64-KEY`: a name without `+`, and 32 bytes of
+/// standard base64 that are an Ed25519 public key; or why not.
+pub fn parse_key_fields(name: &str, b64: &str) -> Result<VerifyingKey, String> {
+    if name.contains('+') {
+        return Err(format!("key name {name:?} contains `+`"));
+    }
+    let bytes = B64
+        .decode(b64)
+        .map_err(|e| format!("public key is not base64: {e}"))?;
+    let arr: [u8; 32] = bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("public key is {} bytes, expected 32", bytes.len()))?;
+    VerifyingKey::from_bytes(&arr).map_err(|_| "not a valid Ed25519 public key".into())
+}
+
 impl TrustedKeys {
     /// Parses the trusted-keys text; `path` only names the source in errors.
     pub fn parse(text: &str, path: &str) -> Result<TrustedKeys, KeyError> {
@@ -81,18 +97,7 @@ impl TrustedKeys {
             let (Some(name), Some(b64), None) = (parts.next(), parts.next(), parts.next()) else {
                 return Err(err("expected `name base64-public-key`".into()));
             };
-            if name.contains('+') {
-                return Err(err(format!("key name {name:?} contains `+`")));
-            }
-            let bytes = B64
-                .decode(b64)
-                .map_err(|e| err(format!("public key is not base64: {e}")))?;
-            let arr: [u8; 32] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| err(format!("public key is {} bytes, expected 32", bytes.len())))?;
-            let key = VerifyingKey::from_bytes(&arr)
-                .map_err(|_| err("not a valid Ed25519 public key".into()))?;
+            let key = parse_key_fields(name, b64).map_err(err)?;
             keys.insert(name.to_string(), key);
         }
         Ok(keys)

@@ -171,7 +171,7 @@ pub fn is_valid_key_name(name: &str) -> bool {
 }
 
 /// At most 64 characters of `s`, for error messages about untrusted text.
-fn excerpt(s: &str) -> String {
+pub(crate) fn excerpt(s: &str) -> String {
     const MAX: usize = 64;
     match s.char_indices().nth(MAX) {
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -205,9 +205,15 @@ fn check_controls(text: &str) -> Result<(), NoteError> {
 /// The C2SP Ed25519 key ID: the first 4 bytes of
 /// `SHA-256(name || 0x0A || 0x01 || 32-byte public key)`.
 pub fn ed25519_key_hash(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    key_hash(ALG_ED25519, name, key)
+}
+
+/// The C2SP key ID of a key of type `alg`: the first 4 bytes of
+/// `SHA-256(name || 0x0A || alg || 32-byte public key)`.
+pub(crate) fn key_hash(alg: u8, name: &str, key: &VerifyingKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ALG_ED25519]);
+    h.update([b'\n', alg]);
     h.update(key.as_bytes());
     let digest = h.finalize();
     [digest[0], digest[1], digest[2], digest[3]]
@@ -431,13 +437,13 @@ pub fn decode_private_key(text: &str) -> Result<(String, SigningKey), NoteError>
         })?;
     let (name, hash, encoded) = split_key(rest)?;
     let mut blob = [0u8; 33];
-    decode_key_blob(encoded, &mut blob)?;
+    decode_key_blob(encoded, &mut blob, ALG_ED25519)?;
     let mut seed = [0u8; 32];
     seed.copy_from_slice(&blob[1..]);
     wipe(&mut blob);
     let key = SigningKey::from_bytes(&seed);
     wipe(&mut seed);
-    check_hash(name, &key.verifying_key(), hash)?;
+    check_hash(ALG_ED25519, name, &key.verifying_key(), hash)?;
     Ok((name.to_owned(), key))
 }
 
@@ -447,12 +453,17 @@ pub fn decode_private_key(text: &str) -> Result<(String, SigningKey), NoteError>
 /// `name` should satisfy [`is_valid_key_name`]; [`decode_verifier_key`]
 /// rejects the encoding otherwise.
 pub fn encode_verifier_key(name: &str, key: &VerifyingKey) -> String {
+    encode_key(ALG_ED25519, name, key)
+}
+
+/// `<name>+<key ID>+<base64(alg || public key)>`: a C2SP vkey of type `alg`.
+pub(crate) fn encode_key(alg: u8, name: &str, key: &VerifyingKey) -> String {
     let mut blob = [0u8; 33];
-    blob[0] = ALG_ED25519;
+    blob[0] = alg;
     blob[1..].copy_from_slice(key.as_bytes());
     format!(
         "{name}+{}+{}",
-        hex(&ed25519_key_hash(name, key)),
+        hex(&key_hash(alg, name, key)),
         STANDARD.encode(blob)
     )
 }
@@ -468,13 +479,13 @@ pub fn decode_verifier_key(text: &str) -> Result<(String, VerifyingKey), NoteErr
     }
     let (name, hash, encoded) = split_key(text)?;
     let mut blob = [0u8; 33];
-    decode_key_blob(encoded, &mut blob)?;
+    decode_key_blob(encoded, &mut blob, ALG_ED25519)?;
     let mut point = [0u8; 32];
     point.copy_from_slice(&blob[1..]);
     let key = VerifyingKey::from_bytes(&point).map_err(|_| NoteError::MalformedKey {
         reason: "expected an ed25519 public key, found bytes that are not a curve point".into(),
     })?;
-    check_hash(name, &key, hash)?;
+    check_hash(ALG_ED25519, name, &key, hash)?;
     if key.is_weak() {
         return Err(NoteError::WeakKey);
     }
@@ -490,7 +501,7 @@ fn strip_newline(text: &str) -> &str {
 }
 
 /// Splits `<name>+<8 hex>+<base64>` (the base64 may itself hold `+`).
-fn split_key(text: &str) -> Result<(&str, [u8; 4], &str), NoteError> {
+pub(crate) fn split_key(text: &str) -> Result<(&str, [u8; 4], &str), NoteError> {
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(hash), Some(encoded)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(NoteError::MalformedKey {
@@ -522,8 +533,9 @@ fn split_key(text: &str) -> Result<(&str, [u8; 4], &str), NoteError> {
     Ok((name, bytes, encoded))
 }
 
-/// Decodes `base64(0x01 || 32 bytes)` into `out`.
-fn decode_key_blob(encoded: &str, out: &mut [u8; 33]) -> Result<(), NoteError> {
+/// Decodes `base64(alg || 32 bytes)` into `out`; another type byte is
+/// [`NoteError::UnknownKeyAlgorithm`].
+pub(crate) fn decode_key_blob(encoded: &str, out: &mut [u8; 33], alg: u8) -> Result<(), NoteError> {
     // 33 bytes are exactly 44 base64 characters, without padding.
     if encoded.len() != 44 {
         return Err(NoteError::MalformedKey {
@@ -543,14 +555,20 @@ fn decode_key_blob(encoded: &str, out: &mut [u8; 33]) -> Result<(), NoteError> {
             reason: format!("expected 33 key bytes, found {n}"),
         });
     }
-    if out[0] != ALG_ED25519 {
+    if out[0] != alg {
         return Err(NoteError::UnknownKeyAlgorithm { found: out[0] });
     }
     Ok(())
 }
 
-fn check_hash(name: &str, key: &VerifyingKey, written: [u8; 4]) -> Result<(), NoteError> {
-    let computed = ed25519_key_hash(name, key);
+/// The key ID written in a vkey of type `alg` is the hash of its name and key.
+pub(crate) fn check_hash(
+    alg: u8,
+    name: &str,
+    key: &VerifyingKey,
+    written: [u8; 4],
+) -> Result<(), NoteError> {
+    let computed = key_hash(alg, name, key);
     if computed != written {
         return Err(NoteError::KeyHashMismatch {
             expected: hex(&computed),

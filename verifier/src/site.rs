@@ -22,9 +22,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::checkpoint::{self, Checkpoint, CheckpointError};
 use crate::merkle::{self, Hash};
-use crate::note::{self, Note};
+use crate::note::Note;
 
 /// The first line of every site log entry.
 pub const SEAL_FORMAT: &str = "runledger-seal/v1";
@@ -147,9 +147,9 @@ impl Evidence {
                 file.format
             )));
         }
-        let note = note::parse(&file.checkpoint).map_err(|e| bad(format!("checkpoint: {e}")))?;
-        let checkpoint =
-            Checkpoint::parse_body(&note.body).map_err(|e| bad(format!("checkpoint: {e}")))?;
+        let checkpoint::SignedCheckpoint { checkpoint, note } =
+            checkpoint::parse_signed(&file.checkpoint)
+                .map_err(|e| bad(format!("checkpoint: {e}")))?;
         if file.entries.len() as u64 != checkpoint.size {
             return Err(bad(format!(
                 "holds {} entries but its site checkpoint covers {}: the entries must be the whole site log up to it",

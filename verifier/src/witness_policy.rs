@@ -36,7 +36,7 @@ pub const NONE: &str = "none";
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// The file could not be read.
-    #[error("cannot read policy file {path}: {source}")]
+    #[error("cannot read witness policy {path}: {source}")]
     Io {
         /// The file.
         path: String,

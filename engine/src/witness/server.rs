@@ -23,7 +23,7 @@ use base64::Engine as _;
 use ed25519_dalek::VerifyingKey;
 use runledger_verifier::checkpoint;
 use runledger_verifier::cosignature;
-use runledger_verifier::keys::{PrivateKey, TrustedKeys};
+use runledger_verifier::keys::{self, PrivateKey};
 use runledger_verifier::merkle::Hash;
 use runledger_verifier::note;
 use runledger_verifier::terminal;
@@ -112,10 +112,9 @@ impl Logs {
                     (*origin, name, key)
                 }
                 [origin, name, b64] => {
-                    let keys = TrustedKeys::parse(&format!("{name} {b64}\n"), path)
+                    let key = keys::parse_key_fields(name, b64)
                         .map_err(|e| err(format!("log key: {e}")))?;
-                    let k = keys.iter().next().ok_or_else(|| err("no key".into()))?;
-                    (*origin, k.name.clone(), k.key)
+                    (*origin, name.to_string(), key)
                 }
                 _ => {
                     return Err(err(

@@ -214,10 +214,7 @@ fn run_journal(args: &Args, trusted: Result<TrustedKeys, String>) -> u8 {
         }
         let witness = match &args.witness_policy {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read witness policy {}: {e}", path.display()))?;
-                let policy =
-                    Policy::parse(&text, &path.display().to_string()).map_err(|e| e.to_string())?;
+                let policy = Policy::load(path).map_err(|e| e.to_string())?;
                 let beside = site::evidence_path(&journal);
                 match std::fs::read_to_string(&beside) {
                     Ok(text) => evidence.push((beside.display().to_string(), text)),
