@@ -36,7 +36,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::event::results::{decode, Written};
 use crate::event::{
     ActionKind, Body, Decision, Effect, Event, FileRef, Finding as ProbeFinding, OperatorSettled,
-    OutcomeStatus, Precheck, RunStatus, SqlBatch, StepIntent,
+    OutcomeStatus, Precheck, RunStatus, StepIntent,
 };
 use crate::lsn::Lsn;
 use crate::report::Check;
@@ -204,7 +204,7 @@ impl RunRules {
                 self.reads_as_written(e.seq, i)?;
             }
             Body::StepOutcome(o) if o.status == OutcomeStatus::Succeeded => {
-                if let Some(file) = decode::<SqlBatch>(&o.result).and_then(|r| r.written) {
+                if let Some(file) = o.result.get("written").and_then(decode::<Written>) {
                     self.written
                         .insert(step_of(&o.step).to_string(), (e.seq, file));
                 }

@@ -763,8 +763,9 @@ impl Run {
             _ => return,
         };
         let skipped = crate::event::ResultView::of(&result).skipped;
-        if let Some(w) = crate::event::results::decode::<crate::event::SqlBatch>(&result)
-            .and_then(|r| r.written)
+        if let Some(w) = result
+            .get("written")
+            .and_then(crate::event::results::decode::<crate::event::results::Written>)
             .filter(|_| took_effect)
         {
             self.file_at(&w.path, &w.sha256, w.size).written =

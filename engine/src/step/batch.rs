@@ -165,9 +165,10 @@ pub async fn run(
     .await?;
     if outcome.succeeded() && batch.writes.is_some() {
         // Replayed or live, the outcome's record is what a later step compares the file with.
-        let file = serde_json::from_value::<SqlBatch>(outcome.result.clone())
-            .ok()
-            .and_then(|r| r.written);
+        let file = outcome
+            .result
+            .get("written")
+            .and_then(runledger_verifier::event::results::decode::<Written>);
         if let Some(file) = file {
             d.say(&format!(
                 "  {}: {} bytes, sha256 {}",
