@@ -238,10 +238,7 @@ pub fn restore_database(
             .terminating(STMT)
         });
     }
-    let bytes = std::fs::read(&file).map_err(|e| open_error(path, &e).terminating(STMT))?;
-    let content: Content = backup_payload(&bytes)
-        .and_then(|p| serde_json::from_slice(p).ok())
-        .unwrap_or_default();
+    let content: Content = serde_json::from_slice(&whole.payload).unwrap_or_default();
     let existing = db_row(s, db)?;
     if let Some(d) = &existing {
         if d.mirrored {
@@ -356,14 +353,6 @@ pub fn restore_database(
         "RESTORE DATABASE successfully processed 352 pages in 0.150 seconds (18.333 MB/sec).",
     )));
     Ok(())
-}
-
-/// The payload of a backup file's bytes (already checked whole by `read_whole`).
-fn backup_payload(bytes: &[u8]) -> Option<&[u8]> {
-    let json_len = u32::from_le_bytes(bytes.get(9..13)?.try_into().ok()?) as usize;
-    let at = 13 + json_len + 32;
-    let len = u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?) as usize;
-    bytes.get(at + 8..at + 8 + len)
 }
 
 fn rows<T>(
