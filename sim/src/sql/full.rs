@@ -74,16 +74,6 @@ fn db_row(s: &Session, db: &str) -> Result<Option<DbRow>, SqlError> {
         .optional()?)
 }
 
-fn no_database(db: &str, statement: &str) -> SqlError {
-    SqlError::new(
-        911,
-        16,
-        1,
-        format!("Database '{db}' does not exist. Make sure that the name is entered correctly."),
-    )
-    .terminating(statement)
-}
-
 /// The newest LSN the instance's history knows for the database (its last restore or backup).
 fn current_lsn(s: &Session, db: &str) -> Result<Lsn, SqlError> {
     let last: Option<i64> = s.conn.query_row(
@@ -105,18 +95,9 @@ pub fn backup_database(
     out: &mut Vec<Output>,
 ) -> Result<(), SqlError> {
     const STMT: &str = "BACKUP DATABASE";
-    let d = db_row(s, db)?.ok_or_else(|| no_database(db, STMT))?;
+    let d = db_row(s, db)?.ok_or_else(|| SqlError::no_database(db).terminating(STMT))?;
     if d.state != "ONLINE" || d.standby {
-        return Err(SqlError::new(
-            927,
-            14,
-            2,
-            format!(
-                "Database '{}' cannot be opened. It is in the middle of a restore.",
-                d.name
-            ),
-        )
-        .terminating(STMT));
+        return Err(SqlError::restoring(&d.name).terminating(STMT));
     }
     let file = local(s, path, STMT)?;
     let content = Content {
