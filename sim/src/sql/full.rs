@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{SqlError, SqlMessage};
 use super::restore::{
-    checksum_error, exclusive, insert_backupset, local, media_error, next_msdb_id, open_error,
+    check_checksum_option, check_payload, exclusive, insert_backupset, local, media_error,
+    next_msdb_id, open_error,
 };
 use super::session::{Output, Session};
 use crate::backup_file::{self, BackupHeader};
@@ -187,8 +188,7 @@ pub fn restore_database(
     const STMT: &str = "RESTORE DATABASE";
     let file = local(s, path, STMT)?;
     let whole = backup_file::read_whole(&file).map_err(|e| media_error(path, e, STMT))?;
-    let h = whole.header;
-    if h.backup_type != 1 {
+    if whole.header.backup_type != 1 {
         return Err(SqlError::new(
             3135,
             16,
@@ -197,29 +197,10 @@ pub fn restore_database(
         )
         .terminating(STMT));
     }
-    if how.checksum && !h.has_backup_checksums {
-        return Err(SqlError::new(
-            3187,
-            16,
-            1,
-            "RESTORE WITH CHECKSUM cannot be specified because the backup set does not contain checksum information.",
-        )
-        .terminating(STMT));
-    }
-    if !whole.payload_intact {
-        return Err(if h.has_backup_checksums {
-            checksum_error(path, db, STMT)
-        } else {
-            SqlError::new(
-                3203,
-                16,
-                1,
-                format!("Read on \"{path}\" failed: 13(The data is invalid.)"),
-            )
-            .terminating(STMT)
-        });
-    }
+    check_checksum_option(&whole.header, how.checksum, STMT)?;
+    check_payload(&whole, path, db, STMT)?;
     let content: Content = serde_json::from_slice(&whole.payload).unwrap_or_default();
+    let h = whole.header;
     let existing = db_row(s, db)?;
     if let Some(d) = &existing {
         if d.mirrored {
