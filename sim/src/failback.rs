@@ -104,9 +104,6 @@ pub fn primary_returns(dir: &Path) -> Result<Instance, SimError> {
     state::record(&tx, "operator", None, COMMAND, &effect)?;
     tx.commit()?;
     instances.push(instance.clone());
-    let json = serde_json::to_string_pretty(&instances)?;
-    let tmp = crate::instances_path(dir).with_extension("json.tmp");
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, crate::instances_path(dir))?;
+    crate::write_instances(dir, &instances)?;
     Ok(instance)
 }
