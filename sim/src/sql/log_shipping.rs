@@ -494,7 +494,8 @@ fn add_job(
     Ok(())
 }
 
-fn delete_job(tx: &Transaction<'_>, instance: &str, id: &str) -> rusqlite::Result<()> {
+/// Deletes an Agent job: its `sysjobs` row, its activity and its schedule attachments.
+pub(super) fn delete_job(tx: &Transaction<'_>, instance: &str, id: &str) -> rusqlite::Result<()> {
     for table in ["sysjobs", "sysjobactivity", "sysjobschedules"] {
         tx.execute(
             &format!("DELETE FROM main.{table} WHERE instance = ?1 AND job_id = ?2"),
