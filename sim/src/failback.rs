@@ -68,7 +68,7 @@ pub fn primary_returns(dir: &Path) -> Result<Instance, SimError> {
         [PRIMARY_INSTANCE],
     )?;
     // mgc as Topology Builder leaves it: a new, empty database with its schema.
-    let family = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let family = state::guid();
     tx.execute(
         "INSERT INTO databases (instance, database_id, name, state_desc, recovery_model_desc, create_date, family_guid) VALUES (?1, 5, ?2, 'ONLINE', 'FULL', ?3, ?4)",
         params![PRIMARY_INSTANCE, names::DB, state::now_sql(), family],

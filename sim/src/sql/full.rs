@@ -119,11 +119,8 @@ pub fn backup_database(
     let first = current_lsn(s, &d.name)?;
     let last = Lsn(first.0 + 2 * 100_000);
     let started = state::now_sql();
-    let family = d
-        .family
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase());
-    let fork = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let family = d.family.clone().unwrap_or_else(state::guid);
+    let fork = state::guid();
     s.pace()?;
     let header = BackupHeader {
         database_name: d.name.clone(),
