@@ -251,7 +251,11 @@ pub fn drill(args: &DrillArgs) -> Result<Exit> {
         args.witness.witness_policy.as_deref(),
     )?;
     if exit == Exit::Ok && (args.round_trip || scenario.round_trip()) {
-        let exit = failback_leg(&dir, &exe, &key_path, args)?;
+        let backup = DrillTarget {
+            instance: bak,
+            password_file: &password_file,
+        };
+        let exit = failback_leg(&dir, &exe, &key_path, &backup, args)?;
         let failback = failback_dir(&dir).join("journal.db");
         if !failback.exists() {
             return Ok(exit);
@@ -411,25 +415,25 @@ fn site_runbook(
 }
 
 /// The second leg of a round trip: the primary data center comes back rebuilt, and the
-/// built-in failback runs against the same simulated data center, in its own journal.
-fn failback_leg(dir: &Path, exe: &Path, key_path: &Path, args: &DrillArgs) -> Result<Exit> {
+/// built-in failback runs against the same simulated data center, in its own journal, with
+/// `backup` (BAK, as the first leg reached it) as its backup target.
+fn failback_leg(
+    dir: &Path,
+    exe: &Path,
+    key_path: &Path,
+    backup: &DrillTarget<'_>,
+    args: &DrillArgs,
+) -> Result<Exit> {
     let started = Instant::now();
     let pri = runledger_sim::primary_returns(dir)?;
-    let instances = runledger_sim::read_instances(dir)?;
-    let bak = instances
-        .iter()
-        .find(|i| i.name == "BAK")
-        .context("the simulated data center has no BAK instance")?;
     let sub = failback_dir(dir);
     std::fs::create_dir_all(&sub).with_context(|| format!("cannot create {}", sub.display()))?;
     let journal = sub.join("journal.db");
     if journal.exists() {
         bail!("{} already holds the failback's journal", sub.display());
     }
-    let sim = runledger_sim::sim_dir(dir);
-    let (pri_password, bak_password) = (sim.join("pri.password"), sim.join("bak.password"));
+    let pri_password = runledger_sim::sim_dir(dir).join("pri.password");
     write_private(&pri_password, &format!("{}\n", pri.password))?;
-    write_private(&bak_password, &format!("{}\n", bak.password))?;
     let runbook_path = sub.join("runbook.toml");
     let source =
         runbook::built_in("persistent-chat-failback").expect("the failback runbook is built in");
@@ -446,13 +450,7 @@ fn failback_leg(dir: &Path, exe: &Path, key_path: &Path, args: &DrillArgs) -> Re
                         password_file: &pri_password,
                     },
                 ),
-                (
-                    "backup",
-                    &DrillTarget {
-                        instance: bak,
-                        password_file: &bak_password,
-                    },
-                ),
+                ("backup", backup),
             ],
             &[("share_local", runledger_sim::share_dir(dir))],
             exe,
@@ -462,7 +460,7 @@ fn failback_leg(dir: &Path, exe: &Path, key_path: &Path, args: &DrillArgs) -> Re
     // The server listens for the primary only once restarted.
     let server = Server::start(exe, dir)?;
     wait_for_port(&pri.host, pri.port)?;
-    wait_for_port(&bak.host, bak.port)?;
+    wait_for_port(&backup.instance.host, backup.instance.port)?;
     eprintln!(
         "\nfailback in {} (the primary data center is back, rebuilt)",
         sub.display()

@@ -95,11 +95,14 @@ pub enum BackupFileError {
     Truncated,
 }
 
-/// A whole backup file read back: its header, and whether its payload is what was written.
+/// A whole backup file read back: its header, its payload, and whether the payload is what
+/// was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Whole {
     /// The header.
     pub header: BackupHeader,
+    /// The payload's bytes as read.
+    pub payload: Vec<u8>,
     /// The payload's bytes are the ones written (the trailing SHA-256 holds).
     pub payload_intact: bool,
 }
@@ -154,6 +157,7 @@ pub fn read_whole(path: &Path) -> Result<Whole, BackupFileError> {
         bytes.len() == end + 32 && Sha256::digest(&bytes[..end]).as_slice() == &bytes[end..];
     Ok(Whole {
         header,
+        payload: bytes[len_end..end].to_vec(),
         payload_intact,
     })
 }
@@ -214,6 +218,7 @@ mod tests {
         write(&path, &header(), &[7u8; 100]).unwrap();
         let whole = read_whole(&path).unwrap();
         assert_eq!(whole.header, header());
+        assert_eq!(whole.payload, [7u8; 100]);
         assert!(whole.payload_intact);
         let mut bytes = fs::read(&path).unwrap();
         let n = bytes.len();

@@ -769,8 +769,7 @@ pub fn init(dir: &Path, opts: &InitOptions) -> Result<Vec<Instance>, SimError> {
         // The share lived in the failed data center: its path no longer resolves.
         fs::rename(&share, crate::unreachable_share_dir(dir))?;
     }
-    let json = serde_json::to_string_pretty(&instances)?;
-    write_synced(&crate::instances_path(dir), json.as_bytes())?;
+    crate::write_instances(dir, &instances)?;
     Ok(instances)
 }
 

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
 use crate::datacenter::{names, Instance};
 use crate::scenario::Scenario;
@@ -68,7 +68,7 @@ pub fn primary_returns(dir: &Path) -> Result<Instance, SimError> {
         [PRIMARY_INSTANCE],
     )?;
     // mgc as Topology Builder leaves it: a new, empty database with its schema.
-    let family = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let family = state::guid();
     tx.execute(
         "INSERT INTO databases (instance, database_id, name, state_desc, recovery_model_desc, create_date, family_guid) VALUES (?1, 5, ?2, 'ONLINE', 'FULL', ?3, ?4)",
         params![PRIMARY_INSTANCE, names::DB, state::now_sql(), family],
@@ -91,14 +91,7 @@ pub fn primary_returns(dir: &Path) -> Result<Instance, SimError> {
         "SQL Server {fqdn} ({PRIMARY_INSTANCE}) answers again, rebuilt; mgc re-created by Topology Builder: ONLINE, FULL recovery, empty (backup family {family})"
     );
     if scenario == Scenario::FailbackPrimaryInUse {
-        let spid: i64 = tx
-            .query_row(
-                "SELECT MAX(51, COALESCE(MAX(session_id), 0) + 1) FROM sessions",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?
-            .unwrap_or(60);
+        let spid = crate::server::next_spid(&tx)?;
         tx.execute(
             "INSERT INTO sessions (instance, session_id, kind, login_name, host_name, program_name, database_name, status, is_user_process, login_time, job_id)
              VALUES (?1, ?2, 'simulated', 'CONTOSO\\PC01$', 'PC01', 'Persistent Chat Server - channel service', ?3, 'sleeping', 1, ?4, NULL)",
@@ -111,9 +104,6 @@ pub fn primary_returns(dir: &Path) -> Result<Instance, SimError> {
     state::record(&tx, "operator", None, COMMAND, &effect)?;
     tx.commit()?;
     instances.push(instance.clone());
-    let json = serde_json::to_string_pretty(&instances)?;
-    let tmp = crate::instances_path(dir).with_extension("json.tmp");
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, crate::instances_path(dir))?;
+    crate::write_instances(dir, &instances)?;
     Ok(instance)
 }

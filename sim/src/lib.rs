@@ -146,3 +146,17 @@ pub fn read_instances(dir: &Path) -> Result<Vec<Instance>, SimError> {
         std::fs::read_to_string(&path).map_err(|_| SimError::NotInitialised(dir.to_path_buf()))?;
     Ok(serde_json::from_str(&text)?)
 }
+
+/// Writes `DIR/sim/instances.json`: to a file beside it, synced, then renamed over it, so that
+/// a reader never sees it half-written and it survives the process being killed.
+pub(crate) fn write_instances(dir: &Path, instances: &[Instance]) -> Result<(), SimError> {
+    use std::io::Write;
+    let json = serde_json::to_string_pretty(instances)?;
+    let path = instances_path(dir);
+    let tmp = path.with_extension("json.tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(json.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(())
+}

@@ -111,7 +111,7 @@ pub fn establish(
             params![m_instance, name],
         )?;
     }
-    let guid = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let guid = crate::state::guid();
     let next_id: i64 = tx.query_row(
         "SELECT COALESCE(MAX(database_id), 4) + 1 FROM databases WHERE instance = ?1",
         [m_instance],

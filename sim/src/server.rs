@@ -99,6 +99,16 @@ struct InstanceInfo {
     password: String,
 }
 
+/// The session id after every session of the data center, at least 51 (SQL Server's first
+/// user session id).
+pub(crate) fn next_spid(conn: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT MAX(51, COALESCE(MAX(session_id), 0) + 1) FROM sessions",
+        [],
+        |r| r.get(0),
+    )
+}
+
 /// Starts every instance of the data center in `dir` on its recorded port.
 pub fn start(dir: &Path) -> Result<ServerHandle, SimError> {
     let db_path = crate::state_path(dir);
@@ -121,11 +131,7 @@ pub fn start(dir: &Path) -> Result<ServerHandle, SimError> {
     let pace = state::meta(&conn, "pace_ms")?
         .and_then(|p| p.parse().ok())
         .unwrap_or(0);
-    let first_spid: i64 = conn.query_row(
-        "SELECT MAX(51, COALESCE(MAX(session_id), 0) + 1) FROM sessions",
-        [],
-        |r| r.get(0),
-    )?;
+    let first_spid = next_spid(&conn)?;
     let instances: Vec<(InstanceInfo, String, u16)> = {
         let mut stmt = conn.prepare(
             "SELECT name, server_name, login, password, host, port FROM instances ORDER BY name",

@@ -203,6 +203,21 @@ fn sp_delete_log_shipping_secondary_database_takes_a_positional_argument_and_kee
 }
 
 #[test]
+fn removing_a_log_shipping_secondary_also_removes_its_jobs_schedules() {
+    let dc = Dc::new(Scenario::Normal);
+    rt().block_on(async {
+        let mut c = connect(dc.bak()).await;
+        batch(&mut c, "EXEC msdb.dbo.sp_add_schedule @schedule_name = N'LSRestoreSchedule_PCSQL01_mgc', @freq_type = 4; EXEC msdb.dbo.sp_attach_schedule @job_name = N'LSRestore_PCSQL01_mgc', @schedule_name = N'LSRestoreSchedule_PCSQL01_mgc'").await.unwrap();
+        const ATTACHED: &str = "SELECT COUNT(*) AS n FROM msdb.dbo.sysjobschedules";
+        let r = batch(&mut c, ATTACHED).await.unwrap();
+        assert_eq!(r[0][0].get::<i32, _>("n"), Some(1));
+        batch(&mut c, "EXEC sp_delete_log_shipping_secondary_database mgc").await.unwrap();
+        let r = batch(&mut c, ATTACHED).await.unwrap();
+        assert_eq!(r[0][0].get::<i32, _>("n"), Some(0), "the restore job's schedule attachment is gone with the job");
+    });
+}
+
+#[test]
 fn statements_the_simulator_does_not_know_are_errors_that_quote_them() {
     let dc = Dc::new(Scenario::Normal);
     rt().block_on(async {

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{SqlError, SqlMessage};
 use super::restore::{
-    checksum_error, exclusive, insert_backupset, local, media_error, next_msdb_id, open_error,
+    check_checksum_option, check_payload, exclusive, insert_backupset, local, media_error,
+    next_msdb_id, open_error,
 };
 use super::session::{Output, Session};
 use crate::backup_file::{self, BackupHeader};
@@ -74,16 +75,6 @@ fn db_row(s: &Session, db: &str) -> Result<Option<DbRow>, SqlError> {
         .optional()?)
 }
 
-fn no_database(db: &str, statement: &str) -> SqlError {
-    SqlError::new(
-        911,
-        16,
-        1,
-        format!("Database '{db}' does not exist. Make sure that the name is entered correctly."),
-    )
-    .terminating(statement)
-}
-
 /// The newest LSN the instance's history knows for the database (its last restore or backup).
 fn current_lsn(s: &Session, db: &str) -> Result<Lsn, SqlError> {
     let last: Option<i64> = s.conn.query_row(
@@ -105,18 +96,9 @@ pub fn backup_database(
     out: &mut Vec<Output>,
 ) -> Result<(), SqlError> {
     const STMT: &str = "BACKUP DATABASE";
-    let d = db_row(s, db)?.ok_or_else(|| no_database(db, STMT))?;
+    let d = db_row(s, db)?.ok_or_else(|| SqlError::no_database(db).terminating(STMT))?;
     if d.state != "ONLINE" || d.standby {
-        return Err(SqlError::new(
-            927,
-            14,
-            2,
-            format!(
-                "Database '{}' cannot be opened. It is in the middle of a restore.",
-                d.name
-            ),
-        )
-        .terminating(STMT));
+        return Err(SqlError::restoring(&d.name).terminating(STMT));
     }
     let file = local(s, path, STMT)?;
     let content = Content {
@@ -137,11 +119,8 @@ pub fn backup_database(
     let first = current_lsn(s, &d.name)?;
     let last = Lsn(first.0 + 2 * 100_000);
     let started = state::now_sql();
-    let family = d
-        .family
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string().to_uppercase());
-    let fork = uuid::Uuid::new_v4().to_string().to_uppercase();
+    let family = d.family.clone().unwrap_or_else(state::guid);
+    let fork = state::guid();
     s.pace()?;
     let header = BackupHeader {
         database_name: d.name.clone(),
@@ -206,8 +185,7 @@ pub fn restore_database(
     const STMT: &str = "RESTORE DATABASE";
     let file = local(s, path, STMT)?;
     let whole = backup_file::read_whole(&file).map_err(|e| media_error(path, e, STMT))?;
-    let h = whole.header;
-    if h.backup_type != 1 {
+    if whole.header.backup_type != 1 {
         return Err(SqlError::new(
             3135,
             16,
@@ -216,32 +194,10 @@ pub fn restore_database(
         )
         .terminating(STMT));
     }
-    if how.checksum && !h.has_backup_checksums {
-        return Err(SqlError::new(
-            3187,
-            16,
-            1,
-            "RESTORE WITH CHECKSUM cannot be specified because the backup set does not contain checksum information.",
-        )
-        .terminating(STMT));
-    }
-    if !whole.payload_intact {
-        return Err(if h.has_backup_checksums {
-            checksum_error(path, db, STMT)
-        } else {
-            SqlError::new(
-                3203,
-                16,
-                1,
-                format!("Read on \"{path}\" failed: 13(The data is invalid.)"),
-            )
-            .terminating(STMT)
-        });
-    }
-    let bytes = std::fs::read(&file).map_err(|e| open_error(path, &e).terminating(STMT))?;
-    let content: Content = backup_payload(&bytes)
-        .and_then(|p| serde_json::from_slice(p).ok())
-        .unwrap_or_default();
+    check_checksum_option(&whole.header, how.checksum, STMT)?;
+    check_payload(&whole, path, db, STMT)?;
+    let content: Content = serde_json::from_slice(&whole.payload).unwrap_or_default();
+    let h = whole.header;
     let existing = db_row(s, db)?;
     if let Some(d) = &existing {
         if d.mirrored {
@@ -356,14 +312,6 @@ pub fn restore_database(
         "RESTORE DATABASE successfully processed 352 pages in 0.150 seconds (18.333 MB/sec).",
     )));
     Ok(())
-}
-
-/// The payload of a backup file's bytes (already checked whole by `read_whole`).
-fn backup_payload(bytes: &[u8]) -> Option<&[u8]> {
-    let json_len = u32::from_le_bytes(bytes.get(9..13)?.try_into().ok()?) as usize;
-    let at = 13 + json_len + 32;
-    let len = u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?) as usize;
-    bytes.get(at + 8..at + 8 + len)
 }
 
 fn rows<T>(

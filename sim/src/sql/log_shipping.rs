@@ -19,10 +19,6 @@ use super::select::Lit;
 use super::session::Session;
 use crate::state;
 
-fn guid() -> String {
-    uuid::Uuid::new_v4().to_string().to_uppercase()
-}
-
 fn int(a: &Args, i: usize, default: i64) -> i64 {
     match a.get(i) {
         Some(Lit::Int(n)) => *n,
@@ -121,8 +117,8 @@ pub fn call(
                     delete_job(&tx, &instance, job)?;
                 }
             }
-            let primary_id = guid();
-            let job_id = guid();
+            let primary_id = state::guid();
+            let job_id = state::guid();
             tx.execute(
                 "INSERT INTO main.log_shipping_primary_databases VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, 0, NULL, NULL, ?9)",
                 params![instance, primary_id, db, directory, share, int(&a, 4, 4320), job_id, server, int(&a, 15, 2)],
@@ -248,9 +244,9 @@ pub fn call(
                     delete_job(&tx, &instance, job)?;
                 }
             }
-            let secondary_id = guid();
-            let copy_id = guid();
-            let restore_id = guid();
+            let secondary_id = state::guid();
+            let copy_id = state::guid();
+            let restore_id = state::guid();
             tx.execute(
                 "INSERT INTO main.log_shipping_secondary VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, NULL, NULL)",
                 params![instance, secondary_id, primary, db, source, dest, int(&a, 6, 4320), copy_id, restore_id, server],
@@ -389,7 +385,7 @@ pub fn call(
             let spid = s.spid;
             let tx = state::write_tx(&mut s.conn)?;
             let id = super::restore::next_msdb_id(&tx, &instance, "sysschedules", "schedule_id")?;
-            let uid = guid();
+            let uid = state::guid();
             tx.execute(
                 "INSERT INTO main.sysschedules VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![instance, id, uid, name, int(&a, 1, 1), int(&a, 2, 0), int(&a, 3, 0), int(&a, 4, 0), int(&a, 5, 0), int(&a, 8, 0), int(&a, 9, 99991231), int(&a, 10, 0), int(&a, 11, 235959)],
@@ -494,7 +490,8 @@ fn add_job(
     Ok(())
 }
 
-fn delete_job(tx: &Transaction<'_>, instance: &str, id: &str) -> rusqlite::Result<()> {
+/// Deletes an Agent job: its `sysjobs` row, its activity and its schedule attachments.
+pub(super) fn delete_job(tx: &Transaction<'_>, instance: &str, id: &str) -> rusqlite::Result<()> {
     for table in ["sysjobs", "sysjobactivity", "sysjobschedules"] {
         tx.execute(
             &format!("DELETE FROM main.{table} WHERE instance = ?1 AND job_id = ?2"),

@@ -244,8 +244,8 @@ pub(super) fn find_job(s: &Session, a: &Args) -> Result<(String, String), SqlErr
 }
 
 /// Removes the secondary database from log shipping: its configuration and monitor rows, and
-/// when no other secondary database shares the secondary id, the copy and restore jobs and the
-/// `log_shipping_secondary` row. The database itself is left as it is (still RESTORING).
+/// when no other secondary database shares the secondary id, the copy and restore jobs (with
+/// their activity and schedule attachments) and the `log_shipping_secondary` row. The database itself is left as it is (still RESTORING).
 fn delete_log_shipping_secondary(s: &mut Session, db: &str, text: &str) -> Result<i32, SqlError> {
     let instance = s.instance.clone();
     let spid = s.spid;
@@ -277,14 +277,7 @@ fn delete_log_shipping_secondary(s: &mut Session, db: &str, text: &str) -> Resul
             |r| Ok((r.get(0)?, r.get(1)?)),
         ).optional()?.unwrap_or((None, None));
         for job in [jobs.0, jobs.1].into_iter().flatten() {
-            tx.execute(
-                "DELETE FROM main.sysjobs WHERE instance = ?1 AND job_id = ?2",
-                params![instance, job],
-            )?;
-            tx.execute(
-                "DELETE FROM main.sysjobactivity WHERE instance = ?1 AND job_id = ?2",
-                params![instance, job],
-            )?;
+            super::log_shipping::delete_job(&tx, &instance, &job)?;
         }
         tx.execute(
             "DELETE FROM main.log_shipping_secondary WHERE instance = ?1 AND secondary_id = ?2",

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{SqlError, SqlMessage};
 use super::select::ResultSet;
 use super::session::{Output, Session};
-use crate::backup_file::{self, BackupFileError, BackupHeader};
+use crate::backup_file::{self, BackupFileError, BackupHeader, Whole};
 use crate::lsn::Lsn;
 use crate::paths::{self, OsError};
 use crate::state;
@@ -73,7 +73,7 @@ pub(super) fn media_error(path: &str, e: BackupFileError, statement: &str) -> Sq
 }
 
 /// 3183: the backup checksum does not hold.
-pub(super) fn checksum_error(path: &str, db: &str, statement: &str) -> SqlError {
+fn checksum_error(path: &str, db: &str, statement: &str) -> SqlError {
     SqlError::new(
         3183,
         16,
@@ -81,6 +81,49 @@ pub(super) fn checksum_error(path: &str, db: &str, statement: &str) -> SqlError 
         format!("RESTORE detected an error on page (1:{}) in database \"{db}\" as read from the backup set.", 1000 + path.len()),
     )
     .terminating(statement)
+}
+
+/// 3187: `WITH CHECKSUM` was asked of a backup set written without backup checksums.
+pub(super) fn check_checksum_option(
+    h: &BackupHeader,
+    asked: bool,
+    statement: &str,
+) -> Result<(), SqlError> {
+    if asked && !h.has_backup_checksums {
+        return Err(SqlError::new(
+            3187,
+            16,
+            1,
+            "RESTORE WITH CHECKSUM cannot be specified because the backup set does not contain checksum information.",
+        )
+        .terminating(statement));
+    }
+    Ok(())
+}
+
+/// A restore of a backup set whose payload changed since it was written: 3183 when the set
+/// has backup checksums; without them nothing is checked before the content is applied, and
+/// the damage shows while reading it (3203).
+pub(super) fn check_payload(
+    whole: &Whole,
+    path: &str,
+    db: &str,
+    statement: &str,
+) -> Result<(), SqlError> {
+    if whole.payload_intact {
+        return Ok(());
+    }
+    Err(if whole.header.has_backup_checksums {
+        checksum_error(path, db, statement)
+    } else {
+        SqlError::new(
+            3203,
+            16,
+            1,
+            format!("Read on \"{path}\" failed: 13(The data is invalid.)"),
+        )
+        .terminating(statement)
+    })
 }
 
 /// `RESTORE HEADERONLY`: one row describing the backup set in the file.
@@ -230,15 +273,7 @@ pub fn verify_only(s: &Session, path: &str, checksum: bool) -> Result<(), SqlErr
     let file = local(s, path, STMT)?;
     let whole = backup_file::read_whole(&file).map_err(|e| media_error(path, e, STMT))?;
     let h = &whole.header;
-    if checksum && !h.has_backup_checksums {
-        return Err(SqlError::new(
-            3187,
-            16,
-            1,
-            "RESTORE WITH CHECKSUM cannot be specified because the backup set does not contain checksum information.",
-        )
-        .terminating(STMT));
-    }
+    check_checksum_option(h, checksum, STMT)?;
     if h.has_backup_checksums && !whole.payload_intact {
         return Err(checksum_error(path, &h.database_name, STMT));
     }
@@ -447,22 +482,8 @@ pub fn restore_log(
     exclusive(s, &db, STMT)?;
     let file = local(s, path, STMT)?;
     let whole = backup_file::read_whole(&file).map_err(|e| media_error(path, e, STMT))?;
+    check_payload(&whole, path, &db, STMT)?;
     let h = whole.header;
-    if !whole.payload_intact {
-        return Err(if h.has_backup_checksums {
-            checksum_error(path, &db, STMT)
-        } else {
-            // Without backup checksums nothing is checked before the log records are applied;
-            // the damage shows while reading them.
-            SqlError::new(
-                3203,
-                16,
-                1,
-                format!("Read on \"{path}\" failed: 13(The data is invalid.)"),
-            )
-            .terminating(STMT)
-        });
-    }
     check_log(s, &db, &h, restart, STMT)?;
     let undo = match after {
         AfterLog::Standby(undo) => Some(local(s, undo, STMT)?),

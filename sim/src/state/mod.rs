@@ -3,7 +3,7 @@
 //!
 //! Every state-changing command runs in one `BEGIN IMMEDIATE` transaction that also appends
 //! its row to `history`; this module offers the pieces (open, transaction, history row, time
-//! stamps) and never decides what a command does.
+//! stamps, new GUIDs) and never decides what a command does.
 
 pub mod schema;
 
@@ -63,6 +63,11 @@ pub fn now_sql() -> String {
         t.second(),
         t.millisecond()
     )
+}
+
+/// A new random GUID as SQL Server shows a `uniqueidentifier`: hyphenated, upper case.
+pub(crate) fn guid() -> String {
+    uuid::Uuid::new_v4().to_string().to_uppercase()
 }
 
 /// Current UTC time, RFC 3339 with microseconds.
