@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use runledger_engine::recovery::rfc3339_micros;
 use runledger_verifier::event::results::decode;
 use runledger_verifier::event::{
     ActionKind, Body, Decision, Event, FileRef, Finding as ProbeFinding, Observation,
@@ -114,7 +115,7 @@ pub fn stamp_views(
             let host_time = last
                 .and_then(|seq| events.iter().find(|e| e.seq == seq))
                 .map(|e| e.at.clone());
-            let skew_us = match (host_time.as_deref().and_then(micros), row.tsa_unix) {
+            let skew_us = match (host_time.as_deref().and_then(rfc3339_micros), row.tsa_unix) {
                 (Some(host), Some(tsa)) => {
                     i64::try_from(tsa).ok().map(|tsa| host - tsa * 1_000_000)
                 }
@@ -1052,29 +1053,9 @@ fn finish_run(run: &mut RunView, mut list: Vec<FileView>) {
     }
 }
 
-/// Microseconds since 1970 of a journal timestamp (`YYYY-MM-DDTHH:MM:SS.ffffffZ`).
-pub fn micros(at: &str) -> Option<i64> {
-    let b = at.as_bytes();
-    if b.len() != 27 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| at.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss, us) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hh) * 60 + mm) * 60_000_000 + ss * 1_000_000 + us)
-}
-
 /// The time from `from` to `to` for humans, or `-`.
 pub fn span(from: &str, to: Option<&str>) -> String {
-    match (micros(from), to.and_then(micros)) {
+    match (rfc3339_micros(from), to.and_then(rfc3339_micros)) {
         (Some(a), Some(b)) if b >= a => format_duration((b - a) as u64),
         _ => "-".into(),
     }

@@ -22,12 +22,11 @@
 
 use std::path::Path;
 
+use runledger_engine::recovery::{rfc3339_micros, sql_time_micros};
 use runledger_verifier::event::{Body, Decision, Event, OutcomeStatus};
 use runledger_verifier::report::format_duration;
 use runledger_verifier::verify::step_of;
 use serde_json::Value;
-
-use super::model::micros;
 
 /// One figure and where it comes from.
 #[derive(Debug, Clone, Default)]
@@ -55,19 +54,10 @@ pub struct Objectives {
     pub last_drill: Option<String>,
 }
 
-/// A time as the journal writes it, or as SQL Server prints a `datetime`, in microseconds.
+/// A time as the journal writes it, or as SQL Server prints a `datetime` (read as UTC), in
+/// microseconds.
 fn time_us(t: &str) -> Option<i64> {
-    if let Some(us) = micros(t) {
-        return Some(us);
-    }
-    // `YYYY-MM-DD HH:MM:SS[.fff]` or `YYYY-MM-DDTHH:MM:SS[.fff]`, read as UTC.
-    let (date, time) = t.trim().split_once([' ', 'T'])?;
-    let (hms, frac) = time
-        .trim_end_matches('Z')
-        .split_once('.')
-        .unwrap_or((time, ""));
-    let frac: String = frac.chars().chain("000000".chars()).take(6).collect();
-    micros(&format!("{date}T{hms}.{frac}Z"))
+    rfc3339_micros(t).or_else(|| sql_time_micros(t))
 }
 
 fn duration(from_us: i64, to_us: i64) -> String {
