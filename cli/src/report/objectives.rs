@@ -24,7 +24,7 @@ use std::cell::LazyCell;
 use std::path::Path;
 
 use runledger_engine::recovery::{rfc3339_micros, sql_time_micros};
-use runledger_verifier::event::{Body, Decision, Event, OutcomeStatus};
+use runledger_verifier::event::{Body, Decision, Event, OutcomeStatus, RunStatus};
 use runledger_verifier::report::format_duration;
 use runledger_verifier::verify::step_of;
 use serde_json::Value;
@@ -341,11 +341,7 @@ fn drills(evs: &[Event], name: &str) -> Vec<Drill> {
                 Body::RunFinished(r) if f.run == e.run => Some((&f.at, r.status)),
                 _ => None,
             })?;
-            if serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                != Some("succeeded".into())
-            {
+            if status != RunStatus::Succeeded {
                 return None;
             }
             Some(Drill {
