@@ -420,18 +420,8 @@ pub fn gather(
             .with_context(|| format!("cannot read checkpoint {}", cp.display()))?;
         options.checkpoints.push((cp.display().to_string(), text));
     }
-    if !tsa_certs.is_empty() {
-        let mut certs = Vec::new();
-        for p in tsa_certs {
-            let pem = std::fs::read(p)
-                .with_context(|| format!("cannot read --tsa-cert {}", p.display()))?;
-            certs.extend(
-                runledger_verifier::timestamp::load_pem(&pem)
-                    .map_err(|e| anyhow::anyhow!("--tsa-cert {}: {e}", p.display()))?,
-            );
-        }
-        options.tsa_certs = Some(certs);
-    }
+    options.tsa_certs =
+        runledger_verifier::timestamp::load_certs(tsa_certs).map_err(anyhow::Error::msg)?;
     runledger_verifier::timestamp::add_stamps(&mut options, journal, checkpoints)
         .map_err(anyhow::Error::msg)?;
     let verification = verify(journal, &trusted, &options)
