@@ -66,6 +66,11 @@ pub struct Incident {
 /// checkpoint's last event).
 pub const MAX_SKEW_US: i64 = 2_000_000;
 
+/// [`MAX_SKEW_US`] for humans, as the report's skew flags say it: `2 s`.
+pub fn max_skew_text() -> String {
+    format!("{} s", MAX_SKEW_US / 1_000_000)
+}
+
 /// A time-stamp token over a checkpoint, as the verifier found it, with the time the host's
 /// clock gave the last event the checkpoint covers.
 #[derive(Debug, Clone)]
