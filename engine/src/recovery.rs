@@ -151,7 +151,7 @@ impl Ledger {
 
 /// `YYYY-MM-DD HH:MM:SS[.fff]` or `YYYY-MM-DDTHH:MM:SS[.fff]` (SQL Server's datetime, as the
 /// engine records it) as microseconds since 1970, reading it as UTC.
-fn sql_time_micros(s: &str) -> Option<i64> {
+pub fn sql_time_micros(s: &str) -> Option<i64> {
     use time::macros::format_description;
     let s = s.trim().replace(' ', "T");
     let (date, clock) = s.split_once('T')?;
@@ -166,7 +166,7 @@ fn sql_time_micros(s: &str) -> Option<i64> {
 }
 
 /// The journal's `YYYY-MM-DDTHH:MM:SS.ffffffZ` as microseconds since 1970.
-fn rfc3339_micros(s: &str) -> Option<i64> {
+pub fn rfc3339_micros(s: &str) -> Option<i64> {
     sql_time_micros(s.strip_suffix('Z')?)
 }
 

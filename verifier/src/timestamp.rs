@@ -121,6 +121,21 @@ pub fn load_pem(pem: &[u8]) -> Result<Vec<TsaCert>, String> {
         .collect())
 }
 
+/// The certificates of the trusted TSAs in the PEM files `paths` (`--tsa-cert`), or None when
+/// none is given: the tokens are then only listed, unchecked.
+pub fn load_certs(paths: &[PathBuf]) -> Result<Option<Vec<TsaCert>>, String> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut certs = Vec::new();
+    for p in paths {
+        let pem =
+            std::fs::read(p).map_err(|e| format!("cannot read --tsa-cert {}: {e}", p.display()))?;
+        certs.extend(load_pem(&pem).map_err(|e| format!("--tsa-cert {}: {e}", p.display()))?);
+    }
+    Ok(Some(certs))
+}
+
 /// The token of a checkpoint file: `X.tsr` for `X.txt` (`12.tsr` beside `12.txt`,
 /// `checkpoint.tsr` beside `checkpoint.txt`), `FILE.tsr` for a name without `.txt`.
 pub fn token_path(checkpoint: &Path) -> PathBuf {

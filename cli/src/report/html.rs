@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use runledger_verifier::report::{format_duration, CheckStatus};
 
 use super::escape::html as esc;
-use super::model::{span, AttemptView, Incident, RunView, StepView};
+use super::model::{max_skew_text, span, AttemptView, Incident, RunView, StepView};
 use super::{timeline, verdict};
 
 const CSS: &str = r#"
@@ -165,7 +165,11 @@ pub fn render(incident: &Incident) -> String {
                     ""
                 },
                 esc(&s.skew_text()),
-                if s.flagged() { " SKEW OVER 2 s" } else { "" },
+                if s.flagged() {
+                    format!(" SKEW OVER {}", max_skew_text())
+                } else {
+                    String::new()
+                },
                 esc(&verdict::stamp_status(s))
             );
         }

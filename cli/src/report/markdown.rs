@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use runledger_verifier::report::{format_duration, CheckStatus};
 
 use super::escape::{md, md_block, md_code};
-use super::model::{span, Incident, RunView};
+use super::model::{max_skew_text, span, Incident, RunView};
 use super::verdict;
 
 /// Renders the Markdown report.
@@ -115,9 +115,9 @@ pub fn render(incident: &Incident) -> String {
                 }),
                 md(&s.skew_text()),
                 if s.flagged() {
-                    " **SKEW OVER 2 s**"
+                    format!(" **SKEW OVER {}**", max_skew_text())
                 } else {
-                    ""
+                    String::new()
                 },
                 md(&super::verdict::stamp_status(s))
             );

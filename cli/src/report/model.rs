@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use runledger_engine::recovery::rfc3339_micros;
 use runledger_verifier::event::results::decode;
 use runledger_verifier::event::{
     ActionKind, Body, Decision, Event, FileRef, Finding as ProbeFinding, Observation,
@@ -65,6 +66,11 @@ pub struct Incident {
 /// checkpoint's last event).
 pub const MAX_SKEW_US: i64 = 2_000_000;
 
+/// [`MAX_SKEW_US`] for humans, as the report's skew flags say it: `2 s`.
+pub fn max_skew_text() -> String {
+    format!("{} s", MAX_SKEW_US / 1_000_000)
+}
+
 /// A time-stamp token over a checkpoint, as the verifier found it, with the time the host's
 /// clock gave the last event the checkpoint covers.
 #[derive(Debug, Clone)]
@@ -114,7 +120,7 @@ pub fn stamp_views(
             let host_time = last
                 .and_then(|seq| events.iter().find(|e| e.seq == seq))
                 .map(|e| e.at.clone());
-            let skew_us = match (host_time.as_deref().and_then(micros), row.tsa_unix) {
+            let skew_us = match (host_time.as_deref().and_then(rfc3339_micros), row.tsa_unix) {
                 (Some(host), Some(tsa)) => {
                     i64::try_from(tsa).ok().map(|tsa| host - tsa * 1_000_000)
                 }
@@ -419,18 +425,8 @@ pub fn gather(
             .with_context(|| format!("cannot read checkpoint {}", cp.display()))?;
         options.checkpoints.push((cp.display().to_string(), text));
     }
-    if !tsa_certs.is_empty() {
-        let mut certs = Vec::new();
-        for p in tsa_certs {
-            let pem = std::fs::read(p)
-                .with_context(|| format!("cannot read --tsa-cert {}", p.display()))?;
-            certs.extend(
-                runledger_verifier::timestamp::load_pem(&pem)
-                    .map_err(|e| anyhow::anyhow!("--tsa-cert {}: {e}", p.display()))?,
-            );
-        }
-        options.tsa_certs = Some(certs);
-    }
+    options.tsa_certs =
+        runledger_verifier::timestamp::load_certs(tsa_certs).map_err(anyhow::Error::msg)?;
     runledger_verifier::timestamp::add_stamps(&mut options, journal, checkpoints)
         .map_err(anyhow::Error::msg)?;
     let verification = verify(journal, &trusted, &options)
@@ -1052,29 +1048,9 @@ fn finish_run(run: &mut RunView, mut list: Vec<FileView>) {
     }
 }
 
-/// Microseconds since 1970 of a journal timestamp (`YYYY-MM-DDTHH:MM:SS.ffffffZ`).
-pub fn micros(at: &str) -> Option<i64> {
-    let b = at.as_bytes();
-    if b.len() != 27 {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| at.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss, us) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..26)?);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hh) * 60 + mm) * 60_000_000 + ss * 1_000_000 + us)
-}
-
 /// The time from `from` to `to` for humans, or `-`.
 pub fn span(from: &str, to: Option<&str>) -> String {
-    match (micros(from), to.and_then(micros)) {
+    match (rfc3339_micros(from), to.and_then(rfc3339_micros)) {
         (Some(a), Some(b)) if b >= a => format_duration((b - a) as u64),
         _ => "-".into(),
     }

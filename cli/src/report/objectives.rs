@@ -20,14 +20,14 @@
 //! Everything is read from the events of a journal the report has verified; the earlier
 //! drills are read from the other journals of the directory and are not verified here.
 
+use std::cell::LazyCell;
 use std::path::Path;
 
-use runledger_verifier::event::{Body, Decision, Event, OutcomeStatus};
+use runledger_engine::recovery::{rfc3339_micros, sql_time_micros};
+use runledger_verifier::event::{Body, Decision, Event, OutcomeStatus, RunStatus};
 use runledger_verifier::report::format_duration;
 use runledger_verifier::verify::step_of;
 use serde_json::Value;
-
-use super::model::micros;
 
 /// One figure and where it comes from.
 #[derive(Debug, Clone, Default)]
@@ -55,19 +55,10 @@ pub struct Objectives {
     pub last_drill: Option<String>,
 }
 
-/// A time as the journal writes it, or as SQL Server prints a `datetime`, in microseconds.
+/// A time as the journal writes it, or as SQL Server prints a `datetime` (read as UTC), in
+/// microseconds.
 fn time_us(t: &str) -> Option<i64> {
-    if let Some(us) = micros(t) {
-        return Some(us);
-    }
-    // `YYYY-MM-DD HH:MM:SS[.fff]` or `YYYY-MM-DDTHH:MM:SS[.fff]`, read as UTC.
-    let (date, time) = t.trim().split_once([' ', 'T'])?;
-    let (hms, frac) = time
-        .trim_end_matches('Z')
-        .split_once('.')
-        .unwrap_or((time, ""));
-    let frac: String = frac.chars().chain("000000".chars()).take(6).collect();
-    micros(&format!("{date}T{hms}.{frac}Z"))
+    rfc3339_micros(t).or_else(|| sql_time_micros(t))
 }
 
 fn duration(from_us: i64, to_us: i64) -> String {
@@ -126,6 +117,8 @@ fn column(result: &Value, column: &str) -> Option<String> {
 
 /// The recovery objectives of every run in `events`, the journal at `journal`.
 pub fn objectives(events: &[Event], journal: &Path) -> Vec<Objectives> {
+    // The successful drills beside this journal, read once, when a run first asks.
+    let drills = LazyCell::new(|| all_drills(events, journal));
     let mut out = Vec::new();
     for e in events {
         let Body::RunStarted(started) = &e.body else {
@@ -312,54 +305,61 @@ pub fn objectives(events: &[Event], journal: &Path) -> Vec<Objectives> {
             }
         }
         o.rto = rto;
-        o.last_drill = last_drill(events, journal, &o.runbook, &e.at);
+        o.last_drill = drills
+            .as_deref()
+            .and_then(|d| last_drill(d, &o.runbook, &e.at));
         out.push(o);
     }
     out
 }
 
-/// The newest successful drill of `runbook` that finished before `before`, in this journal or
-/// in the other journals of its directory (and of the directory above, where a round trip's
-/// failover lies): "N ago (journal, run, finished at)".
-fn last_drill(events: &[Event], journal: &Path, runbook: &str, before: &str) -> Option<String> {
-    let before_us = time_us(before)?;
-    let mut best: Option<(i64, String)> = None;
-    let mut consider = |evs: &[Event], name: &str| {
-        for e in evs {
+/// A successful drill: a run of a runbook that approves itself, finished `succeeded`.
+struct Drill {
+    /// Its runbook.
+    runbook: String,
+    /// Its run.
+    run: Option<String>,
+    /// The journal it lies in, as the report names it.
+    journal: String,
+    /// When it finished, as the journal says.
+    at: String,
+    /// The same, in microseconds since 1970.
+    us: i64,
+}
+
+/// Every successful drill in `evs`, the journal named `name`, in journal order.
+fn drills(evs: &[Event], name: &str) -> Vec<Drill> {
+    evs.iter()
+        .filter_map(|e| {
             let Body::RunStarted(s) = &e.body else {
-                continue;
+                return None;
             };
-            if s.runbook.name != runbook || !source(&s.runbook.source).auto_approve {
-                continue;
+            if !source(&s.runbook.source).auto_approve {
+                return None;
             }
-            let finished = evs.iter().find_map(|f| match &f.body {
-                Body::RunFinished(r) if f.run == e.run => Some((f.at.clone(), r.status)),
+            let (at, status) = evs.iter().find_map(|f| match &f.body {
+                Body::RunFinished(r) if f.run == e.run => Some((&f.at, r.status)),
                 _ => None,
-            });
-            let Some((at, status)) = finished else {
-                continue;
-            };
-            if serde_json::to_value(status)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                != Some("succeeded".into())
-            {
-                continue;
+            })?;
+            if status != RunStatus::Succeeded {
+                return None;
             }
-            let Some(us) = time_us(&at) else { continue };
-            if us < before_us && best.as_ref().is_none_or(|(b, _)| us > *b) {
-                best = Some((
-                    us,
-                    format!(
-                        "{} before this run ({name}, run {}, finished {at})",
-                        duration(us, before_us),
-                        e.run.as_deref().unwrap_or("?")
-                    ),
-                ));
-            }
-        }
-    };
-    consider(events, "this journal");
+            Some(Drill {
+                runbook: s.runbook.name.clone(),
+                run: e.run.clone(),
+                journal: name.to_string(),
+                at: at.clone(),
+                us: time_us(at)?,
+            })
+        })
+        .collect()
+}
+
+/// The successful drills of this journal, then of the other journals of its directory and of
+/// the directory above (where a round trip's failover lies), read once for the whole report;
+/// None when the journal has no directory.
+fn all_drills(events: &[Event], journal: &Path) -> Option<Vec<Drill>> {
+    let mut out = drills(events, "this journal");
     let dir = journal.parent()?;
     let mut others = Vec::new();
     for d in [Some(dir), dir.parent()].into_iter().flatten() {
@@ -382,8 +382,28 @@ fn last_drill(events: &[Event], journal: &Path, runbook: &str, before: &str) -> 
     others.sort();
     for p in others {
         if let Ok((evs, _)) = super::model::read_events(&p) {
-            consider(&evs, &format!("journal {}, not verified here", p.display()));
+            out.extend(drills(
+                &evs,
+                &format!("journal {}, not verified here", p.display()),
+            ));
         }
     }
-    best.map(|(_, text)| text)
+    Some(out)
+}
+
+/// The newest of `drills` of `runbook` that finished before `before` (the first found of
+/// equally new ones): "N before this run (journal, run, finished at)".
+fn last_drill(drills: &[Drill], runbook: &str, before: &str) -> Option<String> {
+    let before_us = time_us(before)?;
+    let best = drills
+        .iter()
+        .filter(|d| d.runbook == runbook && d.us < before_us)
+        .reduce(|best, d| if d.us > best.us { d } else { best })?;
+    Some(format!(
+        "{} before this run ({}, run {}, finished {})",
+        duration(best.us, before_us),
+        best.journal,
+        best.run.as_deref().unwrap_or("?"),
+        best.at
+    ))
 }

@@ -6,10 +6,11 @@
 
 use std::fmt::Write as _;
 
+use runledger_engine::recovery::rfc3339_micros;
 use runledger_verifier::report::format_duration;
 
 use super::escape::html as esc;
-use super::model::{micros, RunView};
+use super::model::RunView;
 
 const WIDTH: i64 = 1000;
 const DURATION_END: i64 = 330;
@@ -20,7 +21,7 @@ const TOP: i64 = 34;
 
 /// The SVG timeline of a run, or None when no step has an attempt with a readable time.
 pub fn svg(run: &RunView) -> Option<String> {
-    let t0 = micros(&run.started_at)?;
+    let t0 = rfc3339_micros(&run.started_at)?;
     let rows: Vec<_> = run
         .steps
         .iter()
@@ -29,14 +30,18 @@ pub fn svg(run: &RunView) -> Option<String> {
     if rows.is_empty() {
         return None;
     }
-    let mut t1 = run.finished_at.as_deref().and_then(micros).unwrap_or(t0);
+    let mut t1 = run
+        .finished_at
+        .as_deref()
+        .and_then(rfc3339_micros)
+        .unwrap_or(t0);
     for s in &rows {
         for a in &s.attempts {
             for t in [Some(a.started_at.as_str()), a.ended_at.as_deref()]
                 .into_iter()
                 .flatten()
             {
-                t1 = t1.max(micros(t).unwrap_or(t0));
+                t1 = t1.max(rfc3339_micros(t).unwrap_or(t0));
             }
         }
     }
@@ -74,7 +79,7 @@ pub fn svg(run: &RunView) -> Option<String> {
         ty = TOP - 12
     );
     for r in &run.resumes {
-        if let Some(t) = micros(&r.at) {
+        if let Some(t) = rfc3339_micros(&r.at) {
             let rx = x(t);
             let _ = write!(
                 s,
@@ -99,8 +104,8 @@ pub fn svg(run: &RunView) -> Option<String> {
         } else {
             step.id.clone()
         };
-        let first = step.first_at().and_then(micros).unwrap_or(t0);
-        let last = step.last_at().and_then(micros).unwrap_or(t1);
+        let first = step.first_at().and_then(rfc3339_micros).unwrap_or(t0);
+        let last = step.last_at().and_then(rfc3339_micros).unwrap_or(t1);
         let span = if step.last_at().is_some() {
             format_duration((last - first).max(0) as u64)
         } else {
@@ -115,8 +120,8 @@ pub fn svg(run: &RunView) -> Option<String> {
             span = esc(&span),
         );
         for a in &step.attempts {
-            let start = micros(&a.started_at).unwrap_or(t0);
-            let end = a.ended_at.as_deref().and_then(micros).unwrap_or(t1);
+            let start = rfc3339_micros(&a.started_at).unwrap_or(t0);
+            let end = a.ended_at.as_deref().and_then(rfc3339_micros).unwrap_or(t1);
             let (bx, bw) = (x(start), (x(end) - x(start)).max(3));
             let color = match a.status.as_str() {
                 "succeeded" => "#2e7d32",

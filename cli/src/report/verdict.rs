@@ -6,7 +6,7 @@
 
 use runledger_verifier::report::{CheckStatus, Verdict};
 
-use super::model::{Incident, TrustBasis};
+use super::model::{max_skew_text, Incident, TrustBasis};
 
 /// How the report presents itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,11 +169,12 @@ pub fn stamp_notes(incident: &Incident) -> Vec<String> {
         .max_by_key(|s| s.skew_us.map(i64::unsigned_abs))
     {
         out.push(format!(
-            "SKEW OVER 2 s: the host's clock and the TSA's differ by more than 2 s at {} of {} stamped checkpoints (at most {}, at the checkpoint of {} events): the event times the host recorded are off by about that much.",
+            "SKEW OVER {max}: the host's clock and the TSA's differ by more than {max} at {} of {} stamped checkpoints (at most {}, at the checkpoint of {} events): the event times the host recorded are off by about that much.",
             flagged.len(),
             stamps.len(),
             worst.skew_text(),
-            worst.row.size
+            worst.row.size,
+            max = max_skew_text(),
         ));
     }
     out.push(

@@ -240,18 +240,7 @@ fn run_journal(args: &Args, trusted: Result<TrustedKeys, String>) -> u8 {
             require_witness: args.require_witness,
             ..Options::default()
         };
-        if !args.tsa_certs.is_empty() {
-            let mut certs = Vec::new();
-            for p in &args.tsa_certs {
-                let pem = std::fs::read(p)
-                    .map_err(|e| format!("cannot read --tsa-cert {}: {e}", p.display()))?;
-                certs.extend(
-                    timestamp::load_pem(&pem)
-                        .map_err(|e| format!("--tsa-cert {}: {e}", p.display()))?,
-                );
-            }
-            options.tsa_certs = Some(certs);
-        }
+        options.tsa_certs = timestamp::load_certs(&args.tsa_certs)?;
         timestamp::add_stamps(&mut options, &journal, &args.checkpoints)?;
         if let Some(dir) = &options.backups {
             if !dir.is_dir() {
